@@ -1,0 +1,25 @@
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+
+app = Celery("arena")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_periodic_tasks(sender: Celery, **_: object) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.ARENA_POOL_REFILL_INTERVAL_SECONDS,
+        sender.signature("battles.tasks.battle_pool_refill_task"),
+        name="keep the pool of ready battles full",
+    )
+    sender.add_periodic_task(
+        settings.ARENA_RATINGS_REFRESH_INTERVAL_SECONDS,
+        sender.signature("ratings.tasks.ratings_refresh_task"),
+        name="refresh ratings",
+    )

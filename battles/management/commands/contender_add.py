@@ -1,0 +1,67 @@
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from battles.models import Contender
+from battles.services.contenders import contender_save
+
+
+class Command(BaseCommand):
+    help = "Register an OpenAI-compatible endpoint as a contender (or update the one with this name)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="Display name shown after a vote, e.g. 'Qwen2.5-7B-Instruct'.")
+        parser.add_argument("--base-url", required=True, help="e.g. http://127.0.0.1:8000/v1")
+        parser.add_argument("--model-id", required=True, help="The `model` field the endpoint expects.")
+        parser.add_argument(
+            "--api-key-env", default="", help="Name of the environment variable holding the key."
+        )
+        parser.add_argument("--system-prompt", default="")
+        parser.add_argument("--temperature", type=float)
+        parser.add_argument("--top-p", type=float)
+        parser.add_argument("--max-tokens", type=int)
+        parser.add_argument("--seed", type=int)
+        parser.add_argument(
+            "--timeout", type=float, dest="request_timeout_seconds", help="Seconds per request."
+        )
+        parser.add_argument(
+            "--extra", default="{}", help="Other body fields as JSON, e.g. '{\"top_k\": 20}'."
+        )
+        parser.add_argument("--description", default="")
+        parser.add_argument("--inactive", action="store_true", help="Register it paused.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            extra = json.loads(options["extra"])
+        except json.JSONDecodeError as error:
+            raise CommandError(f"--extra is not valid JSON: {error}") from error
+        if not isinstance(extra, dict):
+            raise CommandError("--extra must be a JSON object, e.g. '{\"top_k\": 20}'")
+        try:
+            contender, created = contender_save(
+                name=options["name"],
+                kind=Contender.Kind.ENDPOINT,
+                base_url=options["base_url"],
+                model_id=options["model_id"],
+                api_key_env=options["api_key_env"],
+                system_prompt=options["system_prompt"],
+                temperature=options["temperature"],
+                top_p=options["top_p"],
+                max_tokens=options["max_tokens"],
+                seed=options["seed"],
+                request_timeout_seconds=options["request_timeout_seconds"],
+                extra_parameters=extra,
+                description=options["description"],
+                is_active=not options["inactive"],
+            )
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()
+            )
+            raise CommandError(f"invalid contender: {problems}") from error
+        self.stdout.write(
+            f"{'created' if created else 'updated'} contender {contender.name} ({contender.base_url}, "
+            f"model {contender.model_id})"
+        )

@@ -1,0 +1,30 @@
+import uuid
+
+from django.db.models import QuerySet
+
+from battles.models import Battle, Vote, Voter
+
+
+def battle_revealed_for_voter(*, battle_id: int, voter: Voter) -> Battle | None:
+    """A battle this voter has voted on, with what the reveal page shows."""
+    return (
+        Battle.objects.filter(pk=battle_id, voter=voter, status=Battle.Status.VOTED)
+        .select_related("question", "contender_a", "contender_b", "answer_a", "answer_b", "vote")
+        .first()
+    )
+
+
+def battle_served_to_voter(*, battle_id: int, voter: Voter) -> Battle | None:
+    return Battle.objects.filter(pk=battle_id, voter=voter, status=Battle.Status.SERVED).first()
+
+
+def voter_vote_count(*, voter: Voter) -> int:
+    return Vote.objects.filter(voter=voter).count()
+
+
+def voter_find(*, voter_id: uuid.UUID) -> Voter | None:
+    return Voter.objects.filter(pk=voter_id).first()
+
+
+def votes_in_time_order() -> QuerySet[Vote]:
+    return Vote.objects.order_by("created_at", "id")

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from battles import views
+
+app_name = "battles"
+
+urlpatterns = [
+    path("", views.battle_page, name="next"),
+    path("battles/<int:battle_id>/", views.battle_detail, name="detail"),
+    path("battles/<int:battle_id>/vote/", views.battle_vote, name="vote"),
+    path("health/", views.health, name="health"),
+]

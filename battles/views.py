@@ -1,0 +1,92 @@
+import uuid
+
+from django.conf import settings
+from django.core import signing
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from battles import selectors
+from battles.models import Vote, Voter
+from battles.services.voting import VoteRejected, battle_serve, vote_cast, voter_get_or_create
+
+_VOTER_COOKIE_SALT = "arena.voter"
+
+
+def _voter_id_from_cookie(request: HttpRequest) -> uuid.UUID | None:
+    raw = request.get_signed_cookie(settings.ARENA_VOTER_COOKIE_NAME, default=None, salt=_VOTER_COOKIE_SALT)
+    try:
+        return uuid.UUID(raw) if raw else None
+    except (ValueError, signing.BadSignature):
+        return None
+
+
+def _with_voter_cookie(response: HttpResponse, voter: Voter) -> HttpResponse:
+    response.set_signed_cookie(
+        settings.ARENA_VOTER_COOKIE_NAME,
+        str(voter.pk),
+        salt=_VOTER_COOKIE_SALT,
+        max_age=settings.ARENA_VOTER_COOKIE_MAX_AGE_SECONDS,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
+
+
+@require_GET
+def battle_page(request: HttpRequest) -> HttpResponse:
+    """The next battle for this voter, or a page that waits for one."""
+    voter = voter_get_or_create(voter_id=_voter_id_from_cookie(request))
+    battle = battle_serve(voter=voter)
+    if battle is None:
+        response = render(request, "battles/waiting.html", status=200)
+    else:
+        response = render(
+            request, "battles/battle.html", {"battle": battle, "outcomes": Vote.Outcome.choices}
+        )
+    response["Cache-Control"] = "no-store"
+    return _with_voter_cookie(response, voter)
+
+
+@require_POST
+def battle_vote(request: HttpRequest, battle_id: int) -> HttpResponse:
+    voter_id = _voter_id_from_cookie(request)
+    voter = selectors.voter_find(voter_id=voter_id) if voter_id else None
+    if voter is None:
+        return HttpResponseBadRequest(_("Your voter cookie is missing: open the arena again to vote."))
+    try:
+        vote_cast(battle_id=battle_id, voter=voter, outcome=request.POST.get("outcome", ""))
+    except VoteRejected as rejection:
+        return render(request, "battles/vote_rejected.html", {"reason": rejection.code}, status=409)
+    return redirect("battles:detail", battle_id=battle_id)
+
+
+@require_GET
+def battle_detail(request: HttpRequest, battle_id: int) -> HttpResponse:
+    """After the vote: both answers again, with the names revealed."""
+    voter_id = _voter_id_from_cookie(request)
+    voter = selectors.voter_find(voter_id=voter_id) if voter_id else None
+    if voter is None:
+        raise Http404
+    battle = selectors.battle_revealed_for_voter(battle_id=battle_id, voter=voter)
+    if battle is None:
+        if selectors.battle_served_to_voter(battle_id=battle_id, voter=voter):
+            return redirect("battles:next")
+        raise Http404
+    response = render(
+        request,
+        "battles/reveal.html",
+        {"battle": battle, "vote": battle.vote, "vote_count": selectors.voter_vote_count(voter=voter)},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

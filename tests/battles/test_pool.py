@@ -1,0 +1,111 @@
+import random
+
+import pytest
+
+from battles.models import Answer, Battle
+from battles.services.pool import NoBattleCanBeDrawn, battle_draw, battle_pool_refill
+from tests.factories import AnswerFactory, ContenderFactory, OfflineContenderFactory, QuestionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_refill_draws_up_to_target_and_creates_pending_answers_once(settings):
+    settings.ARENA_POOL_TARGET = 5
+    QuestionFactory.create_batch(3)
+    ContenderFactory.create_batch(3)
+
+    report = battle_pool_refill(rng=random.Random(1))
+
+    assert len(report.battles_created) == 5
+    assert Battle.objects.filter(status=Battle.Status.GENERATING).count() == 5
+    # Answers are shared between battles on the same (question, contender): at most 3 × 3 exist.
+    answers = Answer.objects.all()
+    assert answers.count() <= 9
+    assert sorted(report.answers_queued) == sorted(answers.values_list("id", flat=True))
+    assert set(answers.values_list("status", flat=True)) == {Answer.Status.PENDING}
+    for battle in Battle.objects.all():
+        assert battle.contender_a_id != battle.contender_b_id
+        assert battle.answer_a.contender_id == battle.contender_a_id
+        assert battle.answer_b.question_id == battle.question_id
+
+    again = battle_pool_refill(rng=random.Random(2))
+    assert again.battles_created == [] and again.open_before == 5
+
+
+def test_done_answers_are_reused_and_battle_is_ready_at_once():
+    question = QuestionFactory()
+    first, second = OfflineContenderFactory(), OfflineContenderFactory()
+    AnswerFactory(question=question, contender=first)
+    AnswerFactory(question=question, contender=second)
+
+    battle = battle_draw(rng=random.Random(0))
+
+    assert battle.status == Battle.Status.READY and battle.ready_at is not None
+    assert {battle.contender_a, battle.contender_b} == {first, second}
+    assert Answer.objects.count() == 2
+
+
+def test_sides_are_random():
+    question = QuestionFactory()
+    first, second = OfflineContenderFactory(), OfflineContenderFactory()
+    AnswerFactory(question=question, contender=first)
+    AnswerFactory(question=question, contender=second)
+    rng = random.Random(7)
+    firsts = {battle_draw(rng=rng).contender_a_id for _ in range(20)}
+    assert firsts == {first.pk, second.pk}
+
+
+def test_offline_contender_without_answer_is_never_drawn():
+    question = QuestionFactory()
+    endpoint_one, endpoint_two = ContenderFactory(), ContenderFactory()
+    offline = OfflineContenderFactory()
+    rng = random.Random(3)
+    for _ in range(10):
+        battle = battle_draw(rng=rng)
+        assert offline.pk not in (battle.contender_a_id, battle.contender_b_id)
+        assert {battle.contender_a_id, battle.contender_b_id} == {endpoint_one.pk, endpoint_two.pk}
+        assert battle.question == question
+
+
+def test_failed_answers_are_not_drawn_again():
+    question = QuestionFactory()
+    good_one, good_two, broken = ContenderFactory(), ContenderFactory(), ContenderFactory()
+    AnswerFactory(question=question, contender=broken, status=Answer.Status.FAILED, text="")
+    rng = random.Random(5)
+    for _ in range(10):
+        battle = battle_draw(rng=rng)
+        assert broken.pk not in (battle.contender_a_id, battle.contender_b_id)
+    assert {good_one.pk, good_two.pk} == set(
+        Answer.objects.exclude(contender=broken).values_list("contender", flat=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (lambda: QuestionFactory(), "0 active contender(s)"),
+        (lambda: (QuestionFactory(), ContenderFactory()), "1 active contender(s)"),
+        (lambda: (ContenderFactory(), ContenderFactory()), "there is no active question"),
+        (
+            lambda: (QuestionFactory(is_active=False), ContenderFactory(), ContenderFactory()),
+            "no active question",
+        ),
+        (
+            lambda: (QuestionFactory(), OfflineContenderFactory(), OfflineContenderFactory()),
+            "has two contenders able to answer it",
+        ),
+        (
+            lambda: (QuestionFactory(), ContenderFactory(), ContenderFactory(is_active=False)),
+            "1 active contender(s)",
+        ),
+    ],
+)
+def test_refill_says_why_nothing_can_be_drawn(setup, reason, settings):
+    settings.ARENA_POOL_TARGET = 3
+    setup()
+    report = battle_pool_refill(rng=random.Random(0))
+    assert report.battles_created == []
+    assert reason in report.problem
+    assert not Battle.objects.exists()
+    with pytest.raises(NoBattleCanBeDrawn):
+        battle_draw(rng=random.Random(0))

@@ -1,0 +1,25 @@
+import threading
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+
+from battles.demo.endpoint import make_server
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty Redis database (cache, locks, counters and broker queues)."""
+    cache.clear()
+
+
+@pytest.fixture
+def demo_endpoint_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The demo model endpoint on a free local port, answering without simulated latency."""
+    monkeypatch.setenv("ARENA_DEMO_LATENCY_SCALE", "0")
+    server = make_server("127.0.0.1", 0, log_requests=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,117 @@
+import datetime as dt
+import json
+from io import StringIO
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+
+from ratings.models import RatingSnapshot
+from ratings.selectors import leaderboard_latest
+from ratings.services import REFRESH_LOCK_KEY, ratings_refresh, ratings_refresh_locked
+from tests.factories import ContenderFactory, VoteFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def test_refresh_counts_votes_in_time_order():
+    strong, weak, idle = (
+        ContenderFactory(name="strong"),
+        ContenderFactory(name="weak"),
+        ContenderFactory(name="idle"),
+    )
+    # Created out of time order: the refresh must sort by time, not by id.
+    VoteFactory(contender_a=weak, contender_b=strong, outcome="b", created_at=T0 + dt.timedelta(minutes=2))
+    VoteFactory(contender_a=strong, contender_b=weak, outcome="a", created_at=T0)
+    VoteFactory(contender_a=strong, contender_b=weak, outcome="tie", created_at=T0 + dt.timedelta(minutes=1))
+    last = VoteFactory(
+        contender_a=weak, contender_b=strong, outcome="both_bad", created_at=T0 + dt.timedelta(minutes=3)
+    )
+
+    snapshot = ratings_refresh()
+
+    assert snapshot.vote_count == 4 and snapshot.last_vote_id == last.pk
+    rows = {row.contender.name: row for row in snapshot.ratings.select_related("contender")}
+    assert set(rows) == {"strong", "weak"}  # a contender without votes has no row
+    expected_strong = 1000.0
+    expected_weak = 1000.0
+    for winner_score in (1.0, 0.5, 1.0, 0.5):  # strong's score in time order
+        expected = 1 / (1 + 10 ** ((expected_weak - expected_strong) / 400))
+        delta = 4 * (winner_score - expected)
+        expected_strong, expected_weak = expected_strong + delta, expected_weak - delta
+    assert rows["strong"].elo == pytest.approx(expected_strong, abs=1e-9)
+    assert rows["weak"].elo == pytest.approx(expected_weak, abs=1e-9)
+    strong_row = rows["strong"]
+    assert (strong_row.wins, strong_row.losses, strong_row.ties, strong_row.both_bad, strong_row.votes) == (
+        2,
+        0,
+        1,
+        1,
+        4,
+    )
+    assert strong_row.win_rate == 1.0 and rows["weak"].win_rate == 0.0
+    assert idle.ratings.count() == 0
+
+
+def test_refresh_without_new_votes_stores_nothing():
+    VoteFactory()
+    assert ratings_refresh() is not None
+    assert ratings_refresh() is None
+    assert RatingSnapshot.objects.count() == 1
+    VoteFactory()
+    assert ratings_refresh().vote_count == 2
+
+
+def test_locked_refresh_waits_for_the_running_one():
+    VoteFactory()
+    cache.add(REFRESH_LOCK_KEY, "1", timeout=60)
+    assert ratings_refresh_locked() is None
+    assert not RatingSnapshot.objects.exists()
+    cache.delete(REFRESH_LOCK_KEY)
+    assert ratings_refresh_locked() is not None
+    assert cache.get(REFRESH_LOCK_KEY) is None
+
+
+def test_leaderboard_command_prints_json_in_elo_order():
+    first, second = ContenderFactory(name="第一"), ContenderFactory(name="second")
+    VoteFactory(contender_a=first, contender_b=second, outcome="a")
+    ratings_refresh()
+    out = StringIO()
+    call_command("leaderboard", "--json", stdout=out)
+    rows = json.loads(out.getvalue())
+    assert rows == [
+        {
+            "rank": 1,
+            "name": "第一",
+            "elo": 1002.0,
+            "win_rate": 1.0,
+            "wins": 1,
+            "losses": 0,
+            "ties": 0,
+            "both_bad": 0,
+            "votes": 1,
+        },
+        {
+            "rank": 2,
+            "name": "second",
+            "elo": 998.0,
+            "win_rate": 0.0,
+            "wins": 0,
+            "losses": 1,
+            "ties": 0,
+            "both_bad": 0,
+            "votes": 1,
+        },
+    ]
+    table = StringIO()
+    call_command("leaderboard", stdout=table)
+    assert "第一" in table.getvalue() and "100.0%" in table.getvalue()
+    assert [row.contender.name for row in leaderboard_latest().rows] == ["第一", "second"]
+
+
+def test_leaderboard_command_without_snapshot():
+    out = StringIO()
+    call_command("leaderboard", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == []

@@ -1,0 +1,98 @@
+"""The deployment files, checked without a Docker engine."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.exceptions import ImproperlyConfigured
+
+from arena import env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_stores_with_healthchecks(compose):
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "worker", "beat", "migrate"} <= set(services)
+    assert services["postgres"]["image"].startswith("postgres:")
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["redis"]["image"].startswith("redis:")
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "migrate"])
+def test_app_services_share_one_image_env_file_and_wait_for_healthy_stores(compose, name):
+    service = compose["services"][name]
+    assert service["build"] == "." and service["image"] == "arena:latest"
+    assert service["env_file"] == ".env"
+    assert service["environment"]["DATABASE_URL"].startswith("postgres://")
+    assert service["environment"]["REDIS_URL"].startswith("redis://redis:6379")
+    assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert service["depends_on"]["redis"] == {"condition": "service_healthy"}
+    if name != "migrate":
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_app_service_commands(compose):
+    services = compose["services"]
+    assert services["web"]["command"][:2] == ["gunicorn", "arena.wsgi"]
+    assert services["web"]["ports"] == ["8000:8000"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "arena", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "arena", "beat"]
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+
+
+def test_dockerfile_installs_the_pinned_requirements():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.startswith("# One image") and "FROM python:3.11" in dockerfile
+    assert "pip install -r requirements.txt" in dockerfile
+    assert "collectstatic" in dockerfile and "USER arena" in dockerfile
+
+
+def test_env_example_lists_every_variable_the_code_reads():
+    pattern = re.compile(
+        r'(?:env_(?:str|bool|int|float|list)\(|environ\.get\(|_ENV: Final = )"([A-Z][A-Z0-9_]+)"'
+    )
+    read = set()
+    for path in [*ROOT.glob("arena/**/*.py"), *ROOT.glob("battles/**/*.py"), *ROOT.glob("ratings/**/*.py")]:
+        read |= set(pattern.findall(path.read_text()))
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert read, "the scan found no variables"
+    assert read - listed == set()
+
+
+def test_every_pinned_requirement_is_exact():
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / name).read_text().splitlines():
+            if line and not line.startswith(("#", "-r ")):
+                assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", line), f"{name}: {line!r} is not pinned"
+
+
+@pytest.mark.parametrize(
+    ("function", "raw", "message"),
+    [
+        (lambda: env.env_bool("ARENA_TEST_VALUE"), "maybe", "is not a boolean"),
+        (lambda: env.env_int("ARENA_TEST_VALUE", 1), "twelve", "is not an integer"),
+        (lambda: env.env_int("ARENA_TEST_VALUE", 1, minimum=0), "-3", "below the minimum"),
+        (lambda: env.env_float("ARENA_TEST_VALUE", 1.0), "1,5", "is not a number"),
+    ],
+)
+def test_malformed_settings_stop_with_the_variable_named(monkeypatch, function, raw, message):
+    monkeypatch.setenv("ARENA_TEST_VALUE", raw)
+    with pytest.raises(ImproperlyConfigured, match=f"ARENA_TEST_VALUE.*{message}"):
+        function()
+
+
+def test_settings_values_parse(monkeypatch):
+    monkeypatch.setenv("ARENA_TEST_VALUE", " Yes ")
+    assert env.env_bool("ARENA_TEST_VALUE") is True
+    monkeypatch.setenv("ARENA_TEST_VALUE", "a, b,,c ")
+    assert env.env_list("ARENA_TEST_VALUE", []) == ["a", "b", "c"]
+    monkeypatch.delenv("ARENA_TEST_VALUE")
+    assert env.env_int("ARENA_TEST_VALUE", 7) == 7
