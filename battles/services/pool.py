@@ -55,6 +55,35 @@ def _answer_for(
     return answer
 
 
+def _battle_create(
+    *, question: Question, contender_a: Contender, contender_b: Contender, answer_a: Answer, answer_b: Answer
+) -> Battle | None:
+    """Create the battle, ready at once if both answers are done; None if one has just failed.
+
+    The answers are locked while the battle is created: an answer finishing at this moment either
+    finishes first (and the battle is created ready) or waits until the battle exists (and its
+    generation task then makes the battle ready). Without the lock, a battle could wait forever.
+    """
+    with transaction.atomic():
+        locked = {
+            answer.pk: answer
+            for answer in Answer.objects.select_for_update().filter(pk__in=[answer_a.pk, answer_b.pk])
+        }
+        statuses = {locked[answer_a.pk].status, locked[answer_b.pk].status}
+        if Answer.Status.FAILED in statuses:
+            return None
+        both_done = statuses == {Answer.Status.DONE}
+        return Battle.objects.create(
+            question=question,
+            contender_a=contender_a,
+            contender_b=contender_b,
+            answer_a=answer_a,
+            answer_b=answer_b,
+            status=Battle.Status.READY if both_done else Battle.Status.GENERATING,
+            ready_at=timezone.now() if both_done else None,
+        )
+
+
 def battle_draw(*, rng: random.Random, created_answer_ids: set[int] | None = None) -> Battle:
     """Draw a question and two different contenders uniformly at random, sides at random."""
     created_answer_ids = set() if created_answer_ids is None else created_answer_ids
@@ -80,16 +109,15 @@ def battle_draw(*, rng: random.Random, created_answer_ids: set[int] | None = Non
         if len(chosen) < 2:
             continue
         (contender_a, answer_a), (contender_b, answer_b) = chosen
-        both_done = answer_a.status == answer_b.status == Answer.Status.DONE
-        return Battle.objects.create(
+        battle = _battle_create(
             question=question,
             contender_a=contender_a,
             contender_b=contender_b,
             answer_a=answer_a,
             answer_b=answer_b,
-            status=Battle.Status.READY if both_done else Battle.Status.GENERATING,
-            ready_at=timezone.now() if both_done else None,
         )
+        if battle is not None:
+            return battle
     raise NoBattleCanBeDrawn(
         f"no question among {_DRAW_ATTEMPTS} drawn has two contenders able to answer it "
         "(offline contenders need imported answers; failed answers are not retried)."

@@ -109,3 +109,44 @@ def test_refill_says_why_nothing_can_be_drawn(setup, reason, settings):
     assert not Battle.objects.exists()
     with pytest.raises(NoBattleCanBeDrawn):
         battle_draw(rng=random.Random(0))
+
+
+def test_answer_finishing_while_battle_is_drawn_leaves_the_battle_ready(monkeypatch):
+    """The generation task may finish between reading an answer's status and creating the battle."""
+    from battles.services import pool
+
+    QuestionFactory()
+    ContenderFactory.create_batch(2)
+    original = pool._answer_for
+
+    def answer_then_finish(**kwargs):
+        answer = original(**kwargs)
+        Answer.objects.filter(pk=answer.pk).update(status=Answer.Status.DONE, text="done meanwhile")
+        return answer
+
+    monkeypatch.setattr(pool, "_answer_for", answer_then_finish)
+    battle = battle_draw(rng=random.Random(0))
+    assert battle.answer_a.status == Answer.Status.PENDING  # what the draw saw
+    battle.refresh_from_db()
+    assert battle.status == Battle.Status.READY and battle.ready_at is not None
+
+
+def test_answer_failing_while_battle_is_drawn_is_not_used(monkeypatch):
+    from battles.services import pool
+
+    QuestionFactory()
+    ContenderFactory.create_batch(3)
+    original = pool._answer_for
+    failed: list[int] = []
+
+    def answer_then_fail_first(**kwargs):
+        answer = original(**kwargs)
+        if not failed:
+            Answer.objects.filter(pk=answer.pk).update(status=Answer.Status.FAILED)
+            failed.append(answer.pk)
+        return answer
+
+    monkeypatch.setattr(pool, "_answer_for", answer_then_fail_first)
+    battle = battle_draw(rng=random.Random(0))
+    assert failed[0] not in (battle.answer_a_id, battle.answer_b_id)
+    assert battle.status == Battle.Status.GENERATING
