@@ -19,6 +19,16 @@ def _schedule_periodic_tasks(sender: Celery, **_: object) -> None:
         name="keep the pool of ready battles full",
     )
     sender.add_periodic_task(
+        settings.ARENA_SWEEP_INTERVAL_SECONDS,
+        sender.signature("battles.tasks.answers_sweep_task"),
+        name="return lost answers to the queue",
+    )
+    sender.add_periodic_task(
+        settings.ARENA_SWEEP_INTERVAL_SECONDS,
+        sender.signature("battles.tasks.contenders_probe_task"),
+        name="probe contenders paused after failures",
+    )
+    sender.add_periodic_task(
         settings.ARENA_RATINGS_REFRESH_INTERVAL_SECONDS,
         sender.signature("ratings.tasks.ratings_refresh_task"),
         name="refresh ratings",

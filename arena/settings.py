@@ -4,10 +4,13 @@ With nothing set, Arena runs embedded: SQLite and a file-system Celery broker un
 With DATABASE_URL and REDIS_URL set, it runs on PostgreSQL and Redis.
 """
 
+import os
 import secrets
+import time
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from arena.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -19,13 +22,27 @@ def _secret_key() -> str:
     """SECRET_KEY from the environment, else one generated on first start and kept in var/."""
     configured = env_str("SECRET_KEY")
     if configured:
+        if configured.startswith("change-me") and not env_bool("DEBUG", False):
+            raise ImproperlyConfigured(
+                "SECRET_KEY is still the example's placeholder: set a long random value."
+            )
         return configured
     key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        # Created once, readable by the owner only; processes starting together all read the winner's key.
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            key = key_file.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.02)  # another process created the file and is writing it
+        raise ImproperlyConfigured(f"{key_file} is empty: delete it and start again.") from None
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key)
+    return key
 
 
 SECRET_KEY = _secret_key()
@@ -83,6 +100,12 @@ if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Sessions start in UTC, so Django need not SET TIME ZONE on each new connection (generation
+        # workers open one per answer).
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c timezone=UTC")
+    # Long-lived connections are checked before reuse, so a restarted database costs no failed request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -146,6 +169,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", 600, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_SECONDS", 660, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Endpoint calls get their own queue, so a backlog of answers never delays a ratings refresh.
+CELERY_TASK_ROUTES = {"battles.tasks.answer_generate_task": {"queue": "generation"}}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -180,7 +206,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # httpx logs every request with its full URL at INFO: too chatty for workers, and a URL may carry a key.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
 REST_FRAMEWORK = {
@@ -199,6 +226,33 @@ ARENA_ENDPOINT_CONNECT_TIMEOUT_SECONDS = env_float(
     "ARENA_ENDPOINT_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.1
 )
 ARENA_ENDPOINT_TIMEOUT_SECONDS = env_float("ARENA_ENDPOINT_TIMEOUT_SECONDS", 120.0, minimum=1.0)
+# Largest answer body accepted from a non-streaming endpoint, and the longest answer kept (longer
+# answers are cut there and marked as cut).
+ARENA_ENDPOINT_MAX_RESPONSE_BYTES = env_int(
+    "ARENA_ENDPOINT_MAX_RESPONSE_BYTES", 8 * 1024 * 1024, minimum=1024
+)
+ARENA_ANSWER_MAX_CHARS = env_int("ARENA_ANSWER_MAX_CHARS", 32_000, minimum=100)
+# Retries of retryable endpoint failures: exponential backoff from the base, with jitter, capped.
+ARENA_GENERATION_MAX_ATTEMPTS = env_int("ARENA_GENERATION_MAX_ATTEMPTS", 5, minimum=1)
+ARENA_GENERATION_RETRY_BASE_SECONDS = env_float("ARENA_GENERATION_RETRY_BASE_SECONDS", 2.0, minimum=0.0)
+ARENA_GENERATION_RETRY_MAX_SECONDS = env_float("ARENA_GENERATION_RETRY_MAX_SECONDS", 300.0, minimum=0.0)
+# A running answer whose worker has been silent this long past its request timeout goes back to the queue.
+ARENA_GENERATION_LEASE_MARGIN_SECONDS = env_float("ARENA_GENERATION_LEASE_MARGIN_SECONDS", 60.0, minimum=0.0)
+# A contender failing this many times in a row is paused from battles, probed after the cool-down,
+# and restored when a probe succeeds.
+ARENA_CONTENDER_FAILURE_THRESHOLD = env_int("ARENA_CONTENDER_FAILURE_THRESHOLD", 5, minimum=1)
+ARENA_CONTENDER_COOLDOWN_SECONDS = env_float("ARENA_CONTENDER_COOLDOWN_SECONDS", 300.0, minimum=1.0)
+# Contenders with few votes are drawn more often: weight × (1 + boost) at 0 votes, fading to × 1 at
+# ARENA_SAMPLING_BOOST_UNTIL_VOTES votes.
+ARENA_SAMPLING_BOOST = env_float("ARENA_SAMPLING_BOOST", 3.0, minimum=0.0)
+ARENA_SAMPLING_BOOST_UNTIL_VOTES = env_int("ARENA_SAMPLING_BOOST_UNTIL_VOTES", 100, minimum=1)
+# The sweeper: lost answers back to the queue, battles whose answers never came retired.
+ARENA_SWEEP_INTERVAL_SECONDS = env_float("ARENA_SWEEP_INTERVAL_SECONDS", 30.0, minimum=1.0)
+ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS = env_float(
+    "ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS", 900.0, minimum=10.0
+)
+# A battle served but not voted on within this time goes back to the pool for someone else.
+ARENA_SERVED_BATTLE_TTL_SECONDS = env_float("ARENA_SERVED_BATTLE_TTL_SECONDS", 1800.0, minimum=60.0)
 ARENA_VOTER_COOKIE_NAME = "arena_voter"
 ARENA_VOTER_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 # Where the demo contenders' endpoint listens (started by `make run`).

@@ -1,12 +1,13 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from battles.models import Answer, Battle, Category, Contender, Question, Vote, Voter
-from battles.services.bank import question_text_sha256
+from battles.forms import QuestionForm
+from battles.models import Answer, AnswerAttempt, Battle, Category, Contender, Question, Vote, Voter
+from battles.services.health import contender_probe
 
 
 @admin.register(Category)
@@ -17,6 +18,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
+    form = QuestionForm
     list_display = ["id", "short_text", "category", "language", "is_active", "external_id", "created_at"]
     list_filter = ["is_active", "language", "category"]
     search_fields = ["text", "external_id", "source"]
@@ -28,10 +30,6 @@ class QuestionAdmin(admin.ModelAdmin):
     def short_text(self, question: Question) -> str:
         return question.text[:80]
 
-    def save_model(self, request: HttpRequest, obj: Question, form: Any, change: bool) -> None:
-        obj.text_sha256 = question_text_sha256(obj.text)
-        super().save_model(request, obj, form, change)
-
     @admin.action(description=_("Activate the selected questions"))
     def activate(self, request: HttpRequest, queryset: QuerySet[Question]) -> None:
         queryset.update(is_active=True)
@@ -41,43 +39,173 @@ class QuestionAdmin(admin.ModelAdmin):
         queryset.update(is_active=False)
 
 
+class PausedAfterFailuresFilter(admin.SimpleListFilter):
+    title = _("health")
+    parameter_name = "health"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("paused", _("paused after failures")), ("healthy", _("healthy"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contender]) -> QuerySet[Contender]:
+        if self.value() == "paused":
+            return queryset.filter(paused_until__isnull=False)
+        if self.value() == "healthy":
+            return queryset.filter(paused_until__isnull=True)
+        return queryset
+
+
 @admin.register(Contender)
 class ContenderAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "is_active", "model_id", "base_url", "updated_at"]
-    list_filter = ["kind", "is_active"]
+    list_display = [
+        "name",
+        "kind",
+        "is_active",
+        "health",
+        "model_id",
+        "base_url",
+        "sampling_weight",
+        "max_concurrent_requests",
+        "last_success_at",
+    ]
+    list_filter = ["kind", "is_active", PausedAfterFailuresFilter]
     search_fields = ["name", "model_id", "base_url", "description"]
     list_editable = ["is_active"]
+    actions = ["test_endpoint", "resume"]
+    readonly_fields = [
+        "consecutive_failures",
+        "paused_until",
+        "last_error",
+        "last_failure_at",
+        "last_success_at",
+    ]
     fieldsets = [
-        (None, {"fields": ["name", "kind", "is_active", "description"]}),
-        (_("Endpoint"), {"fields": ["base_url", "model_id", "api_key_env", "request_timeout_seconds"]}),
+        (None, {"fields": ["name", "kind", "is_active", "description", "sampling_weight"]}),
+        (
+            _("Endpoint"),
+            {
+                "fields": [
+                    "base_url",
+                    "model_id",
+                    "api_key_env",
+                    "extra_headers",
+                    "request_timeout_seconds",
+                    "max_concurrent_requests",
+                    "stream",
+                    "stream_usage",
+                ]
+            },
+        ),
         (
             _("Generation"),
-            {"fields": ["system_prompt", "temperature", "top_p", "max_tokens", "seed", "extra_parameters"]},
+            {
+                "fields": [
+                    "system_prompt",
+                    "temperature",
+                    "top_p",
+                    "max_tokens",
+                    "seed",
+                    "stop",
+                    "samples_per_question",
+                    "extra_parameters",
+                ]
+            },
+        ),
+        (
+            _("Health"),
+            {
+                "fields": [
+                    "consecutive_failures",
+                    "paused_until",
+                    "last_error",
+                    "last_failure_at",
+                    "last_success_at",
+                ]
+            },
         ),
     ]
+
+    @admin.display(description=_("health"))
+    def health(self, contender: Contender) -> str:
+        if contender.paused_until is not None:
+            return str(_("paused after %(count)s failures") % {"count": contender.consecutive_failures})
+        if contender.consecutive_failures:
+            return str(_("%(count)s failures in a row") % {"count": contender.consecutive_failures})
+        return str(_("healthy"))
+
+    @admin.action(description=_("Test the endpoint with one short request"))
+    def test_endpoint(self, request: HttpRequest, queryset: QuerySet[Contender]) -> None:
+        for contender in queryset:
+            result = contender_probe(contender=contender)
+            if result.is_ok:
+                self.message_user(
+                    request,
+                    _("%(name)s: OK in %(ms)s ms, %(detail)s")
+                    % {"name": contender.name, "ms": result.latency_ms, "detail": result.detail},
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    _("%(name)s: %(detail)s") % {"name": contender.name, "detail": result.detail},
+                    messages.ERROR,
+                )
+
+    @admin.action(description=_("Resume the selected contenders now (clear the failure pause)"))
+    def resume(self, request: HttpRequest, queryset: QuerySet[Contender]) -> None:
+        queryset.update(paused_until=None, consecutive_failures=0, is_active=True)
+
+
+class AnswerAttemptInline(admin.TabularInline):
+    model = AnswerAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = [
+        "number",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "status_code",
+        "latency_ms",
+        "retry_in_seconds",
+        "error",
+    ]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Answer)
 class AnswerAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "contender",
-        "short_question",
-        "sample_index",
-        "status",
-        "latency_ms",
-        "attempts",
-        "finished_at",
-    ]
-    list_filter = ["status", "contender", "question__category"]
+    list_display = ["id", "contender", "short_question", "sample_index", "status", "latency_ms", "attempts"]
+    list_filter = ["status", "is_truncated", "finish_reason", "contender", "question__category"]
     search_fields = ["text", "error", "question__text", "contender__name"]
     list_select_related = ["contender", "question"]
-    readonly_fields = ["html", "created_at", "started_at", "finished_at", "attempts"]
-    raw_id_fields = ["question"]
+    # Answers are what a model said: shown, never edited (an edit would also leave the rendered HTML stale).
+    readonly_fields = [
+        *["question", "contender", "sample_index", "status", "text", "source"],
+        *["html", "reasoning", "error", "parameters", "seed", "attempts", "is_truncated", "finish_reason"],
+        *["latency_ms", "first_token_ms", "prompt_tokens", "completion_tokens"],
+        *["created_at", "started_at", "finished_at"],
+    ]
+    inlines = [AnswerAttemptInline]
 
     @admin.display(description=_("question"))
     def short_question(self, answer: Answer) -> str:
         return answer.question.text[:60]
+
+
+@admin.register(AnswerAttempt)
+class AnswerAttemptAdmin(admin.ModelAdmin):
+    list_display = ["answer", "number", "outcome", "status_code", "latency_ms", "started_at", "short_error"]
+    list_filter = ["outcome", "status_code", "answer__contender"]
+    search_fields = ["error", "answer__contender__name"]
+    list_select_related = ["answer"]
+    raw_id_fields = ["answer"]
+    date_hierarchy = "started_at"
+
+    @admin.display(description=_("error"))
+    def short_error(self, attempt: AnswerAttempt) -> str:
+        return attempt.error[:100]
 
 
 @admin.register(Battle)

@@ -1,128 +1,507 @@
 """The only code that talks to model endpoints: OpenAI-compatible chat completions over httpx.
 
-Every call has explicit timeouts. A failure is raised as RetryableEndpointError (worth trying again
-later: the network, a timeout, rate limiting, a server error) or PermanentEndpointError (trying
-again would fail the same way: a bad request, a bad key, a body that is not a chat completion).
-Nothing else in the project catches httpx errors.
+Every call has a total deadline (`timeout_seconds`, the whole call including a body that drips one
+byte a second), a connect timeout, a cap on the answer and a cap on a non-streaming body. A failure
+is raised as RetryableEndpointError (worth trying again later: the network, a timeout, rate
+limiting, a server error, a stream cut off) or PermanentEndpointError (trying again would fail the
+same way: a bad request, a bad key, a body that is not a chat completion). Nothing else in the
+project catches httpx errors. Parsing the bodies lives in battles/endpoint_streams.py.
+
+Secrets: the API key and extra header values never appear in an exception message or a log line;
+error bodies that echo them are redacted, and URLs are shown without credentials or query string.
 """
 
+import contextvars
+import email.utils
+import json
+import logging
+import math
+import os
+import ssl
+import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
+import httpcore
 import httpx
+
+from battles import endpoint_streams as streams
+from battles.endpoint_streams import is_retryable_status
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "arena-endpoint-client/1"
+CLIENT_MAX_CONNECTIONS = 8
+CLIENT_MAX_KEEPALIVE_CONNECTIONS = 4
+CLIENT_KEEPALIVE_EXPIRY_SECONDS = 30.0
+ERROR_BODY_MAX_BYTES = 64 * 1024
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+_JSON_CONTENT_TYPES = frozenset({"application/json", "text/json", "text/plain", ""})
 
 
 class EndpointError(Exception):
     """A call to a model endpoint failed."""
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after_seconds: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.retry_after_seconds = retry_after_seconds
 
 
 class RetryableEndpointError(EndpointError):
-    pass
+    """Worth trying again later: connect errors, timeouts, 408/424/425/429, 5xx, a cut stream."""
 
 
 class PermanentEndpointError(EndpointError):
-    pass
+    """Would fail the same way again: other 4xx, malformed bodies, a body over its cap."""
 
 
 @dataclass(frozen=True)
 class ChatRequest:
-    base_url: str
+    base_url: str  # e.g. http://127.0.0.1:8000/v1, with or without a trailing slash
     model_id: str
     messages: list[dict[str, str]]
-    # Sampling and other body fields sent as given (temperature, top_p, max_tokens, seed, ...).
+    # Sampling and other body fields sent as given (temperature, top_p, max_tokens, seed, stop, ...).
     parameters: dict[str, Any] = field(default_factory=dict)
-    api_key: str = ""
-    timeout_seconds: float = 120.0
+    api_key: str = ""  # sent as Authorization: Bearer
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers, sent as given
+    stream: bool = True
+    stream_usage: bool = True  # with stream: ask for a usage chunk (stream_options.include_usage)
+    timeout_seconds: float = 120.0  # total deadline for the whole call
     connect_timeout_seconds: float = 10.0
+    max_answer_chars: int = 32_000  # longer answers are cut here and flagged truncated
+    max_response_bytes: int = 8 * 1024 * 1024  # a non-streaming body over this is refused
+    max_reasoning_chars: int = 128_000  # reasoning kept beyond this is cut (it is not shown to voters)
 
     @property
     def url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        base, separator, query = self.base_url.partition("?")  # e.g. Azure's ?api-version=…
+        return base.rstrip("/") + "/chat/completions" + separator + query
 
     def body(self) -> dict[str, Any]:
-        return {**self.parameters, "model": self.model_id, "messages": self.messages, "stream": False}
+        """The exact JSON body sent; it is recorded with the answer."""
+        body = {**self.parameters, "model": self.model_id, "messages": self.messages, "stream": self.stream}
+        if self.stream and self.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def http_headers(self) -> dict[str, str]:
+        headers = {
+            "Accept": "text/event-stream, application/json" if self.stream else "application/json",
+            "Content-Type": "application/json",
+        }
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return {**headers, **self.headers}
 
 
 @dataclass(frozen=True)
 class ChatCompletion:
-    text: str
-    latency_ms: int
-    finish_reason: str | None
+    text: str  # the answer voters see: reasoning removed, stripped, capped
+    reasoning: str  # from reasoning_content / reasoning, or a <think>…</think> block; "" if none
+    latency_ms: int  # request start → body fully read
+    first_token_ms: int | None  # request start → first content or reasoning token (streaming only)
     prompt_tokens: int | None
     completion_tokens: int | None
+    finish_reason: str | None
+    truncated: bool  # the answer cap was hit
+    status_code: int
+    reasoning_truncated: bool = False  # the reasoning cap was hit
 
 
 def chat_completion(request: ChatRequest, *, client: httpx.Client | None = None) -> ChatCompletion:
-    """Send one chat completion request and return the assistant's answer."""
-    headers = {"Accept": "application/json"}
-    if request.api_key:
-        headers["Authorization"] = f"Bearer {request.api_key}"
-    timeout = httpx.Timeout(request.timeout_seconds, connect=request.connect_timeout_seconds)
-    started = time.monotonic()
+    """Send one chat completion request and return the answer, or raise an EndpointError.
+
+    With client=None the process-wide thread_client() is used. A client of your own should come
+    from new_client(): it bounds every socket read by the call's total deadline, where a plain
+    httpx.Client bounds each read separately (the deadline is still checked between chunks).
+    """
+    call = _Call(request)
+    http = client if client is not None else thread_client()
+    token = _call_deadline.set(call.deadline)
     try:
-        if client is None:
-            with httpx.Client(timeout=timeout) as own_client:
-                response = own_client.post(request.url, json=request.body(), headers=headers)
-        else:
-            response = client.post(request.url, json=request.body(), headers=headers, timeout=timeout)
+        with http.stream(
+            "POST", request.url, content=call.content, headers=request.http_headers(), timeout=call.timeouts()
+        ) as response:
+            return call.read(response)
+    except streams.BodyError as error:
+        error_class = RetryableEndpointError if error.is_retryable else PermanentEndpointError
+        message = f"{call.shown_url} {call.redact(str(error))}"
+        raise error_class(message, status_code=error.status_code) from None
     except httpx.TimeoutException as error:
-        raise RetryableEndpointError(f"timed out calling {request.url}: {type(error).__name__}") from error
-    except httpx.TransportError as error:
-        raise RetryableEndpointError(f"could not reach {request.url}: {error}") from error
-    latency_ms = round((time.monotonic() - started) * 1000)
-    _raise_for_status(response)
-    return _parse_completion(response, latency_ms)
-
-
-def _raise_for_status(response: httpx.Response) -> None:
-    status = response.status_code
-    if status < 400:
-        return
-    detail = _error_detail(response)
-    message = f"HTTP {status} from {response.request.url}: {detail}"
-    if status == 429 or status >= 500 or status == 408:
-        raise RetryableEndpointError(message, status_code=status)
-    raise PermanentEndpointError(message, status_code=status)
-
-
-def _error_detail(response: httpx.Response) -> str:
-    try:
-        payload = response.json()
-    except ValueError:
-        return response.text[:300] or "(empty body)"
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            return error[:300]
-    return response.text[:300]
-
-
-def _parse_completion(response: httpx.Response, latency_ms: int) -> ChatCompletion:
-    try:
-        payload = response.json()
-    except ValueError as error:
-        raise PermanentEndpointError(f"the body from {response.request.url} is not JSON") from error
-    try:
-        choice = payload["choices"][0]
-        content = choice["message"]["content"]
-    except (KeyError, IndexError, TypeError) as error:
+        call.raise_timeout(type(error).__name__, error)
+    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as error:
+        # The exception text may quote a header value, so only its name is shown.
         raise PermanentEndpointError(
-            f"the body from {response.request.url} is not a chat completion (no choices[0].message.content)"
+            f"could not send a request to {call.shown_url}: {type(error).__name__}"
+        ) from None
+    except httpx.TransportError as error:
+        if time.monotonic() >= call.deadline:
+            call.raise_timeout(type(error).__name__, error)
+        verb = "could not reach" if isinstance(error, httpx.ConnectError | httpx.ProxyError) else "lost"
+        detail = call.redact(str(error)) or "(no detail)"
+        raise RetryableEndpointError(
+            f"{verb} {call.shown_url}: {type(error).__name__}: {streams.shorten(detail)}"
         ) from error
-    if not isinstance(content, str):
-        raise PermanentEndpointError(f"the answer from {response.request.url} is not text")
-    usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
-    return ChatCompletion(
-        text=content,
-        latency_ms=latency_ms,
-        finish_reason=choice.get("finish_reason"),
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
+    except httpx.HTTPError as error:  # content decoding errors, redirect loops
+        raise PermanentEndpointError(
+            f"{call.shown_url} sent a response that could not be read: {type(error).__name__}: "
+            f"{streams.shorten(call.redact(str(error)))}"
+        ) from error
+    finally:
+        _call_deadline.reset(token)
+
+
+class _Call:
+    """One chat completion call: its deadline, and reading its response within it."""
+
+    def __init__(self, request: ChatRequest) -> None:
+        self.request = request
+        self.shown_url = _shown_url(request)
+        self._secrets = [value for value in (request.api_key, *request.headers.values()) if len(value) >= 4]
+        _check_headers(request)
+        try:
+            self.content = json.dumps(request.body(), ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError) as error:
+            raise PermanentEndpointError(
+                f"the request body for {request.model_id} cannot be sent as JSON: {error}"
+            ) from None
+        self.started = time.monotonic()
+        self.deadline = self.started + request.timeout_seconds
+
+    def timeouts(self) -> httpx.Timeout:
+        total = self.request.timeout_seconds
+        return httpx.Timeout(total, connect=min(self.request.connect_timeout_seconds, total))
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def raise_timeout(self, what: str, cause: BaseException | None = None) -> NoReturn:
+        elapsed = time.monotonic() - self.started
+        raise RetryableEndpointError(
+            f"timed out calling {self.shown_url} after {elapsed:.1f} s "
+            f"(total deadline {self.request.timeout_seconds:g} s, "
+            f"connect timeout {self.request.connect_timeout_seconds:g} s; {what})"
+        ) from cause
+
+    def chunks(self, response: httpx.Response) -> Iterator[bytes]:
+        for chunk in response.iter_bytes():
+            if time.monotonic() > self.deadline:
+                self.raise_timeout("the body was still arriving")
+            yield chunk
+
+    def read(self, response: httpx.Response) -> ChatCompletion:
+        status = response.status_code
+        if status >= 300:
+            self._raise_for_status(response)
+        content_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if content_type == "text/event-stream":
+            parts = self._read_event_stream(response)
+        elif content_type in _JSON_CONTENT_TYPES or content_type.endswith("+json"):
+            parts = streams.parse_completion(self._read_json(response))
+        else:
+            raise PermanentEndpointError(
+                f"{self.shown_url} answered with content type {content_type!r}, not application/json "
+                "or text/event-stream: is the base URL the root of an OpenAI-compatible API (…/v1)?",
+                status_code=status,
+            )
+        latency_ms = _milliseconds(time.monotonic() - self.started)
+        final = streams.finalize(
+            parts,
+            max_answer_chars=self.request.max_answer_chars,
+            max_reasoning_chars=self.request.max_reasoning_chars,
+        )
+        first_token_at = parts.first_token_at
+        return ChatCompletion(
+            text=final.text,
+            reasoning=final.reasoning,
+            latency_ms=latency_ms,
+            first_token_ms=None if first_token_at is None else _milliseconds(first_token_at - self.started),
+            prompt_tokens=parts.prompt_tokens,
+            completion_tokens=parts.completion_tokens,
+            finish_reason=parts.finish_reason,
+            truncated=final.is_truncated,
+            status_code=status,
+            reasoning_truncated=final.is_reasoning_truncated,
+        )
+
+    def _read_event_stream(self, response: httpx.Response) -> streams.AnswerParts:
+        parser = streams.EventStreamParser(
+            max_answer_chars=self.request.max_answer_chars,
+            max_reasoning_chars=self.request.max_reasoning_chars,
+            max_line_chars=self.request.max_response_bytes,
+        )
+        for chunk in self.chunks(response):
+            parser.feed(chunk)
+            if not parser.wants_more:
+                break  # [DONE], or the answer cap: leaving the block closes the connection
+        return parser.finish()
+
+    def _read_json(self, response: httpx.Response) -> Any:
+        cap = self.request.max_response_bytes
+        too_large = PermanentEndpointError(
+            f"{self.shown_url} sent a body larger than the cap of {cap} bytes "
+            "(max_response_bytes); stopped reading it",
+            status_code=response.status_code,
+        )
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise too_large
+        body, is_over_cap = self._read_capped(response, cap)
+        if is_over_cap:
+            raise too_large
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise streams.BodyError(
+                f"sent a body that is not JSON: {streams.shorten(body.decode('utf-8', 'replace'), 80)}"
+            ) from None
+
+    def _read_capped(self, response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in self.chunks(response):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                return b"".join(chunks)[:cap], True
+        return b"".join(chunks), False
+
+    def _raise_for_status(self, response: httpx.Response) -> NoReturn:
+        status = response.status_code
+        body, _ = self._read_capped(response, ERROR_BODY_MAX_BYTES)
+        detail = self.redact(streams.error_detail(body))
+        message = f"HTTP {status} from {self.shown_url}: {detail}"
+        if status < 400:
+            location = _strip_url(response.headers.get("location", "")) or "(no Location header)"
+            message += f" (redirected to {location}; set the base URL to the final address)"
+        retry_after_seconds = parse_retry_after(
+            response.headers.get("retry-after"), milliseconds=response.headers.get("retry-after-ms")
+        )
+        error_class = RetryableEndpointError if is_retryable_status(status) else PermanentEndpointError
+        raise error_class(message, status_code=status, retry_after_seconds=retry_after_seconds)
+
+
+def parse_retry_after(
+    value: str | None, *, milliseconds: str | None = None, now: datetime | None = None
+) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP-date), or None.
+
+    `milliseconds` is the non-standard `retry-after-ms` header some APIs send alongside it.
+    The result is clamped to [0, 24 h].
+    """
+    seconds: float | None = None
+    if milliseconds:
+        try:
+            seconds = float(milliseconds) / 1000
+        except ValueError:
+            seconds = None
+    if seconds is None and value:
+        value = value.strip()
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                moment = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _check_headers(request: ChatRequest) -> None:
+    """Refuse headers httpx cannot send, naming the header but never showing its value."""
+    for name, value in request.http_headers().items():
+        if _is_sendable(name, value):
+            continue
+        what = f"the header {name!r}"
+        if request.api_key and value == f"Bearer {request.api_key}":
+            what = "the API key"
+        raise PermanentEndpointError(
+            f"{what} of {request.model_id} cannot be sent: it has a line break, surrounding whitespace or "
+            "a character outside ASCII (a trailing newline in the environment variable?)"
+        )
+
+
+def _is_sendable(name: str, value: str) -> bool:
+    return (
+        bool(name)
+        and name.isascii()
+        and value.isascii()
+        and value.strip() == value
+        and not any(character in name for character in " \t\r\n\0:")
+        and not any(character in value for character in "\r\n\0")
     )
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _strip_url(url: str) -> str:
+    """A URL without credentials or query string (either may hold a key)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "(an invalid URL)"
+    if not parsed.host:
+        return parsed.path
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+
+
+def _shown_url(request: ChatRequest) -> str:
+    url = request.url
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        raise PermanentEndpointError(f"the base URL of {request.model_id} is not a valid URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise PermanentEndpointError(
+            f"the base URL of {request.model_id} must start with http:// or https:// and name a host"
+        )
+    return _strip_url(url)
+
+
+# ---------------------------------------------------------------------------------------------
+# The HTTP client: one per process, with every socket operation bounded by the call's deadline.
+
+# The monotonic deadline of the call running in this thread (or greenlet, or task).
+_call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "endpoint_call_deadline", default=None
+)
+
+
+def _bounded(timeout: float | None, exception: type[Exception]) -> float | None:
+    """The timeout for one socket operation: httpx's, shortened to what is left of the deadline.
+
+    httpx applies its read timeout to each read, so a server sending one byte a second (even
+    in its status line) would never time out; this makes the deadline hold for the whole call.
+    """
+    deadline = _call_deadline.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise exception("the total deadline of the call has passed")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _bounded(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def new_client(
+    *,
+    max_connections: int = CLIENT_MAX_CONNECTIONS,
+    max_keepalive_connections: int = CLIENT_MAX_KEEPALIVE_CONNECTIONS,
+) -> httpx.Client:
+    """An httpx client for endpoint calls, with socket reads bounded by each call's deadline.
+
+    Proxies from the environment (HTTPS_PROXY, NO_PROXY, ...) are honoured.
+    """
+    client = httpx.Client(
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_SECONDS,
+        ),
+        timeout=httpx.Timeout(120.0, connect=10.0),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+    )
+    # httpx does not let a client choose httpcore's network backend, so it is swapped on each
+    # transport's pool (httpx 0.28 / httpcore 1.0; tests/battles/test_endpoint_faults.py fails if
+    # an upgrade moves it).
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if pool is not None and isinstance(backend, httpcore.NetworkBackend):
+            if isinstance(backend, _DeadlineBackend):
+                continue
+            pool._network_backend = _DeadlineBackend(backend)
+        elif transport is not None:
+            logger.warning("endpoint client: cannot bound socket reads by the call deadline on %r", transport)
+    return client
+
+
+_thread_clients = threading.local()
+
+
+def thread_client() -> httpx.Client:
+    """This thread's client, created on first use (and again in a forked child).
+
+    One client per thread rather than one shared: httpcore walks its whole connection pool on every
+    request and every response close, so with a hundred calls in flight a shared pool spends more
+    CPU on that walk than on the calls. A thread makes one call at a time; its small pool keeps the
+    connections to the endpoints it talks to alive between calls.
+    """
+    client: httpx.Client | None = getattr(_thread_clients, "client", None)
+    if client is None:
+        client = new_client()
+        _thread_clients.client = client
+    return client
+
+
+def _forget_thread_clients() -> None:
+    # A forked worker must not share the parent's sockets.
+    global _thread_clients
+    _thread_clients = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_thread_clients)

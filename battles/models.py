@@ -10,10 +10,17 @@ http_url_validator = RegexValidator(
     r"^https?://[^\s/]+(/\S*)?$",
     _("Enter an http:// or https:// URL, for example http://127.0.0.1:8000/v1"),
 )
-environment_variable_validator = RegexValidator(
-    r"^[A-Z_][A-Z0-9_]*$",
-    _("Enter the name of an environment variable: capital letters, digits and underscores."),
+# Secrets for endpoints come from environment variables named like this, so that a contender can never
+# be made to send one of the arena's own settings (SECRET_KEY, DATABASE_URL, ...) to an endpoint.
+SECRET_VARIABLE_PATTERN = r"^[A-Z][A-Z0-9_]*(_API_KEY|_TOKEN)$"  # noqa: S105 (a name pattern, not a secret)
+secret_variable_validator = RegexValidator(
+    SECRET_VARIABLE_PATTERN,
+    _("Enter the name of an environment variable ending in _API_KEY or _TOKEN, e.g. DEEPSEEK_API_KEY."),
 )
+
+
+# A request may take at most this long; the generation task's time limits sit above it.
+MAX_REQUEST_TIMEOUT_SECONDS = 600
 
 
 class Category(models.Model):
@@ -82,9 +89,10 @@ class Contender(models.Model):
         _("API key environment variable"),
         max_length=200,
         blank=True,
-        validators=[environment_variable_validator],
+        validators=[secret_variable_validator],
         help_text=_(
-            "Name of the environment variable that holds the API key; the key itself is never stored."
+            "Name of the environment variable that holds the API key, ending in _API_KEY or _TOKEN; "
+            "the key itself is never stored."
         ),
     )
     system_prompt = models.TextField(_("system prompt"), blank=True)
@@ -98,7 +106,59 @@ class Contender(models.Model):
         blank=True,
         help_text=_('Other fields sent in the request body, e.g. {"presence_penalty": 0.5}.'),
     )
-    request_timeout_seconds = models.FloatField(_("request timeout (seconds)"), null=True, blank=True)
+    stop = models.JSONField(
+        _("stop sequences"), default=list, blank=True, help_text=_('A list of strings, e.g. ["</s>"].')
+    )
+    extra_headers = models.JSONField(
+        _("extra headers"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Sent with every request. A value may name an environment variable as ${NAME}; "
+            "never put a secret here directly."
+        ),
+    )
+    request_timeout_seconds = models.FloatField(
+        _("request timeout (seconds)"),
+        null=True,
+        blank=True,
+        help_text=_("Total time allowed for one answer; empty means the default setting."),
+    )
+    stream = models.BooleanField(
+        _("stream"), default=True, help_text=_("Ask for a streamed answer (measures time to first token).")
+    )
+    stream_usage = models.BooleanField(
+        _("ask for usage when streaming"),
+        default=True,
+        help_text=_("Send stream_options.include_usage; turn off for servers that reject it."),
+    )
+    max_concurrent_requests = models.PositiveIntegerField(
+        _("maximum concurrent requests"), default=8, help_text=_("Across all workers.")
+    )
+    sampling_weight = models.FloatField(
+        _("sampling weight"),
+        default=1.0,
+        help_text=_("Relative chance of being drawn into a battle; 0 never."),
+    )
+    samples_per_question = models.PositiveIntegerField(
+        _("samples per question"),
+        default=1,
+        help_text=_(
+            "Different answers kept per question, each with its own seed; battles pick one at random."
+        ),
+    )
+    # Health, kept by the generation service: N failures in a row pause the contender until a probe
+    # succeeds (see ARENA_CONTENDER_FAILURE_THRESHOLD).
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    paused_until = models.DateTimeField(
+        _("paused after failures until"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the endpoint keeps failing; a probe after this time restores it."),
+    )
+    last_error = models.TextField(_("last error"), blank=True)
+    last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -122,8 +182,24 @@ class Contender(models.Model):
                 condition=Q(top_p__isnull=True) | Q(top_p__gt=0, top_p__lte=1), name="contender_top_p_range"
             ),
             models.CheckConstraint(
-                condition=Q(request_timeout_seconds__isnull=True) | Q(request_timeout_seconds__gt=0),
-                name="contender_timeout_positive",
+                condition=Q(request_timeout_seconds__isnull=True)
+                | Q(request_timeout_seconds__gt=0, request_timeout_seconds__lte=MAX_REQUEST_TIMEOUT_SECONDS),
+                name="contender_timeout_range",
+            ),
+            # Also rejects NaN and infinity, which PostgreSQL would otherwise accept as "greater than 0".
+            models.CheckConstraint(
+                condition=Q(sampling_weight__gte=0, sampling_weight__lte=1_000_000),
+                name="contender_weight_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrent_requests__gte=1), name="contender_concurrency_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(samples_per_question__gte=1), name="contender_samples_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(api_key_env="") | Q(api_key_env__regex=SECRET_VARIABLE_PATTERN),
+                name="contender_api_key_variable_name",
             ),
         ]
 
@@ -133,6 +209,10 @@ class Contender(models.Model):
     @property
     def is_endpoint(self) -> bool:
         return self.kind == self.Kind.ENDPOINT
+
+    @property
+    def is_paused_after_failures(self) -> bool:
+        return self.paused_until is not None
 
 
 class Answer(models.Model):
@@ -149,10 +229,24 @@ class Answer(models.Model):
     text = models.TextField(_("text"), blank=True)
     # The text rendered from markdown and sanitised, ready to show to voters.
     html = models.TextField(blank=True, editable=False)
+    # The model's reasoning (reasoning_content or a <think> block), kept apart and not shown to voters.
+    reasoning = models.TextField(_("reasoning"), blank=True)
     error = models.TextField(_("error"), blank=True)
-    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    seed = models.BigIntegerField(_("seed"), null=True, blank=True)
     parameters = models.JSONField(_("parameters used"), default=dict, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    first_token_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("tokens in"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("tokens out"), null=True, blank=True)
+    finish_reason = models.CharField(_("finish reason"), max_length=64, blank=True)
+    is_truncated = models.BooleanField(_("cut at the size cap"), default=False)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # Who holds the answer while it runs, and until when: a result is saved only by the holder of the
+    # current claim, and a claim past its lease is returned to the queue by the sweeper.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a retry is due; the sweeper queues pending answers whose retry is long overdue.
+    retry_at = models.DateTimeField(null=True, blank=True, editable=False)
     source = models.CharField(_("source"), max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -176,10 +270,48 @@ class Answer(models.Model):
                 fields=["status"], name="answer_unfinished", condition=Q(status__in=["pending", "running"])
             ),
             models.Index(fields=["contender", "status"]),
+            models.Index(
+                fields=["lease_expires_at"], name="answer_running_lease", condition=Q(status="running")
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.contender} · {self.question} · #{self.sample_index}"
+
+
+class AnswerAttempt(models.Model):
+    """One call to an endpoint for an answer: what happened, for the admin to see."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", _("succeeded")
+        RETRYABLE_ERROR = "retryable_error", _("failed, will retry")
+        PERMANENT_ERROR = "permanent_error", _("failed for good")
+        LOST = "lost", _("lost (worker stopped)")
+
+    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField(_("attempt"))
+    started_at = models.DateTimeField(_("started"))
+    finished_at = models.DateTimeField(_("finished"))
+    outcome = models.CharField(_("outcome"), max_length=32, choices=Outcome.choices)
+    status_code = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    retry_in_seconds = models.FloatField(_("retry in (s)"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["answer", "number"]
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
+        constraints = [
+            models.UniqueConstraint(fields=["answer", "number"], name="attempt_unique_number"),
+            models.CheckConstraint(
+                condition=Q(outcome__in=["succeeded", "retryable_error", "permanent_error", "lost"]),
+                name="attempt_outcome_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.answer_id} #{self.number}: {self.outcome}"
 
 
 class Voter(models.Model):

@@ -3,8 +3,16 @@ import uuid
 from django.conf import settings
 from django.core import signing
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -13,6 +21,7 @@ from battles.models import Vote, Voter
 from battles.services.voting import VoteRejected, battle_serve, vote_cast, voter_get_or_create
 
 _VOTER_COOKIE_SALT = "arena.voter"
+_REJECTION_STATUS = {"invalid_outcome": 400, "not_served_to_voter": 403, "not_open": 409}
 
 
 def _voter_id_from_cookie(request: HttpRequest) -> uuid.UUID | None:
@@ -60,8 +69,12 @@ def battle_vote(request: HttpRequest, battle_id: int) -> HttpResponse:
     try:
         vote_cast(battle_id=battle_id, voter=voter, outcome=request.POST.get("outcome", ""))
     except VoteRejected as rejection:
-        return render(request, "battles/vote_rejected.html", {"reason": rejection.code}, status=409)
-    return redirect("battles:detail", battle_id=battle_id)
+        status = _REJECTION_STATUS.get(rejection.code, 409)
+        return render(request, "battles/vote_rejected.html", {"reason": rejection.code}, status=status)
+    # 303: the browser follows with a GET, and a reload does not post the vote again.
+    response = HttpResponseRedirect(reverse("battles:detail", kwargs={"battle_id": battle_id}))
+    response.status_code = 303
+    return response
 
 
 @require_GET

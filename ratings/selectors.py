@@ -35,3 +35,11 @@ def leaderboard_as_dicts(leaderboard: Leaderboard) -> list[dict[str, Any]]:
         }
         for position, row in enumerate(leaderboard.rows, start=1)
     ]
+
+
+def contender_vote_counts() -> dict[int, int]:
+    """Votes per contender as of the latest overall snapshot (0 for contenders not in it)."""
+    snapshot = RatingSnapshot.objects.filter(category__isnull=True).order_by("-created_at", "-id").first()
+    if snapshot is None:
+        return {}
+    return dict(ContenderRating.objects.filter(snapshot=snapshot).values_list("contender_id", "votes"))

@@ -37,16 +37,18 @@ def ratings_refresh_request() -> None:
 
 
 def ratings_refresh_locked() -> RatingSnapshot | None:
-    """Refresh unless another worker is refreshing; then make sure one more refresh follows it."""
-    # Votes arriving from now on need a refresh after this one.
-    cache.delete(REFRESH_QUEUED_KEY)
+    """Refresh, one worker at a time; a refresh that finds another running tries again a second later.
+
+    Requests (one per vote) queue a task only while none is queued, so a burst of votes queues one
+    task. The flag is cleared when a refresh starts: votes arriving during it queue the next one.
+    """
     if not cache.add(REFRESH_LOCK_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
         from ratings.tasks import ratings_refresh_task
 
-        if cache.add(REFRESH_QUEUED_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
-            ratings_refresh_task.apply_async(countdown=1)
+        ratings_refresh_task.apply_async(countdown=1)
         return None
     try:
+        cache.delete(REFRESH_QUEUED_KEY)
         return ratings_refresh()
     finally:
         cache.delete(REFRESH_LOCK_KEY)

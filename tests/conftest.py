@@ -5,12 +5,14 @@ import pytest
 from django.core.cache import cache
 
 from battles.demo.endpoint import make_server
+from battles.services.generation import contender_cache_clear
 
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     """Each test starts with an empty Redis database (cache, locks, counters and broker queues)."""
     cache.clear()
+    contender_cache_clear()
 
 
 @pytest.fixture

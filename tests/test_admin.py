@@ -2,10 +2,12 @@ import pytest
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from battles.models import Battle, Vote
+from battles.models import Battle, Contender, Vote
 from ratings.services import ratings_refresh
-from tests.factories import BattleFactory, VoterFactory
+from tests.factories import BattleFactory, ContenderFactory, VoterFactory
+from tests.fault_server import fault_server
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +29,7 @@ def staff(django_user_model) -> Client:
     user = django_user_model.objects.create_superuser("admin", "admin@example.org", "a-long-password")
     client = Client()
     client.force_login(user)
+    client.cookies["arena_language"] = "en"
     return client
 
 
@@ -57,3 +60,30 @@ def test_changelist_search_and_filters_work(staff, label):
 def test_admin_requires_staff():
     response = Client().get(reverse("admin:battles_contender_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [("ok", "OK in"), ("status_503", "HTTP 503")])
+def test_test_endpoint_action_shows_the_result(staff, model_id, expected):
+
+    with fault_server() as server:
+        contender = ContenderFactory(name="Probe me", base_url=server.base_url, model_id=model_id)
+        response = staff.post(
+            reverse("admin:battles_contender_changelist"),
+            {"action": "test_endpoint", "_selected_action": [contender.pk]},
+            follow=True,
+        )
+        assert server.request_count(model_id) == 1
+    messages = [str(message) for message in response.context["messages"]]
+    assert len(messages) == 1 and messages[0].startswith("Probe me: ") and expected in messages[0]
+    assert Contender.objects.get(pk=contender.pk).consecutive_failures == 0  # a test is not a failure
+
+
+def test_resume_action_clears_the_failure_pause(staff):
+
+    contender = ContenderFactory(consecutive_failures=9, paused_until=timezone.now(), is_active=True)
+    staff.post(
+        reverse("admin:battles_contender_changelist"),
+        {"action": "resume", "_selected_action": [contender.pk]},
+    )
+    contender = Contender.objects.get(pk=contender.pk)
+    assert (contender.consecutive_failures, contender.paused_until) == (0, None)

@@ -44,6 +44,8 @@ def test_app_service_commands(compose):
     assert services["web"]["command"][:2] == ["gunicorn", "arena.wsgi"]
     assert services["web"]["ports"] == ["8000:8000"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "arena", "worker"]
+    worker = services["worker"]["command"]
+    assert worker[worker.index("-Q") + 1] == "celery,generation"  # both queues, or answers never come
     assert services["beat"]["command"][:4] == ["celery", "-A", "arena", "beat"]
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
 

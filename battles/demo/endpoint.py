@@ -350,12 +350,14 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
         time.sleep(latency_seconds)
         envelope = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": model_id}
         if body.get("stream"):
-            self._stream(envelope, content)
+            options = body.get("stream_options")
+            wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+            self._stream(envelope, content, usage if wants_usage else None)
             return
         choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
         self._send_json(200, envelope | {"object": "chat.completion", "choices": [choice], "usage": usage})
 
-    def _stream(self, envelope: dict[str, Any], content: str) -> None:
+    def _stream(self, envelope: dict[str, Any], content: str, usage: dict[str, int] | None) -> None:
         self._status = 200
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -370,6 +372,10 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
             choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
             chunk = envelope | {"object": "chat.completion.chunk", "choices": [choice]}
             self.wfile.write(b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n")
+        if usage is not None:
+            # As OpenAI and vLLM do with stream_options.include_usage: a last chunk with no choices.
+            chunk = envelope | {"object": "chat.completion.chunk", "choices": [], "usage": usage}
+            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 

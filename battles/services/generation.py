@@ -1,101 +1,394 @@
-"""Fetching answers from endpoint contenders, and moving battles on when their answers are in."""
+"""Fetching answers from endpoint contenders: claims, retries, outages, and moving battles on.
+
+An answer is generated exactly once however workers crash: a worker claims the pending row with
+one conditional update that also stamps a fresh claim token and a lease; the endpoint is called
+outside any transaction and without holding a database connection; the result is saved only if
+the row still carries that token. A worker that dies leaves its lease to run out, and the sweeper
+(answers_sweep) returns the answer to the queue.
+"""
 
 import logging
 import os
+import random
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from battles import endpoints
-from battles.models import Answer, Battle, Contender, Question
+from battles.limits import concurrency_slots
+from battles.models import SECRET_VARIABLE_PATTERN, Answer, AnswerAttempt, Battle, Contender, Question
 from battles.rendering import render_markdown
 
 logger = logging.getLogger(__name__)
 
+# HTTP statuses that say something about one request (too long a prompt, say), not about the
+# endpoint's health: they fail the answer without counting towards pausing the contender.
+_REQUEST_SPECIFIC_STATUSES = {400, 413, 422}
+# last_success_at of a healthy contender is a rough mark: writing it after every answer would cost a
+# query per answer.
+_SUCCESS_RESOLUTION = timedelta(seconds=30)
+_ENVIRONMENT_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
-def contender_request_parameters(*, contender: Contender) -> dict[str, Any]:
+
+@dataclass(frozen=True)
+class GenerationOutcome:
+    """What a generation task did; `retry_in_seconds` asks the task to run again later."""
+
+    status: str
+    retry_in_seconds: float | None = None
+
+
+SKIPPED = GenerationOutcome("skipped")
+
+
+def contender_request_parameters(*, contender: Contender, seed: int | None = None) -> dict[str, Any]:
     """The body fields a contender's requests carry besides model and messages."""
     parameters: dict[str, Any] = dict(contender.extra_parameters or {})
-    for name in ("temperature", "top_p", "max_tokens", "seed"):
+    for name in ("temperature", "top_p", "max_tokens"):
         value = getattr(contender, name)
         if value is not None:
             parameters[name] = value
+    if contender.stop:
+        parameters["stop"] = list(contender.stop)
+    if seed is not None:
+        parameters["seed"] = seed
     return parameters
 
 
-def chat_request_build(*, contender: Contender, question: Question) -> endpoints.ChatRequest:
+def _from_environment(name: str, purpose: str) -> str:
+    if not re.fullmatch(SECRET_VARIABLE_PATTERN, name):
+        raise endpoints.PermanentEndpointError(
+            f"{purpose} names the variable {name}; only names ending in _API_KEY or _TOKEN are sent"
+        )
+    value = os.environ.get(name, "")
+    if not value:
+        raise endpoints.PermanentEndpointError(f"the environment variable {name} ({purpose}) is not set")
+    return value
+
+
+def _expand_environment(value: str, purpose: str) -> str:
+    """Replace each ${NAME} in a header value with that environment variable."""
+    return _ENVIRONMENT_REFERENCE.sub(lambda match: _from_environment(match.group(1), purpose), value)
+
+
+def chat_request_build(
+    *, contender: Contender, question: Question | None = None, seed: int | None = None, probe: bool = False
+) -> endpoints.ChatRequest:
+    """The request a contender's endpoint gets for a question (or a tiny probe request)."""
     messages = []
-    if contender.system_prompt:
+    if contender.system_prompt and not probe:
         messages.append({"role": "system", "content": contender.system_prompt})
-    messages.append({"role": "user", "content": question.text})
-    api_key = ""
-    if contender.api_key_env:
-        api_key = os.environ.get(contender.api_key_env, "")
-        if not api_key:
-            raise endpoints.PermanentEndpointError(
-                f"the environment variable {contender.api_key_env} (API key of {contender.name}) is not set"
-            )
+    messages.append({"role": "user", "content": "Hi" if probe or question is None else question.text})
+    api_key = (
+        _from_environment(contender.api_key_env, f"API key of {contender.name}")
+        if contender.api_key_env
+        else ""
+    )
+    headers = {
+        name: _expand_environment(str(value), f"header {name} of {contender.name}")
+        for name, value in (contender.extra_headers or {}).items()
+    }
+    timeout_seconds = contender.request_timeout_seconds or settings.ARENA_ENDPOINT_TIMEOUT_SECONDS
+    parameters = contender_request_parameters(contender=contender, seed=seed)
+    if probe:
+        parameters = {"max_tokens": 8}
+        timeout_seconds = min(timeout_seconds, 30.0)
     return endpoints.ChatRequest(
         base_url=contender.base_url,
         model_id=contender.model_id,
         messages=messages,
-        parameters=contender_request_parameters(contender=contender),
+        parameters=parameters,
         api_key=api_key,
-        timeout_seconds=contender.request_timeout_seconds or settings.ARENA_ENDPOINT_TIMEOUT_SECONDS,
-        connect_timeout_seconds=settings.ARENA_ENDPOINT_CONNECT_TIMEOUT_SECONDS,
+        headers=headers,
+        stream=contender.stream and not probe,
+        stream_usage=contender.stream_usage,
+        timeout_seconds=timeout_seconds,
+        connect_timeout_seconds=min(settings.ARENA_ENDPOINT_CONNECT_TIMEOUT_SECONDS, timeout_seconds),
+        max_answer_chars=settings.ARENA_ANSWER_MAX_CHARS,
+        max_response_bytes=settings.ARENA_ENDPOINT_MAX_RESPONSE_BYTES,
     )
 
 
-def answer_generate(*, answer_id: int) -> Answer | None:
-    """Fetch one pending answer from its contender's endpoint.
+def _lease_seconds(contender: Contender) -> float:
+    timeout = contender.request_timeout_seconds or settings.ARENA_ENDPOINT_TIMEOUT_SECONDS
+    return float(timeout) + settings.ARENA_GENERATION_LEASE_MARGIN_SECONDS
 
-    The row is claimed with one conditional update (pending → running): if another worker got there
-    first, nothing is done. The endpoint is called outside any transaction.
-    """
-    claimed = Answer.objects.filter(pk=answer_id, status=Answer.Status.PENDING).update(
-        status=Answer.Status.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
-    if not claimed:
-        return None
-    answer = Answer.objects.select_related("question", "contender").get(pk=answer_id)
+
+def retry_delay_seconds(*, attempt: int, retry_after_seconds: float | None, rng: random.Random) -> float:
+    """Exponential backoff with jitter, capped; a server's Retry-After is honoured within the cap."""
+    ceiling = settings.ARENA_GENERATION_RETRY_MAX_SECONDS
+    backoff = min(ceiling, settings.ARENA_GENERATION_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    delay = rng.uniform(backoff / 2, backoff)
+    if retry_after_seconds is not None:
+        delay = max(delay, retry_after_seconds)
+    return min(delay, ceiling)
+
+
+def answer_generate(*, answer_id: int, rng: random.Random | None = None) -> GenerationOutcome:
+    """Fetch one pending answer from its contender's endpoint."""
+    rng = rng or random.Random()
+    answer = _answer_load(answer_id)
+    if answer is None or answer.status != Answer.Status.PENDING:
+        return SKIPPED
     contender = answer.contender
-    if not contender.is_endpoint:
-        _answer_fail(
-            answer, f"{contender.name} is an offline contender: its answers are imported, not generated"
-        )
-        return answer
+    now = timezone.now()
+    if contender.paused_until is not None:
+        # Outage: wait for the probe to restore the contender instead of adding to the failures.
+        wait = max(1.0, (contender.paused_until - now).total_seconds()) + rng.uniform(0, 5)
+        _answer_retry_at(answer.pk, now + timedelta(seconds=wait))
+        return GenerationOutcome("deferred", retry_in_seconds=wait)
+    slots = concurrency_slots()
+    slot_key = f"contender:{contender.pk}"
+    slot = slots.acquire(
+        slot_key, limit=contender.max_concurrent_requests, lease_seconds=_lease_seconds(contender)
+    )
+    if slot is None:
+        return GenerationOutcome("deferred", retry_in_seconds=rng.uniform(0.5, 1.5))
     try:
-        request = chat_request_build(contender=contender, question=answer.question)
-        answer.parameters = {"model": request.model_id, **request.parameters}
-        completion = endpoints.chat_completion(request)
-    except endpoints.EndpointError as error:
-        logger.warning("answer %s from %s failed: %s", answer.pk, contender.name, error)
-        _answer_fail(answer, str(error))
-        return answer
-    answer.text = completion.text
-    answer.html = render_markdown(completion.text)
-    answer.latency_ms = completion.latency_ms
-    answer.status = Answer.Status.DONE
-    answer.error = ""
-    answer.finished_at = timezone.now()
-    with transaction.atomic():
-        answer.save(
-            update_fields=["text", "html", "latency_ms", "status", "error", "finished_at", "parameters"]
-        )
-        battles_advance_for_answer(answer=answer)
+        return _generate_in_slot(answer, rng)
+    finally:
+        slots.release(slot_key, slot)
+
+
+def _answer_load(answer_id: int) -> Answer | None:
+    """The answer with its question text and contender: the few columns a generation needs.
+
+    This runs for every answer (and every deferral), so it avoids loading three whole rows; the
+    contender comes from a short-lived per-process cache.
+    """
+    rows = Answer.objects.filter(pk=answer_id).values_list(
+        "status", "attempts", "seed", "question_id", "contender_id", "question__text"
+    )[:1]
+    if not rows:
+        return None
+    status, attempts, seed, question_id, contender_id, question_text = rows[0]
+    answer = Answer(id=answer_id, status=status, attempts=attempts, seed=seed)
+    answer.question = Question(id=question_id, text=question_text)
+    answer.contender = contender_cached(contender_id=contender_id)
     return answer
 
 
-def _answer_fail(answer: Answer, error: str) -> None:
-    answer.status = Answer.Status.FAILED
-    answer.error = error
-    answer.finished_at = timezone.now()
+_contender_cache: dict[int, tuple[float, Contender]] = {}
+_contender_cache_lock = threading.Lock()
+# Contender settings and health change rarely; a few seconds of staleness costs nothing.
+_CONTENDER_CACHE_SECONDS = 2.0
+
+
+def contender_cache_clear() -> None:
+    with _contender_cache_lock:
+        _contender_cache.clear()
+
+
+def contender_cached(*, contender_id: int) -> Contender:
+    now = time.monotonic()
+    with _contender_cache_lock:
+        cached = _contender_cache.get(contender_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    contender = Contender.objects.get(pk=contender_id)
+    with _contender_cache_lock:
+        _contender_cache[contender_id] = (now + _CONTENDER_CACHE_SECONDS, contender)
+    return contender
+
+
+def _answer_retry_at(answer_id: int, retry_at: datetime) -> None:
+    Answer.objects.filter(pk=answer_id, status=Answer.Status.PENDING).update(retry_at=retry_at)
+
+
+def _answer_claim(answer: Answer, token: uuid.UUID, started_at: datetime) -> bool:
+    """pending → running, stamped with this claim; False if another worker claimed it first."""
+    # Matching the attempt count read before makes this attempt's number certain without another read.
+    claimed = Answer.objects.filter(
+        pk=answer.pk, status=Answer.Status.PENDING, attempts=answer.attempts
+    ).update(
+        status=Answer.Status.RUNNING,
+        claim_token=token,
+        started_at=started_at,
+        lease_expires_at=started_at + timedelta(seconds=_lease_seconds(answer.contender)),
+        retry_at=None,
+        attempts=answer.attempts + 1,
+    )
+    return bool(claimed)
+
+
+def _generate_in_slot(answer: Answer, rng: random.Random) -> GenerationOutcome:
+    contender = answer.contender
+    token = uuid.uuid4()
+    started_at = timezone.now()
+    attempt = answer.attempts + 1
+    if not _answer_claim(answer, token, started_at):
+        return SKIPPED
+    if not contender.is_endpoint:
+        error = endpoints.PermanentEndpointError(
+            f"{contender.name} is an offline contender: its answers are imported, not generated"
+        )
+        return _record_failure(answer, token, attempt, started_at, error, rng)
+    try:
+        request = chat_request_build(contender=contender, question=answer.question, seed=answer.seed)
+    except endpoints.PermanentEndpointError as error:
+        return _record_failure(answer, token, attempt, started_at, error, rng)
+    answer.parameters = {key: value for key, value in request.body().items() if key != "messages"}
+    # The call can take minutes: hold no database connection meanwhile, so a worker with many calls
+    # in flight does not hold as many connections. Inside a transaction (as in tests), keep it.
+    if not connection.in_atomic_block:
+        connection.close()
+    try:
+        completion = endpoints.chat_completion(request)
+    except endpoints.EndpointError as error:
+        return _record_failure(answer, token, attempt, started_at, error, rng)
+    return _record_success(answer, token, attempt, started_at, completion)
+
+
+def _record_success(
+    answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
+) -> GenerationOutcome:
+    finished_at = timezone.now()
     with transaction.atomic():
-        answer.save(update_fields=["status", "error", "finished_at", "parameters"])
+        saved = Answer.objects.filter(pk=answer.pk, status=Answer.Status.RUNNING, claim_token=token).update(
+            status=Answer.Status.DONE,
+            text=completion.text,
+            html=render_markdown(completion.text),
+            reasoning=completion.reasoning,
+            error="",
+            parameters=answer.parameters,
+            latency_ms=completion.latency_ms,
+            first_token_ms=completion.first_token_ms,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            finish_reason=completion.finish_reason or "",
+            is_truncated=completion.truncated,
+            finished_at=finished_at,
+            claim_token=None,
+            lease_expires_at=None,
+        )
+        if not saved:
+            # The lease ran out and the answer went back to the queue: another claim owns it now.
+            logger.warning("answer %s finished after its claim was taken back; result dropped", answer.pk)
+            return GenerationOutcome("claim_lost")
+        AnswerAttempt.objects.create(
+            answer_id=answer.pk,
+            number=attempt,
+            started_at=started_at,
+            finished_at=finished_at,
+            outcome=AnswerAttempt.Outcome.SUCCEEDED,
+            status_code=completion.status_code,
+            latency_ms=completion.latency_ms,
+        )
+        answer.status = Answer.Status.DONE
         battles_advance_for_answer(answer=answer)
+        _contender_success_record(answer.contender, finished_at)
+    return GenerationOutcome(Answer.Status.DONE)
+
+
+def _contender_success_record(contender: Contender, finished_at: datetime) -> None:
+    """Reset the failure count; while a contender is healthy, refresh last_success_at only now and then."""
+    recent = (
+        contender.last_success_at is not None
+        and finished_at - contender.last_success_at < _SUCCESS_RESOLUTION
+    )
+    if contender.consecutive_failures == 0 and recent:
+        return
+    Contender.objects.filter(pk=contender.pk).update(consecutive_failures=0, last_success_at=finished_at)
+
+
+def _record_failure(
+    answer: Answer,
+    token: uuid.UUID,
+    attempt: int,
+    started_at: Any,
+    error: endpoints.EndpointError,
+    rng: random.Random,
+) -> GenerationOutcome:
+    from battles.tasks import answer_generate_task
+
+    finished_at = timezone.now()
+    message = str(error)
+    will_retry = (
+        isinstance(error, endpoints.RetryableEndpointError)
+        and attempt < settings.ARENA_GENERATION_MAX_ATTEMPTS
+    )
+    delay = retry_delay_seconds(attempt=attempt, retry_after_seconds=error.retry_after_seconds, rng=rng)
+    logger.warning(
+        "answer %s attempt %s from contender %s failed: %s", answer.pk, attempt, answer.contender_id, message
+    )
+    with transaction.atomic():
+        claim = Answer.objects.filter(pk=answer.pk, status=Answer.Status.RUNNING, claim_token=token)
+        common = {
+            "error": message,
+            "claim_token": None,
+            "lease_expires_at": None,
+            "parameters": answer.parameters,
+        }
+        if will_retry:
+            saved = claim.update(
+                status=Answer.Status.PENDING, retry_at=finished_at + timedelta(seconds=delay), **common
+            )
+        else:
+            saved = claim.update(status=Answer.Status.FAILED, finished_at=finished_at, **common)
+        if not saved:
+            return GenerationOutcome("claim_lost")
+        AnswerAttempt.objects.create(
+            answer_id=answer.pk,
+            number=attempt,
+            started_at=started_at,
+            finished_at=finished_at,
+            outcome=AnswerAttempt.Outcome.RETRYABLE_ERROR
+            if will_retry
+            else AnswerAttempt.Outcome.PERMANENT_ERROR,
+            status_code=error.status_code,
+            error=message,
+            retry_in_seconds=delay if will_retry else None,
+        )
+        if will_retry:
+            transaction.on_commit(partial(answer_generate_task.apply_async, (answer.pk,), countdown=delay))
+        else:
+            answer.status = Answer.Status.FAILED
+            battles_advance_for_answer(answer=answer)
+        if error.status_code not in _REQUEST_SPECIFIC_STATUSES:
+            contender_failure_record(contender_id=answer.contender_id, error=message)
+    return GenerationOutcome("retrying" if will_retry else Answer.Status.FAILED)
+
+
+def contender_failure_record(*, contender_id: int, error: str) -> bool:
+    """Count a failure; at the threshold, pause the contender from battles. True if it was paused now."""
+    now = timezone.now()
+    Contender.objects.filter(pk=contender_id).update(
+        consecutive_failures=F("consecutive_failures") + 1, last_error=error[:2000], last_failure_at=now
+    )
+    paused = Contender.objects.filter(
+        pk=contender_id,
+        paused_until__isnull=True,
+        consecutive_failures__gte=settings.ARENA_CONTENDER_FAILURE_THRESHOLD,
+    ).update(paused_until=now + timedelta(seconds=settings.ARENA_CONTENDER_COOLDOWN_SECONDS))
+    if paused:
+        logger.error(
+            "contender %s paused after %s failures in a row: %s",
+            contender_id,
+            settings.ARENA_CONTENDER_FAILURE_THRESHOLD,
+            error,
+        )
+        battles_retire_waiting_on(contender_id=contender_id, reason="its contender was paused after failures")
+    return bool(paused)
+
+
+def battles_retire_waiting_on(*, contender_id: int, reason: str) -> int:
+    """Retire battles still waiting for an answer of this contender; the pool replaces them."""
+    waiting = Q(
+        contender_a_id=contender_id, answer_a__status__in=[Answer.Status.PENDING, Answer.Status.RUNNING]
+    ) | Q(contender_b_id=contender_id, answer_b__status__in=[Answer.Status.PENDING, Answer.Status.RUNNING])
+    return Battle.objects.filter(waiting, status=Battle.Status.GENERATING).update(
+        status=Battle.Status.RETIRED, retired_reason=reason
+    )
 
 
 def battles_advance_for_answer(*, answer: Answer) -> int:
@@ -103,10 +396,19 @@ def battles_advance_for_answer(*, answer: Answer) -> int:
 
     Voters are never shown a battle with a missing or failed answer.
     """
-    uses_answer = Q(answer_a=answer) | Q(answer_b=answer)
+    uses_answer = Q(answer_a_id=answer.pk) | Q(answer_b_id=answer.pk)
     if answer.status == Answer.Status.DONE:
+        # Lock the battles first: when both answers of a battle finish at the same moment, the second
+        # transaction waits here for the first to commit, and its check below then sees both done.
+        waiting = list(
+            Battle.objects.select_for_update()
+            .filter(uses_answer, status=Battle.Status.GENERATING)
+            .values_list("id", flat=True)
+        )
+        if not waiting:
+            return 0
         return Battle.objects.filter(
-            uses_answer,
+            pk__in=waiting,
             status=Battle.Status.GENERATING,
             answer_a__status=Answer.Status.DONE,
             answer_b__status=Answer.Status.DONE,

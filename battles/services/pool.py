@@ -1,26 +1,34 @@
 """The pool of ready battles: drawn ahead of time so voters never wait for a model."""
 
 import logging
+import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from battles.models import Answer, Battle, Contender, Question
+from battles.models import Answer, Battle, Contender, Question, Voter
 
 logger = logging.getLogger(__name__)
 
 # A question is drawn at random; if fewer than two contenders can answer it, another is drawn.
 _DRAW_ATTEMPTS = 50
 _REFILL_QUEUED_KEY = "battles:pool:refill-queued"
+_SEED_RANGE = 2**31
+
+
+# A battle may be shown only while its question and both contenders are active.
+SERVABLE = Q(question__is_active=True, contender_a__is_active=True, contender_b__is_active=True)
 
 
 class NoBattleCanBeDrawn(Exception):
-    """Why the pool cannot grow right now, in words an admin can act on."""
+    """Why no battle can be drawn right now, in words an admin can act on."""
 
 
 @dataclass
@@ -32,31 +40,101 @@ class PoolRefillReport:
     problem: str = ""
 
 
+def contender_draw_weights(*, contenders: Sequence[Contender]) -> dict[int, float]:
+    """Each contender's chance of being drawn: its sampling weight, boosted while it has few votes.
+
+    Always finite and never negative, whatever the stored weights and vote counts are.
+    """
+    from ratings.selectors import contender_vote_counts
+
+    votes = contender_vote_counts()
+    boost = settings.ARENA_SAMPLING_BOOST
+    boost_until = settings.ARENA_SAMPLING_BOOST_UNTIL_VOTES
+    weights: dict[int, float] = {}
+    for contender in contenders:
+        base = contender.sampling_weight if math.isfinite(contender.sampling_weight) else 0.0
+        fading = max(0.0, 1.0 - votes.get(contender.pk, 0) / boost_until)
+        weights[contender.pk] = max(0.0, base) * (1.0 + boost * fading)
+    return weights
+
+
+def _weighted_pick(candidates: list[Contender], weights: dict[int, float], rng: random.Random) -> Contender:
+    total = sum(weights[contender.pk] for contender in candidates)
+    point = rng.uniform(0, total)
+    for contender in candidates:
+        point -= weights[contender.pk]
+        if point <= 0:
+            return contender
+    return candidates[-1]
+
+
+def drawable_contenders() -> tuple[list[Contender], dict[int, float]]:
+    """Active contenders that are not paused and have a positive weight; raises with the reason if < 2."""
+    active = list(Contender.objects.filter(is_active=True))
+    if len(active) < 2:
+        raise NoBattleCanBeDrawn(f"{len(active)} active contender(s): a battle needs two.")
+    healthy = [contender for contender in active if contender.paused_until is None]
+    if len(healthy) < 2:
+        paused = ", ".join(sorted(c.name for c in active if c.paused_until is not None))
+        raise NoBattleCanBeDrawn(
+            f"{len(healthy)} of {len(active)} active contenders can be drawn: the others are paused after "
+            f"failures ({paused}) until a probe succeeds."
+        )
+    weights = contender_draw_weights(contenders=healthy)
+    weighted = [contender for contender in healthy if weights[contender.pk] > 0]
+    if len(weighted) < 2:
+        raise NoBattleCanBeDrawn(
+            f"{len(weighted)} healthy active contender(s) have a sampling weight above 0: a battle needs two."
+        )
+    return weighted, weights
+
+
 def _answer_for(
     *, question: Question, contender: Contender, rng: random.Random, created_answer_ids: set[int]
 ) -> Answer | None:
-    """A done answer to reuse, or one being generated, or a new pending one; None if it failed."""
-    answers = list(Answer.objects.filter(question=question, contender=contender).order_by("sample_index"))
-    done = [answer for answer in answers if answer.status == Answer.Status.DONE]
-    if done:
-        return rng.choice(done)
-    in_progress = [a for a in answers if a.status in (Answer.Status.PENDING, Answer.Status.RUNNING)]
-    if in_progress:
-        return in_progress[0]
-    if answers or not contender.is_endpoint:
-        return None  # it failed, or an offline contender has no answer to this question
+    """An answer of this contender to reuse or to wait for, or a new pending one; None if it can't answer.
+
+    Endpoint contenders keep `samples_per_question` samples, each with its own seed: a random sample
+    is picked, and created (pending) if it does not exist yet. Offline contenders offer their
+    imported answers.
+    """
+    answers = list(Answer.objects.filter(question=question, contender=contender))
+    usable = [answer for answer in answers if answer.status != Answer.Status.FAILED]
+    if not contender.is_endpoint:
+        done = [answer for answer in usable if answer.status == Answer.Status.DONE]
+        return rng.choice(done) if done else None
+    sample_index = rng.randrange(contender.samples_per_question)
+    by_sample = {answer.sample_index: answer for answer in answers}
+    chosen = by_sample.get(sample_index)
+    if chosen is not None:
+        if chosen.status != Answer.Status.FAILED:
+            return chosen
+        return rng.choice(usable) if usable else None
+    seed = contender.seed + sample_index if contender.seed is not None else rng.randrange(_SEED_RANGE)
     try:
         with transaction.atomic():
-            answer = Answer.objects.create(question=question, contender=contender, sample_index=0)
+            answer = Answer.objects.create(
+                question=question,
+                contender=contender,
+                sample_index=sample_index,
+                seed=seed,
+                retry_at=timezone.now(),
+            )
     except IntegrityError:
-        # Another pool run created it a moment ago.
-        return Answer.objects.get(question=question, contender=contender, sample_index=0)
+        # Another pool run created this sample a moment ago.
+        return Answer.objects.get(question=question, contender=contender, sample_index=sample_index)
     created_answer_ids.add(answer.pk)
     return answer
 
 
 def _battle_create(
-    *, question: Question, contender_a: Contender, contender_b: Contender, answer_a: Answer, answer_b: Answer
+    *,
+    question: Question,
+    contender_a: Contender,
+    contender_b: Contender,
+    answer_a: Answer,
+    answer_b: Answer,
+    reserved_for: Voter | None,
 ) -> Battle | None:
     """Create the battle, ready at once if both answers are done; None if one has just failed.
 
@@ -81,33 +159,50 @@ def _battle_create(
             answer_b=answer_b,
             status=Battle.Status.READY if both_done else Battle.Status.GENERATING,
             ready_at=timezone.now() if both_done else None,
+            voter=reserved_for,
         )
 
 
-def battle_draw(*, rng: random.Random, created_answer_ids: set[int] | None = None) -> Battle:
-    """Draw a question and two different contenders uniformly at random, sides at random."""
+def battle_draw(
+    *,
+    rng: random.Random,
+    created_answer_ids: set[int] | None = None,
+    question_ids: Sequence[int] | None = None,
+    reserved_for: Voter | None = None,
+) -> Battle:
+    """Draw a question uniformly and two contenders by weight, sides at random.
+
+    `question_ids` limits the draw to those questions (a voter's unseen ones); `reserved_for` keeps
+    the battle for that voter instead of putting it in the shared pool.
+    """
     created_answer_ids = set() if created_answer_ids is None else created_answer_ids
-    contenders = list(Contender.objects.filter(is_active=True))
-    if len(contenders) < 2:
-        raise NoBattleCanBeDrawn(f"{len(contenders)} active contender(s): a battle needs two.")
-    question_ids = list(Question.objects.filter(is_active=True).values_list("id", flat=True))
+    contenders, weights = drawable_contenders()
+    offline_ids = {contender.pk for contender in contenders if not contender.is_endpoint}
+    if question_ids is None:
+        question_ids = list(Question.objects.filter(is_active=True).values_list("id", flat=True))
     if not question_ids:
         raise NoBattleCanBeDrawn("there is no active question: import a bank with `manage.py import_bank`.")
     for _ in range(_DRAW_ATTEMPTS):
         question = Question.objects.get(pk=rng.choice(question_ids))
-        candidates = contenders[:]
-        rng.shuffle(candidates)
+        answered_offline = set(
+            Answer.objects.filter(
+                question=question, contender_id__in=offline_ids, status=Answer.Status.DONE
+            ).values_list("contender_id", flat=True)
+        )
+        candidates = [c for c in contenders if c.is_endpoint or c.pk in answered_offline]
         chosen: list[tuple[Contender, Answer]] = []
-        for contender in candidates:
+        while len(chosen) < 2 and len(candidates) >= 2 - len(chosen):
+            contender = _weighted_pick(candidates, weights, rng)
+            candidates.remove(contender)
             answer = _answer_for(
                 question=question, contender=contender, rng=rng, created_answer_ids=created_answer_ids
             )
             if answer is not None:
                 chosen.append((contender, answer))
-            if len(chosen) == 2:
-                break
         if len(chosen) < 2:
             continue
+        if rng.random() < 0.5:
+            chosen.reverse()
         (contender_a, answer_a), (contender_b, answer_b) = chosen
         battle = _battle_create(
             question=question,
@@ -115,26 +210,33 @@ def battle_draw(*, rng: random.Random, created_answer_ids: set[int] | None = Non
             contender_b=contender_b,
             answer_a=answer_a,
             answer_b=answer_b,
+            reserved_for=reserved_for,
         )
         if battle is not None:
             return battle
     raise NoBattleCanBeDrawn(
         f"no question among {_DRAW_ATTEMPTS} drawn has two contenders able to answer it "
-        "(offline contenders need imported answers; failed answers are not retried)."
+        "(offline contenders need imported answers; failed answers are not drawn)."
     )
+
+
+def answers_queue(*, answer_ids: Sequence[int]) -> None:
+    """Queue generation of new answers once the current transaction commits."""
+    from battles.tasks import answer_generate_task
+
+    for answer_id in sorted(answer_ids):
+        transaction.on_commit(partial(answer_generate_task.delay, answer_id))
 
 
 def battle_pool_refill(*, target: int | None = None, rng: random.Random | None = None) -> PoolRefillReport:
-    """Draw battles until the pool holds `target` open ones (ready or waiting for answers)."""
-    from battles.tasks import answer_generate_task
-
+    """Draw battles until the shared pool holds `target` open ones (ready or waiting for answers)."""
     rng = rng or random.Random()
     target = settings.ARENA_POOL_TARGET if target is None else target
-    open_statuses = [Battle.Status.GENERATING, Battle.Status.READY]
-    created_answer_ids: set[int] = set()
-    report = PoolRefillReport(
-        target=target, open_before=Battle.objects.filter(status__in=open_statuses).count()
+    open_battles = Battle.objects.filter(
+        SERVABLE, status__in=[Battle.Status.GENERATING, Battle.Status.READY], voter__isnull=True
     )
+    created_answer_ids: set[int] = set()
+    report = PoolRefillReport(target=target, open_before=open_battles.count())
     for _ in range(max(0, target - report.open_before)):
         try:
             battle = battle_draw(rng=rng, created_answer_ids=created_answer_ids)
@@ -144,8 +246,7 @@ def battle_pool_refill(*, target: int | None = None, rng: random.Random | None =
             break
         report.battles_created.append(battle.pk)
     report.answers_queued = sorted(created_answer_ids)
-    for answer_id in report.answers_queued:
-        transaction.on_commit(partial(answer_generate_task.delay, answer_id))
+    answers_queue(answer_ids=report.answers_queued)
     return report
 
 

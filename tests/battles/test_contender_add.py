@@ -58,6 +58,10 @@ def test_registers_and_then_updates_an_endpoint_contender():
     [
         (["--base-url", "ftp://host/v1", "--model-id", "m"], "base_url"),
         (["--base-url", "http://h/v1", "--model-id", "m", "--api-key-env", "my key"], "api_key_env"),
+        (
+            ["--base-url", "http://h/v1", "--model-id", "m", "--api-key-env", "SECRET_KEY"],
+            "_API_KEY or _TOKEN",
+        ),
         (["--base-url", "http://h/v1", "--model-id", "m", "--temperature", "3"], "temperature"),
         (["--base-url", "http://h/v1", "--model-id", "m", "--extra", "[1]"], "JSON object"),
         (["--base-url", "http://h/v1", "--model-id", "m", "--extra", "{oops"], "not valid JSON"),

@@ -246,6 +246,24 @@ def test_stream_assembles_to_the_same_content_and_ends_with_done(
     assert "".join(chunk["choices"][0]["delta"].get("content", "") for chunk in chunks) == expected
 
 
+def test_stream_ends_with_a_usage_chunk_when_asked(client: httpx.Client) -> None:
+    body = {
+        "model": "brief",
+        "messages": [{"role": "user", "content": SKY_QUESTION}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        events = [line.removeprefix("data: ") for line in response.iter_lines() if line]
+    usage_chunk = json.loads(events[-2])
+    assert events[-1] == "[DONE]" and usage_chunk["choices"] == []
+    usage = usage_chunk["usage"]
+    assert (
+        usage["completion_tokens"] > 0
+        and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    )
+
+
 def expect_error(response: httpx.Response, status: int, code: str, param: str | None = None) -> str:
     assert response.status_code == status, response.text
     error = response.json()["error"]

@@ -1,9 +1,13 @@
+import random
+import uuid
+
 import httpx
 import pytest
 import respx
 
-from battles.models import Answer, Battle
-from battles.services.generation import answer_generate
+from battles.limits import concurrency_slots
+from battles.models import Answer, AnswerAttempt, Battle, Contender
+from battles.services.generation import answer_generate, retry_delay_seconds
 from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, OfflineContenderFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,86 +28,202 @@ def completion(content: str) -> dict:
 
 def pending_battle(**contender_fields) -> tuple[Battle, Answer]:
     """A battle whose answer A is done and answer B waits for the endpoint."""
+    contender_fields.setdefault("stream", False)
     battle = BattleFactory(
         status=Battle.Status.GENERATING, ready_at=None, contender_b=ContenderFactory(**contender_fields)
     )
-    Answer.objects.filter(pk=battle.answer_b_id).update(status=Answer.Status.PENDING, text="", html="")
+    Answer.objects.filter(pk=battle.answer_b_id).update(
+        status=Answer.Status.PENDING, text="", html="", seed=42
+    )
     return battle, Answer.objects.get(pk=battle.answer_b_id)
 
 
 @respx.mock
-def test_answer_is_fetched_rendered_and_battle_becomes_ready():
-    battle, answer = pending_battle(temperature=0.7, max_tokens=256, system_prompt="Be brief.")
+def test_answer_is_fetched_rendered_recorded_and_battle_becomes_ready():
+    battle, answer = pending_battle(
+        temperature=0.7,
+        max_tokens=256,
+        system_prompt="Be brief.",
+        stop=["</s>"],
+        extra_headers={"X-Team": "arena"},
+    )
     route = respx.post(URL).mock(return_value=httpx.Response(200, json=completion("**Forty-two**")))
 
-    answer_generate(answer_id=answer.pk)
+    outcome = answer_generate(answer_id=answer.pk)
 
+    assert outcome.status == "done"
     answer.refresh_from_db()
     assert answer.status == Answer.Status.DONE
-    assert answer.text == "**Forty-two**"
-    assert answer.html == "<p><strong>Forty-two</strong></p>\n"
+    assert (answer.text, answer.html) == ("**Forty-two**", "<p><strong>Forty-two</strong></p>\n")
+    assert (answer.prompt_tokens, answer.completion_tokens, answer.finish_reason) == (5, 7, "stop")
     assert answer.attempts == 1 and answer.latency_ms is not None and answer.finished_at is not None
-    assert answer.parameters == {"model": battle.contender_b.model_id, "temperature": 0.7, "max_tokens": 256}
+    assert (answer.claim_token, answer.lease_expires_at, answer.is_truncated) == (None, None, False)
+    assert answer.parameters == {
+        "model": battle.contender_b.model_id,
+        "temperature": 0.7,
+        "max_tokens": 256,
+        "stop": ["</s>"],
+        "seed": 42,
+        "stream": False,
+    }
     sent = route.calls.last.request
+    assert sent.headers["X-Team"] == "arena"
     body = httpx.Response(200, content=sent.content).json()
     assert body["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": battle.question.text},
     ]
-    assert body["model"] == battle.contender_b.model_id and body["stream"] is False
+    assert body["seed"] == 42
     battle.refresh_from_db()
     assert battle.status == Battle.Status.READY and battle.ready_at is not None
+    [attempt] = AnswerAttempt.objects.filter(answer=answer)
+    assert (attempt.number, attempt.outcome, attempt.status_code) == (1, "succeeded", 200)
+    contender = Contender.objects.get(pk=battle.contender_b_id)
+    assert contender.consecutive_failures == 0 and contender.last_success_at is not None
 
 
 @respx.mock
-def test_api_key_is_read_from_the_named_environment_variable(monkeypatch):
-    monkeypatch.setenv("TEST_MODEL_KEY", "sk-secret")
-    _, answer = pending_battle(api_key_env="TEST_MODEL_KEY")
+def test_api_key_and_header_secrets_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TEST_MODEL_API_KEY", "sk-secret")
+    monkeypatch.setenv("GATEWAY_TOKEN", "gw-secret")
+    _, answer = pending_battle(
+        api_key_env="TEST_MODEL_API_KEY", extra_headers={"X-Gateway": "Bearer ${GATEWAY_TOKEN}"}
+    )
     route = respx.post(URL).mock(return_value=httpx.Response(200, json=completion("hi")))
     answer_generate(answer_id=answer.pk)
-    assert route.calls.last.request.headers["Authorization"] == "Bearer sk-secret"
+    headers = route.calls.last.request.headers
+    assert headers["Authorization"] == "Bearer sk-secret" and headers["X-Gateway"] == "Bearer gw-secret"
+    answer.refresh_from_db()
+    assert "sk-secret" not in str(answer.parameters) and "gw-secret" not in str(answer.parameters)
 
 
-def test_missing_api_key_variable_fails_the_answer_without_a_call(monkeypatch):
-    monkeypatch.delenv("ABSENT_MODEL_KEY", raising=False)
-    _, answer = pending_battle(api_key_env="ABSENT_MODEL_KEY")
+@pytest.mark.parametrize(
+    ("fields", "error_fragment"),
+    [
+        ({"api_key_env": "ABSENT_MODEL_API_KEY"}, "ABSENT_MODEL_API_KEY"),
+        ({"extra_headers": {"X-Key": "${SECRET_KEY}"}}, "only names ending in _API_KEY or _TOKEN"),
+    ],
+)
+def test_unusable_secrets_fail_the_answer_without_a_call(monkeypatch, fields, error_fragment):
+    monkeypatch.delenv("ABSENT_MODEL_API_KEY", raising=False)
+    _, answer = pending_battle(**fields)
     with respx.mock(assert_all_called=False) as router:
         route = router.post(URL)
         answer_generate(answer_id=answer.pk)
     assert not route.called
     answer.refresh_from_db()
-    assert answer.status == Answer.Status.FAILED
-    assert "ABSENT_MODEL_KEY" in answer.error and "not set" in answer.error
+    assert answer.status == Answer.Status.FAILED and error_fragment in answer.error
 
 
 @pytest.mark.parametrize(
     ("response", "error_fragment"),
     [
-        (httpx.Response(500, json={"error": {"message": "CUDA out of memory"}}), "HTTP 500"),
         (httpx.Response(404, json={"error": {"message": "model not found"}}), "model not found"),
-        (httpx.Response(200, text="not json"), "not JSON"),
-        (httpx.Response(200, json={"choices": []}), "not a chat completion"),
-        (httpx.ConnectError("connection refused"), "could not reach"),
-        (httpx.ReadTimeout("read timed out"), "timed out"),
+        (httpx.Response(401, json={"error": {"message": "bad key"}}), "bad key"),
+        (httpx.Response(200, text="not json", headers={"Content-Type": "application/json"}), "JSON"),
+        (httpx.Response(200, json={"choices": []}), "chat completion"),
     ],
 )
 @respx.mock
-def test_failures_are_recorded_and_battle_is_retired(response, error_fragment):
+def test_permanent_failures_fail_at_once_and_retire_the_battle(response, error_fragment):
     battle, answer = pending_battle()
-    if isinstance(response, Exception):
-        respx.post(URL).mock(side_effect=response)
-    else:
-        respx.post(URL).mock(return_value=response)
-
-    answer_generate(answer_id=answer.pk)
-
+    route = respx.post(URL).mock(return_value=response)
+    assert answer_generate(answer_id=answer.pk).status == "failed"
+    assert route.call_count == 1
     answer.refresh_from_db()
-    assert answer.status == Answer.Status.FAILED
-    assert error_fragment in answer.error
-    assert answer.text == ""
+    assert answer.status == Answer.Status.FAILED and error_fragment in answer.error and answer.text == ""
+    battle.refresh_from_db()
+    assert battle.status == Battle.Status.RETIRED and battle.retired_reason == f"answer {answer.pk} failed"
+    [attempt] = AnswerAttempt.objects.filter(answer=answer)
+    assert attempt.outcome == AnswerAttempt.Outcome.PERMANENT_ERROR and error_fragment in attempt.error
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.Response(500, json={"error": {"message": "CUDA out of memory"}}),
+        httpx.Response(503, text="busy"),
+        httpx.ConnectError("connection refused"),
+        httpx.ReadTimeout("read timed out"),
+    ],
+)
+def test_retryable_failures_are_retried_with_backoff_then_succeed(
+    failure, settings, django_capture_on_commit_callbacks
+):
+    settings.ARENA_GENERATION_RETRY_BASE_SECONDS = 2
+    battle, answer = pending_battle()
+    with respx.mock() as router:
+        route = router.post(URL)
+        route.side_effect = [failure, httpx.Response(200, json=completion("at last"))]
+        with django_capture_on_commit_callbacks(execute=False) as scheduled:
+            assert answer_generate(answer_id=answer.pk, rng=random.Random(0)).status == "retrying"
+        assert len(scheduled) == 1
+        answer.refresh_from_db()
+        assert answer.status == Answer.Status.PENDING and answer.retry_at is not None and answer.error
+        battle.refresh_from_db()
+        assert battle.status == Battle.Status.GENERATING  # still waiting, not retired
+        assert answer_generate(answer_id=answer.pk).status == "done"
+    answer.refresh_from_db()
+    assert (answer.status, answer.text, answer.attempts, answer.error) == (
+        Answer.Status.DONE,
+        "at last",
+        2,
+        "",
+    )
+    attempts = list(AnswerAttempt.objects.filter(answer=answer).values_list("number", "outcome"))
+    assert attempts == [(1, "retryable_error"), (2, "succeeded")]
+    first = AnswerAttempt.objects.get(answer=answer, number=1)
+    assert 1.0 <= first.retry_in_seconds <= 2.0
+
+
+@respx.mock
+def test_retries_stop_at_the_attempt_limit(settings, django_capture_on_commit_callbacks):
+    settings.ARENA_GENERATION_MAX_ATTEMPTS = 3
+    battle, answer = pending_battle()
+    respx.post(URL).mock(return_value=httpx.Response(502, text="bad gateway"))
+    outcomes = [answer_generate(answer_id=answer.pk).status for _ in range(4)]
+    assert outcomes == ["retrying", "retrying", "failed", "skipped"]
+    answer.refresh_from_db()
+    assert answer.status == Answer.Status.FAILED and answer.attempts == 3
     battle.refresh_from_db()
     assert battle.status == Battle.Status.RETIRED
-    assert battle.retired_reason == f"answer {answer.pk} failed"
+
+
+@respx.mock
+def test_retry_after_is_honoured_within_the_cap(settings):
+    settings.ARENA_GENERATION_RETRY_MAX_SECONDS = 30
+    _, answer = pending_battle()
+    respx.post(URL).mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "7"}, json={"error": "slow down"})
+    )
+    answer_generate(answer_id=answer.pk, rng=random.Random(0))
+    assert AnswerAttempt.objects.get(answer=answer).retry_in_seconds == 7.0
+
+
+def test_retry_delay_grows_exponentially_with_jitter_and_a_cap(settings):
+    settings.ARENA_GENERATION_RETRY_BASE_SECONDS = 2
+    settings.ARENA_GENERATION_RETRY_MAX_SECONDS = 20
+    rng = random.Random(3)
+    for attempt, (low, high) in enumerate([(1, 2), (2, 4), (4, 8), (8, 16), (10, 20), (10, 20)], start=1):
+        delays = [retry_delay_seconds(attempt=attempt, retry_after_seconds=None, rng=rng) for _ in range(50)]
+        assert low <= min(delays) and max(delays) <= high and len(set(delays)) > 40
+    assert retry_delay_seconds(attempt=1, retry_after_seconds=600, rng=rng) == 20
+
+
+@respx.mock
+def test_a_late_result_after_the_claim_was_taken_back_is_dropped():
+    _, answer = pending_battle()
+
+    def sweeper_takes_it_back(request):
+        # Meanwhile the lease ran out, the sweeper returned the answer and another worker claimed it.
+        Answer.objects.filter(pk=answer.pk).update(claim_token=uuid.uuid4())
+        return httpx.Response(200, json=completion("late"))
+
+    respx.post(URL).mock(side_effect=sweeper_takes_it_back)
+    assert answer_generate(answer_id=answer.pk).status == "claim_lost"
+    answer.refresh_from_db()
+    assert answer.status == Answer.Status.RUNNING and answer.text == ""
+    assert not AnswerAttempt.objects.filter(answer=answer).exists()
 
 
 @respx.mock
@@ -111,10 +231,38 @@ def test_answer_already_claimed_is_left_alone():
     _, answer = pending_battle()
     Answer.objects.filter(pk=answer.pk).update(status=Answer.Status.RUNNING)
     route = respx.post(URL).mock(return_value=httpx.Response(200, json=completion("late")))
-    assert answer_generate(answer_id=answer.pk) is None
+    assert answer_generate(answer_id=answer.pk).status == "skipped"
     assert not route.called
     answer.refresh_from_db()
     assert answer.status == Answer.Status.RUNNING and answer.attempts == 0
+
+
+@respx.mock
+def test_a_paused_contender_defers_its_answers_without_calling(settings):
+    from django.utils import timezone
+
+    _, answer = pending_battle(paused_until=timezone.now() + timezone.timedelta(seconds=60))
+    route = respx.post(URL)
+    outcome = answer_generate(answer_id=answer.pk, rng=random.Random(0))
+    assert outcome.status == "deferred" and 59 <= outcome.retry_in_seconds <= 66
+    assert not route.called
+    answer.refresh_from_db()
+    assert answer.status == Answer.Status.PENDING and answer.attempts == 0
+
+
+@respx.mock
+def test_a_contender_at_its_concurrency_limit_defers_the_answer():
+    _, answer = pending_battle(max_concurrent_requests=1)
+    slots = concurrency_slots()
+    held = slots.acquire(f"contender:{answer.contender_id}", limit=1, lease_seconds=30)
+    assert held is not None
+    route = respx.post(URL).mock(return_value=httpx.Response(200, json=completion("x")))
+    outcome = answer_generate(answer_id=answer.pk, rng=random.Random(0))
+    assert outcome.status == "deferred" and 0.5 <= outcome.retry_in_seconds <= 1.5
+    assert not route.called
+    slots.release(f"contender:{answer.contender_id}", held)
+    assert answer_generate(answer_id=answer.pk).status == "done"
+    assert slots.in_use(f"contender:{answer.contender_id}") == 0
 
 
 def test_offline_contender_answer_cannot_be_generated():
@@ -122,3 +270,20 @@ def test_offline_contender_answer_cannot_be_generated():
     answer_generate(answer_id=answer.pk)
     answer.refresh_from_db()
     assert answer.status == Answer.Status.FAILED and "offline contender" in answer.error
+
+
+@respx.mock
+def test_failures_in_a_row_pause_the_contender_but_request_specific_ones_do_not(settings):
+    settings.ARENA_CONTENDER_FAILURE_THRESHOLD = 2
+    settings.ARENA_GENERATION_MAX_ATTEMPTS = 1
+    contender = ContenderFactory(stream=False)
+    answers = [AnswerFactory(contender=contender, status=Answer.Status.PENDING, text="") for _ in range(3)]
+    respx.post(URL).mock(return_value=httpx.Response(400, json={"error": {"message": "prompt too long"}}))
+    answer_generate(answer_id=answers[0].pk)
+    contender.refresh_from_db()
+    assert contender.consecutive_failures == 0 and contender.paused_until is None
+    respx.post(URL).mock(return_value=httpx.Response(503, text="down"))
+    answer_generate(answer_id=answers[1].pk)
+    answer_generate(answer_id=answers[2].pk)
+    contender.refresh_from_db()
+    assert contender.consecutive_failures == 2 and contender.paused_until is not None

@@ -52,7 +52,7 @@ def test_vote_requires_csrf_token():
     response = client.post(
         f"/battles/{battle.pk}/vote/", {"outcome": "a", "csrfmiddlewaretoken": csrf_token(html)}
     )
-    assert response.status_code == 302 and response["Location"] == f"/battles/{battle.pk}/"
+    assert response.status_code == 303 and response["Location"] == f"/battles/{battle.pk}/"
     assert Vote.objects.get().outcome == "a"
 
 
@@ -73,7 +73,7 @@ def test_other_voters_cannot_see_or_vote_on_a_battle():
     owner.get("/")
     stranger.get("/")  # gets a cookie, but no battle is left
     response = stranger.post(f"/battles/{battle.pk}/vote/", {"outcome": "a"})
-    assert response.status_code == 409
+    assert response.status_code == 403
     assert not Vote.objects.exists()
     owner.post(f"/battles/{battle.pk}/vote/", {"outcome": "a"})
     assert stranger.get(f"/battles/{battle.pk}/").status_code == 404

@@ -34,7 +34,10 @@ def wait_for(condition: Callable[[], Any], *, timeout_seconds: float = 30.0) -> 
 
 @pytest.fixture
 def worker() -> Iterator[None]:
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"):
+    queues = ["celery", "generation"]
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", queues=queues
+    ):
         yield
 
 
@@ -68,7 +71,7 @@ def test_import_generate_battle_vote_rate_and_show(tmp_path: Path, demo_endpoint
     assert action == f"/battles/{served.pk}/vote/"
 
     response = voter.post(action, {"outcome": "a", "csrfmiddlewaretoken": token})
-    assert response.status_code == 302
+    assert response.status_code == 303
     reveal = voter.get(response["Location"]).content.decode()
     assert served.contender_a.name in reveal and served.contender_b.name in reveal
 

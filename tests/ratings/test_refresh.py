@@ -3,12 +3,19 @@ import json
 from io import StringIO
 
 import pytest
+import redis
 from django.core.cache import cache
 from django.core.management import call_command
 
 from ratings.models import RatingSnapshot
 from ratings.selectors import leaderboard_latest
-from ratings.services import REFRESH_LOCK_KEY, ratings_refresh, ratings_refresh_locked
+from ratings.services import (
+    REFRESH_LOCK_KEY,
+    REFRESH_QUEUED_KEY,
+    ratings_refresh,
+    ratings_refresh_locked,
+    ratings_refresh_request,
+)
 from tests.factories import ContenderFactory, VoteFactory
 
 pytestmark = pytest.mark.django_db
@@ -115,3 +122,29 @@ def test_leaderboard_command_without_snapshot():
     out = StringIO()
     call_command("leaderboard", "--json", stdout=out)
     assert json.loads(out.getvalue()) == []
+
+
+def test_a_burst_of_refresh_requests_queues_one_refresh(settings, django_capture_on_commit_callbacks):
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(10):
+            ratings_refresh_request()
+    assert broker.llen("celery") == 1
+    # Once the refresh starts, a new vote queues a new refresh (the flag is cleared at the start).
+    VoteFactory()
+    cache.delete(REFRESH_QUEUED_KEY)
+    with django_capture_on_commit_callbacks(execute=True):
+        ratings_refresh_request()
+        ratings_refresh_request()
+    assert broker.llen("celery") == 2
+
+
+def test_a_refresh_that_finds_another_running_tries_again_and_keeps_the_queued_flag(settings):
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    VoteFactory()
+    cache.add(REFRESH_LOCK_KEY, "1", timeout=60)
+    cache.add(REFRESH_QUEUED_KEY, "1", timeout=60)
+    assert ratings_refresh_locked() is None
+    assert broker.llen("celery") == 1  # itself, a second later
+    assert cache.get(REFRESH_QUEUED_KEY) == "1"  # so new votes do not queue more tasks meanwhile
+    assert not RatingSnapshot.objects.exists()

@@ -35,64 +35,48 @@ class Command(BaseCommand):
         if settings.CACHES["default"]["BACKEND"].endswith("DatabaseCache"):
             call_command("createcachetable", verbosity=0)
         first_start = not Question.objects.exists() and not Contender.objects.exists()
-        if first_start and not options["no_demo"]:
-            call_command("demo_load", stdout=self.stdout)
+        if not options["no_demo"]:
+            # First start: the demo bank and contenders. Later: keep the demo contenders (if still
+            # there) pointed at this run's demo endpoint.
+            call_command("demo_load", update_only=not first_start, stdout=self.stdout)
 
         python = sys.executable
         commands: dict[str, list[str]] = {}
         if not options["no_demo"]:
             demo = urlsplit(settings.ARENA_DEMO_ENDPOINT_URL)
+            host, port = demo.hostname or "127.0.0.1", str(demo.port or 8001)
             commands["demo endpoint"] = [
                 python,
-                "-m",
-                "battles.demo.endpoint",
-                "--quiet",
-                "--host",
-                demo.hostname or "127.0.0.1",
+                *["-m", "battles.demo.endpoint", "--quiet", "--host"],
+                host,
                 "--port",
-                str(demo.port or 8001),
+                port,
             ]
+        # One worker for both queues: "generation" (endpoint calls) and "celery" (pool, ratings, sweeps).
+        worker = "-m celery -A arena worker --pool threads -Q celery,generation --loglevel INFO"
+        concurrency = str(options["worker_concurrency"])
         commands["worker"] = [
             python,
-            "-m",
-            "celery",
-            "-A",
-            "arena",
-            "worker",
-            "--pool",
-            "threads",
+            *worker.split(),
             "--concurrency",
-            str(options["worker_concurrency"]),
-            "--loglevel",
-            "INFO",
+            concurrency,
             "--without-gossip",
             "--without-mingle",
         ]
+        beat_schedule = settings.CELERY_BEAT_SCHEDULE_FILENAME
         commands["beat"] = [
             python,
-            "-m",
-            "celery",
-            "-A",
-            "arena",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            settings.CELERY_BEAT_SCHEDULE_FILENAME,
+            *["-m", "celery", "-A", "arena", "beat", "--loglevel", "INFO", "--schedule"],
+            beat_schedule,
         ]
+        web = "-m gunicorn arena.wsgi --threads 4 --access-logfile -"
         commands["web"] = [
             python,
-            "-m",
-            "gunicorn",
-            "arena.wsgi",
+            *web.split(),
             "--bind",
             options["bind"],
             "--workers",
             str(options["web_workers"]),
-            "--threads",
-            "4",
-            "--access-logfile",
-            "-",
         ]
         processes: dict[str, subprocess.Popen[bytes]] = {}
         stopping = False

@@ -2,7 +2,7 @@ import json
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from battles.models import Contender
 from battles.services.contenders import contender_save
@@ -24,14 +24,30 @@ class Command(BaseCommand):
         parser.add_argument("--max-tokens", type=int)
         parser.add_argument("--seed", type=int)
         parser.add_argument(
-            "--timeout", type=float, dest="request_timeout_seconds", help="Seconds per request."
+            "--timeout", type=float, dest="request_timeout_seconds", help="Seconds per answer."
         )
+        parser.add_argument("--stop", action="append", default=[], help="A stop sequence (repeatable).")
+        parser.add_argument(
+            "--header",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="An extra request header (repeatable); VALUE may name a variable as ${NAME_API_KEY}.",
+        )
+        parser.add_argument(
+            "--max-concurrent", type=int, default=8, help="Calls in flight, across all workers."
+        )
+        parser.add_argument("--weight", type=float, default=1.0, help="Relative chance of being drawn.")
+        parser.add_argument("--samples", type=int, default=1, help="Answers kept per question.")
+        parser.add_argument("--no-stream", action="store_true", help="Ask for whole answers, not streams.")
+        parser.add_argument("--no-stream-usage", action="store_true", help="Do not send stream_options.")
         parser.add_argument(
             "--extra", default="{}", help="Other body fields as JSON, e.g. '{\"top_k\": 20}'."
         )
         parser.add_argument("--description", default="")
         parser.add_argument("--inactive", action="store_true", help="Register it paused.")
 
+    @no_translations
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             extra = json.loads(options["extra"])
@@ -39,6 +55,12 @@ class Command(BaseCommand):
             raise CommandError(f"--extra is not valid JSON: {error}") from error
         if not isinstance(extra, dict):
             raise CommandError("--extra must be a JSON object, e.g. '{\"top_k\": 20}'")
+        headers: dict[str, str] = {}
+        for pair in options["header"]:
+            name, separator, value = pair.partition("=")
+            if not separator or not name.strip():
+                raise CommandError(f"--header {pair!r}: write it as NAME=VALUE")
+            headers[name.strip()] = value.strip()
         try:
             contender, created = contender_save(
                 name=options["name"],
@@ -53,6 +75,13 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 request_timeout_seconds=options["request_timeout_seconds"],
                 extra_parameters=extra,
+                stop=options["stop"],
+                extra_headers=headers,
+                max_concurrent_requests=options["max_concurrent"],
+                sampling_weight=options["weight"],
+                samples_per_question=options["samples"],
+                stream=not options["no_stream"],
+                stream_usage=not options["no_stream_usage"],
                 description=options["description"],
                 is_active=not options["inactive"],
             )

@@ -1,12 +1,14 @@
+import os
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
-from battles.demo.endpoint import DEMO_MODELS
+from battles.demo.endpoint import API_KEY_ENV, DEMO_MODELS
 from battles.models import Contender
 from battles.services.bank import bank_import_paths
+from battles.services.contenders import contender_save
 
 DEMO_BANK = Path(__file__).resolve().parents[2] / "demo" / "bank.jsonl"
 
@@ -17,20 +19,30 @@ class Command(BaseCommand):
         "which are synthetic models served by `python -m battles.demo.endpoint`."
     )
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        for report in bank_import_paths(paths=[DEMO_BANK]):
-            created, existing = report.questions_created, report.questions_existing
-            self.stdout.write(f"demo bank: {created} questions created, {existing} already there")
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--update-only",
+            action="store_true",
+            help="only point existing demo contenders at ARENA_DEMO_ENDPOINT_URL (and ARENA_DEMO_API_KEY)",
+        )
+
+    def handle(self, *args: Any, update_only: bool, **options: Any) -> None:
+        if not update_only:
+            for report in bank_import_paths(paths=[DEMO_BANK]):
+                created, existing = report.questions_created, report.questions_existing
+                self.stdout.write(f"demo bank: {created} questions created, {existing} already there")
+        endpoint = {
+            "kind": Contender.Kind.ENDPOINT,
+            "base_url": settings.ARENA_DEMO_ENDPOINT_URL,
+            # The demo endpoint asks for a key only when this variable is set.
+            "api_key_env": API_KEY_ENV if os.environ.get(API_KEY_ENV) else "",
+        }
         for model in DEMO_MODELS:
-            _, created = Contender.objects.update_or_create(
-                name=model["display_name"],
-                defaults={
-                    "kind": Contender.Kind.ENDPOINT,
-                    "base_url": settings.ARENA_DEMO_ENDPOINT_URL,
-                    "model_id": model["model_id"],
-                    "description": model["description"],
-                },
+            name = model["display_name"]
+            if update_only and not Contender.objects.filter(name=name).exists():
+                continue
+            fields = endpoint | (
+                {} if update_only else {"model_id": model["model_id"], "description": model["description"]}
             )
-            self.stdout.write(
-                f"demo contender {model['display_name']}: {'created' if created else 'updated'}"
-            )
+            _, created = contender_save(name=name, **fields)
+            self.stdout.write(f"demo contender {name}: {'created' if created else 'updated'}")

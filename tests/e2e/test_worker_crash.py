@@ -1,0 +1,96 @@
+"""A worker killed with SIGKILL in the middle of a generation: after a new worker starts, the answer
+is completed exactly once (real worker processes, the Redis broker, PostgreSQL, a real HTTP endpoint)."""
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from battles.models import Answer, AnswerAttempt
+from battles.tasks import answer_generate_task
+from tests.factories import AnswerFactory, ContenderFactory
+from tests.workers import wait_until, worker_process
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+class _FirstCallHangs(BaseHTTPRequestHandler):
+    """The first request never gets an answer in time; every later one is answered at once."""
+
+    calls: list[float] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls.append(time.monotonic())
+        if len(type(self).calls) == 1:
+            time.sleep(30)
+            return
+        body = json.dumps(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "the second try"},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 3},
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    _FirstCallHangs.calls = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FirstCallHangs)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_answer_survives_a_killed_worker_and_completes_exactly_once(endpoint, tmp_path):
+    contender = ContenderFactory(base_url=endpoint, request_timeout_seconds=3, stream=False)
+    answer = AnswerFactory(contender=contender, status=Answer.Status.PENDING, text="", html="")
+    settings = {
+        "ARENA_GENERATION_LEASE_MARGIN_SECONDS": "1",  # the lease runs out 4 s after the claim
+        "ARENA_SWEEP_INTERVAL_SECONDS": "1",
+        "ARENA_POOL_TARGET": "0",
+    }
+    with worker_process(**settings) as first_worker:
+        answer_generate_task.delay(answer.pk)
+        wait_until(
+            lambda: len(_FirstCallHangs.calls) == 1, timeout_seconds=20, message="the call never started"
+        )
+        running = Answer.objects.get(pk=answer.pk)
+        assert running.status == Answer.Status.RUNNING and running.attempts == 1
+        first_worker.kill()
+
+    assert Answer.objects.get(pk=answer.pk).status == Answer.Status.RUNNING  # nobody is left to finish it
+    with worker_process(beat_schedule=tmp_path / "beat-schedule", **settings):
+        done = wait_until(
+            lambda: Answer.objects.filter(pk=answer.pk, status=Answer.Status.DONE).first(),
+            timeout_seconds=30,
+            message="the answer was never completed after the crash",
+        )
+        time.sleep(2)  # any duplicate delivery would have run by now
+
+    assert done.text == "the second try"
+    assert Answer.objects.filter(question=answer.question, contender=contender).count() == 1
+    attempts = list(AnswerAttempt.objects.filter(answer=answer).values_list("number", "outcome"))
+    assert attempts == [(1, AnswerAttempt.Outcome.LOST), (2, AnswerAttempt.Outcome.SUCCEEDED)]
+    assert len(_FirstCallHangs.calls) == 2
+    final = Answer.objects.get(pk=answer.pk)
+    assert (final.attempts, final.claim_token, final.lease_expires_at) == (2, None, None)
