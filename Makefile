@@ -60,7 +60,7 @@ lock:
 	rm -rf var/lock-venv build *.egg-info
 
 messages: $(VENV)/.runtime-installed
-	$(BIN)/python manage.py makemessages --locale zh_Hans --ignore "$(VENV)/*" --ignore "var/*" --no-obsolete
+	$(BIN)/python manage.py makemessages --locale zh_Hans --ignore "$(VENV)/*" --ignore "var/*" --ignore "tests/*" --no-obsolete
 	$(BIN)/python manage.py compilemessages --locale zh_Hans --ignore "$(VENV)/*"
 
 clean:

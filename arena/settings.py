@@ -4,6 +4,7 @@ With nothing set, Arena runs embedded: SQLite and a file-system Celery broker un
 With DATABASE_URL and REDIS_URL set, it runs on PostgreSQL and Redis.
 """
 
+import hashlib
 import os
 import secrets
 import time
@@ -253,6 +254,18 @@ ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS = env_float(
 )
 # A battle served but not voted on within this time goes back to the pool for someone else.
 ARENA_SERVED_BATTLE_TTL_SECONDS = env_float("ARENA_SERVED_BATTLE_TTL_SECONDS", 1800.0, minimum=60.0)
+# Trustworthy votes: a vote sooner than this after the battle was shown is refused politely, and
+# votes are limited per voter and per IP address (per minute) and per voter per day.
+ARENA_VOTE_MIN_SECONDS = env_float("ARENA_VOTE_MIN_SECONDS", 3.0, minimum=0.0)
+ARENA_VOTES_PER_MINUTE_PER_VOTER = env_int("ARENA_VOTES_PER_MINUTE_PER_VOTER", 12, minimum=1)
+ARENA_VOTES_PER_MINUTE_PER_IP = env_int("ARENA_VOTES_PER_MINUTE_PER_IP", 60, minimum=1)
+ARENA_VOTES_PER_DAY_PER_VOTER = env_int("ARENA_VOTES_PER_DAY_PER_VOTER", 1000, minimum=1)
+# Key of the hash stored instead of IP addresses; by default derived from SECRET_KEY.
+ARENA_IP_HASH_KEY = (
+    env_str("ARENA_IP_HASH_KEY") or hashlib.sha256(f"arena-ip:{SECRET_KEY}".encode()).hexdigest()
+)
+# Behind a reverse proxy, the client address is the last X-Forwarded-For entry the proxy added.
+ARENA_TRUST_X_FORWARDED_FOR = env_bool("ARENA_TRUST_X_FORWARDED_FOR", env_bool("BEHIND_HTTPS_PROXY"))
 ARENA_VOTER_COOKIE_NAME = "arena_voter"
 ARENA_VOTER_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 # Where the demo contenders' endpoint listens (started by `make run`).

@@ -398,6 +398,12 @@ class Vote(models.Model):
     category = models.ForeignKey(Category, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
     created_at = models.DateTimeField(default=timezone.now)
+    # From serving the battle to the vote: how long the voter looked before deciding.
+    decision_ms = models.PositiveIntegerField(_("time to decide (ms)"), null=True, blank=True)
+    # A keyed hash of the voter's IP address, never the address itself: enough to spot one source
+    # casting many votes, not enough to tell who it was.
+    ip_hash = models.CharField(_("IP hash"), max_length=32, blank=True, db_index=True)
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -15,7 +15,11 @@ def battle_revealed_for_voter(*, battle_id: int, voter: Voter) -> Battle | None:
 
 
 def battle_served_to_voter(*, battle_id: int, voter: Voter) -> Battle | None:
-    return Battle.objects.filter(pk=battle_id, voter=voter, status=Battle.Status.SERVED).first()
+    return (
+        Battle.objects.filter(pk=battle_id, voter=voter, status=Battle.Status.SERVED)
+        .select_related("question__category", "answer_a", "answer_b")
+        .first()
+    )
 
 
 def voter_vote_count(*, voter: Voter) -> int:

@@ -1,3 +1,4 @@
+import math
 import uuid
 
 from django.conf import settings
@@ -18,10 +19,41 @@ from django.views.decorators.http import require_GET, require_POST
 
 from battles import selectors
 from battles.models import Vote, Voter
-from battles.services.voting import VoteRejected, battle_serve, vote_cast, voter_get_or_create
+from battles.services.voting import (
+    VoteRejected,
+    battle_serve,
+    ip_hash_of,
+    vote_cast,
+    vote_reason_set,
+    voter_get_or_create,
+)
 
 _VOTER_COOKIE_SALT = "arena.voter"
-_REJECTION_STATUS = {"invalid_outcome": 400, "not_served_to_voter": 403, "not_open": 409}
+_REJECTION_STATUS = {
+    "invalid_outcome": 400,
+    "not_served_to_voter": 403,
+    "not_open": 409,
+    "too_early": 409,
+    "voter_rate": 429,
+    "ip_rate": 429,
+    "daily_cap": 429,
+}
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The voter's address: REMOTE_ADDR, or behind a trusted proxy the address the proxy saw."""
+    if settings.ARENA_TRUST_X_FORWARDED_FOR:
+        forwarded = [
+            part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()
+        ]
+        if forwarded:
+            return forwarded[-1]
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+def _voter_from_cookie(request: HttpRequest) -> Voter | None:
+    voter_id = _voter_id_from_cookie(request)
+    return selectors.voter_find(voter_id=voter_id) if voter_id else None
 
 
 def _voter_id_from_cookie(request: HttpRequest) -> uuid.UUID | None:
@@ -62,26 +94,59 @@ def battle_page(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def battle_vote(request: HttpRequest, battle_id: int) -> HttpResponse:
-    voter_id = _voter_id_from_cookie(request)
-    voter = selectors.voter_find(voter_id=voter_id) if voter_id else None
+    voter = _voter_from_cookie(request)
     if voter is None:
         return HttpResponseBadRequest(_("Your voter cookie is missing: open the arena again to vote."))
     try:
-        vote_cast(battle_id=battle_id, voter=voter, outcome=request.POST.get("outcome", ""))
+        vote_cast(
+            battle_id=battle_id,
+            voter=voter,
+            outcome=request.POST.get("outcome", ""),
+            ip_hash=ip_hash_of(client_ip(request)),
+        )
     except VoteRejected as rejection:
         status = _REJECTION_STATUS.get(rejection.code, 409)
-        return render(request, "battles/vote_rejected.html", {"reason": rejection.code}, status=status)
-    # 303: the browser follows with a GET, and a reload does not post the vote again.
-    response = HttpResponseRedirect(reverse("battles:detail", kwargs={"battle_id": battle_id}))
+        battle = None
+        if rejection.code == "too_early":
+            # Show the same battle again, with a word about taking the time to read it.
+            battle = selectors.battle_served_to_voter(battle_id=battle_id, voter=voter)
+        if battle is not None:
+            context = {"battle": battle, "outcomes": Vote.Outcome.choices, "too_early": True}
+            response = render(request, "battles/battle.html", context, status=status)
+        else:
+            response = render(
+                request, "battles/vote_rejected.html", {"reason": rejection.code}, status=status
+            )
+        if rejection.retry_after_seconds is not None:
+            response["Retry-After"] = str(max(1, math.ceil(rejection.retry_after_seconds)))
+        response["Cache-Control"] = "no-store"
+        return response
+    return _see_other(reverse("battles:detail", kwargs={"battle_id": battle_id}))
+
+
+def _see_other(url: str) -> HttpResponse:
+    # 303: the browser follows with a GET, and a reload does not post the form again.
+    response = HttpResponseRedirect(url)
     response.status_code = 303
     return response
+
+
+@require_POST
+def battle_reason(request: HttpRequest, battle_id: int) -> HttpResponse:
+    """The optional reason a voter gives after voting."""
+    voter = _voter_from_cookie(request)
+    if (
+        voter is None
+        or vote_reason_set(battle_id=battle_id, voter=voter, reason=request.POST.get("reason", "")) is None
+    ):
+        raise Http404
+    return _see_other(reverse("battles:detail", kwargs={"battle_id": battle_id}) + "?reason=saved")
 
 
 @require_GET
 def battle_detail(request: HttpRequest, battle_id: int) -> HttpResponse:
     """After the vote: both answers again, with the names revealed."""
-    voter_id = _voter_id_from_cookie(request)
-    voter = selectors.voter_find(voter_id=voter_id) if voter_id else None
+    voter = _voter_from_cookie(request)
     if voter is None:
         raise Http404
     battle = selectors.battle_revealed_for_voter(battle_id=battle_id, voter=voter)
@@ -92,7 +157,12 @@ def battle_detail(request: HttpRequest, battle_id: int) -> HttpResponse:
     response = render(
         request,
         "battles/reveal.html",
-        {"battle": battle, "vote": battle.vote, "vote_count": selectors.voter_vote_count(voter=voter)},
+        {
+            "battle": battle,
+            "vote": battle.vote,
+            "vote_count": selectors.voter_vote_count(voter=voter),
+            "reason_saved": request.GET.get("reason") == "saved",
+        },
     )
     response["Cache-Control"] = "no-store"
     return response

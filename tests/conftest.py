@@ -15,6 +15,12 @@ def _empty_cache() -> None:
     contender_cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _votes_without_waiting(settings) -> None:
+    """Tests vote as soon as a battle is served; the tests of the minimum reading time set it themselves."""
+    settings.ARENA_VOTE_MIN_SECONDS = 0
+
+
 @pytest.fixture
 def demo_endpoint_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The demo model endpoint on a free local port, answering without simulated latency."""

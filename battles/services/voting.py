@@ -1,9 +1,13 @@
 """Serving battles to anonymous voters and recording their verdicts."""
 
+import hashlib
+import hmac
 import random
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -27,9 +31,10 @@ _LAST_SEEN_RESOLUTION = timedelta(hours=1)
 class VoteRejected(Exception):
     """A vote that cannot be counted; the message is safe to show to the voter."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: str, *, code: str, retry_after_seconds: float | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.retry_after_seconds = retry_after_seconds
 
 
 def voter_get_or_create(*, voter_id: uuid.UUID | None) -> Voter:
@@ -51,7 +56,9 @@ def _claim(battle_ids: list[int], voter: Voter, *, reserved: bool, rng: random.R
         available = Battle.objects.filter(pk=battle_id, status=Battle.Status.READY)
         available = available.filter(voter=voter) if reserved else available.filter(voter__isnull=True)
         if available.update(status=Battle.Status.SERVED, voter=voter, served_at=timezone.now()):
-            return Battle.objects.select_related("question", "answer_a", "answer_b").get(pk=battle_id)
+            return Battle.objects.select_related("question__category", "answer_a", "answer_b").get(
+                pk=battle_id
+            )
     return None
 
 
@@ -66,7 +73,7 @@ def battle_serve(*, voter: Voter, rng: random.Random | None = None) -> Battle | 
     rng = rng or random.Random()
     current = (
         Battle.objects.filter(voter=voter, status=Battle.Status.SERVED)
-        .select_related("question", "answer_a", "answer_b")
+        .select_related("question__category", "answer_a", "answer_b")
         .order_by("served_at")
         .first()
     )
@@ -112,19 +119,65 @@ def battle_serve(*, voter: Voter, rng: random.Random | None = None) -> Battle | 
     return _claim(anything, voter, reserved=False, rng=rng)
 
 
-def vote_cast(*, battle_id: int, voter: Voter, outcome: str) -> Vote:
-    """Record a verdict on a battle served to this voter. Casting the same vote twice is harmless."""
+def _over_limit(key: str, *, limit: int, window_seconds: int) -> bool:
+    """Count one more event in a fixed window; True once the window holds more than `limit`."""
+    cache.add(key, 0, timeout=window_seconds)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window ended between the two calls
+        cache.set(key, 1, timeout=window_seconds)
+        count = 1
+    return int(count) > limit
+
+
+def _rate_limits_check(*, voter: Voter, ip_hash: str, now: datetime) -> None:
+    minute = int(now.timestamp()) // 60
+    limits = [
+        (f"votes:voter:{voter.pk}:{minute}", settings.ARENA_VOTES_PER_MINUTE_PER_VOTER, 60, "voter_rate"),
+        (f"votes:day:{voter.pk}:{now:%Y%m%d}", settings.ARENA_VOTES_PER_DAY_PER_VOTER, 86_400, "daily_cap"),
+    ]
+    if ip_hash:
+        limits.append((f"votes:ip:{ip_hash}:{minute}", settings.ARENA_VOTES_PER_MINUTE_PER_IP, 60, "ip_rate"))
+    for key, limit, window_seconds, code in limits:
+        if _over_limit(key, limit=limit, window_seconds=window_seconds):
+            retry_after = (
+                60 - int(now.timestamp()) % 60
+                if window_seconds == 60
+                else 86_400 - (now.hour * 3600 + now.minute * 60 + now.second)
+            )
+            raise VoteRejected("too many votes", code=code, retry_after_seconds=retry_after)
+
+
+def vote_cast(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "") -> Vote:
+    """Record a verdict on a battle served to this voter. Casting the same vote twice is harmless.
+
+    Rejected, changing nothing: a battle not served to this voter or no longer open, a vote sooner
+    than ARENA_VOTE_MIN_SECONDS after serving, and votes over the per-voter, per-IP or daily limits.
+    """
     if outcome not in Vote.Outcome.values:
         raise VoteRejected(f"unknown verdict {outcome!r}", code="invalid_outcome")
+    now = timezone.now()
+    state = Battle.objects.filter(pk=battle_id, voter=voter).values("status", "served_at").first()
+    if state is None:
+        raise VoteRejected("this battle was not served to you", code="not_served_to_voter")
+    if state["status"] == Battle.Status.VOTED:
+        return Vote.objects.get(battle_id=battle_id)
+    served_at = state["served_at"]
+    if state["status"] != Battle.Status.SERVED or served_at is None:
+        raise VoteRejected("this battle is no longer open for voting", code="not_open")
+    looked = (now - served_at).total_seconds()
+    if looked < settings.ARENA_VOTE_MIN_SECONDS:
+        wait = settings.ARENA_VOTE_MIN_SECONDS - looked
+        raise VoteRejected("read both answers first", code="too_early", retry_after_seconds=wait)
+    _rate_limits_check(voter=voter, ip_hash=ip_hash, now=now)
     with transaction.atomic():
         battle = Battle.objects.select_for_update().select_related("question").filter(pk=battle_id).first()
         if battle is None or battle.voter_id != voter.pk:
             raise VoteRejected("this battle was not served to you", code="not_served_to_voter")
         if battle.status == Battle.Status.VOTED:
             return Vote.objects.get(battle=battle)
-        if battle.status != Battle.Status.SERVED:
+        if battle.status != Battle.Status.SERVED or battle.served_at is None:
             raise VoteRejected("this battle is no longer open for voting", code="not_open")
-        now = timezone.now()
         try:
             with transaction.atomic():
                 vote = Vote.objects.create(
@@ -135,6 +188,8 @@ def vote_cast(*, battle_id: int, voter: Voter, outcome: str) -> Vote:
                     category_id=battle.question.category_id,
                     outcome=outcome,
                     created_at=now,
+                    decision_ms=round((now - battle.served_at).total_seconds() * 1000),
+                    ip_hash=ip_hash,
                 )
         except IntegrityError:
             # One vote per battle is the database's rule; the first one stands.
@@ -144,3 +199,21 @@ def vote_cast(*, battle_id: int, voter: Voter, outcome: str) -> Vote:
         battle.save(update_fields=["status", "voted_at"])
         ratings_refresh_request()
     return vote
+
+
+def vote_reason_set(*, battle_id: int, voter: Voter, reason: str) -> Vote | None:
+    """Keep the voter's optional reason for a verdict they gave; None if there is no such vote."""
+    vote = Vote.objects.filter(battle_id=battle_id, voter=voter).first()
+    if vote is None:
+        return None
+    vote.reason = " ".join(reason.split())[: Vote._meta.get_field("reason").max_length]
+    vote.save(update_fields=["reason"])
+    return vote
+
+
+def ip_hash_of(address: str) -> str:
+    """A keyed hash of an IP address: the same address always gives the same hash, which cannot be reversed
+    without the key (ARENA_IP_HASH_KEY)."""
+    if not address:
+        return ""
+    return hmac.new(settings.ARENA_IP_HASH_KEY.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]

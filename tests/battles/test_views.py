@@ -127,3 +127,23 @@ def test_leaderboard_page_lists_latest_snapshot():
 def test_leaderboard_page_without_votes():
     html = Client().get("/leaderboard/").content.decode()
     assert "还没有投票" in html
+
+
+def test_query_counts_of_the_voting_pages(django_assert_num_queries):
+    first, second = BattleFactory(), BattleFactory()
+    client = Client()
+    # A first visit: create the voter, look for a battle (already served, drawn for the voter,
+    # ready in the pool), claim it and load it.
+    with django_assert_num_queries(6):
+        html = client.get("/").content.decode()
+    battle_id = int(re.search(r"/battles/(\d+)/vote/", html).group(1))
+    # The same voter again: the battle already served comes back at once.
+    with django_assert_num_queries(2):
+        client.get("/")
+    # voter, state, lock, vote, battle, and two savepoints each opened and released (one is the
+    # test's own transaction; in production it is BEGIN and COMMIT)
+    with django_assert_num_queries(9):
+        client.post(f"/battles/{battle_id}/vote/", {"outcome": "a"})
+    with django_assert_num_queries(3):  # voter, battle with both answers and names, vote count
+        client.get(f"/battles/{battle_id}/")
+    assert {first.pk, second.pk} >= {battle_id}

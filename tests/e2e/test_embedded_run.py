@@ -38,6 +38,7 @@ def test_embedded_arena_serves_a_battle_counts_a_vote_and_stops_on_ctrl_c(tmp_pa
         "ARENA_DEMO_ENDPOINT_URL": f"http://127.0.0.1:{demo_port}/v1",
         "ARENA_DEMO_LATENCY_SCALE": "0.05",
         "ARENA_POOL_TARGET": "6",
+        "ARENA_VOTE_MIN_SECONDS": "0",
         "DJANGO_SETTINGS_MODULE": "arena.settings",
     }
     arena = subprocess.Popen(

@@ -1,0 +1,39 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from battles.services.seeding import arena_seed
+
+
+class Command(BaseCommand):
+    help = (
+        "Fill a PostgreSQL database with a synthetic arena of realistic size, for benchmarks: offline "
+        "contenders with hidden strengths, questions, voters, voted and open battles, and votes."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--contenders", type=int, default=20)
+        parser.add_argument("--questions", type=int, default=2000)
+        parser.add_argument("--voters", type=int, default=100_000)
+        parser.add_argument(
+            "--voted-battles", type=int, default=0, help="battles already voted on, with their votes"
+        )
+        parser.add_argument("--open-battles", type=int, default=0, help="ready battles waiting for voters")
+        parser.add_argument("--votes", type=int, default=0, help="votes without a battle, like imported logs")
+        parser.add_argument("--seed", type=float, default=0.42, help="fixes the random sequence (-1 to 1)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = arena_seed(
+            contenders=options["contenders"],
+            questions=options["questions"],
+            voters=options["voters"],
+            voted_battles=options["voted_battles"],
+            open_battles=options["open_battles"],
+            votes_without_battle=options["votes"],
+            seed=options["seed"],
+        )
+        self.stdout.write(
+            f"seeded {report.contenders} contenders, {report.questions} questions, {report.voters} voters, "
+            f"{report.voted_battles} voted and {report.open_battles} open battles, "
+            f"{report.votes_without_battle} votes without a battle"
+        )
