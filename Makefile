@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/arena
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint typecheck pytest bench format lock messages clean help
+.PHONY: run test lint typecheck pytest bench format lock messages schema clean help
 
 help:
 	@echo "make run    install (first time), migrate, load the demo and run web + worker + beat"
@@ -36,7 +36,7 @@ typecheck: $(VENV)/.dev-installed
 
 pytest: $(VENV)/.dev-installed
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest $(if $(CI),--create-db) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
@@ -65,3 +65,7 @@ messages: $(VENV)/.runtime-installed
 
 clean:
 	rm -rf var/broker var/celerybeat-schedule* .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate the committed OpenAPI schema (make test fails when it is out of date).
+schema: $(VENV)/.runtime-installed
+	$(BIN)/python manage.py spectacular --lang en --file openapi.yaml --validate

@@ -30,6 +30,9 @@ def _schedule_periodic_tasks(sender: Celery, **_: object) -> None:
     )
     sender.add_periodic_task(
         settings.ARENA_RATINGS_REFRESH_INTERVAL_SECONDS,
-        sender.signature("ratings.tasks.ratings_refresh_task"),
-        name="refresh ratings",
+        sender.signature("ratings.tasks.ratings_refresh_task", kwargs={"categories": True}),
+        name="refresh ratings, categories too",
+    )
+    sender.add_periodic_task(
+        3600, sender.signature("ratings.tasks.ratings_history_thin_task"), name="thin the ratings history"
     )

@@ -60,6 +60,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "battles",
     "ratings",
 ]
@@ -213,6 +216,35 @@ LOGGING = {
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Public endpoints need no login; staff endpoints ask for a token (see the README).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": env_str("ARENA_API_ANONYMOUS_RATE", "600/min")},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "arena.api.exception_handler",
+    # ?format= chooses an export's format (JSON Lines, CSV, battle log), not a DRF renderer.
+    "URL_FORMAT_OVERRIDE": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Arena API",
+    "DESCRIPTION": (
+        "Results of the arena (leaderboards, snapshots, matrices, contenders, questions, voted battles, "
+        "vote exports), voting for other front ends, and staff operations. Errors always have the body "
+        '{"error": {"status", "code", "message", "fields"}}.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SORT_OPERATION_PARAMETERS": False,
+    "ENUM_NAME_OVERRIDES": {"OutcomeEnum": "battles.models.Vote.Outcome"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "arena.api.schema_with_errors",
+    ],
 }
 
 # --- Arena -----------------------------------------------------------------------------------------
@@ -266,6 +298,14 @@ ARENA_IP_HASH_KEY = (
 )
 # Behind a reverse proxy, the client address is the last X-Forwarded-For entry the proxy added.
 ARENA_TRUST_X_FORWARDED_FOR = env_bool("ARENA_TRUST_X_FORWARDED_FOR", env_bool("BEHIND_HTTPS_PROXY"))
+# Ratings: Bradley–Terry with a bootstrap of this many rounds (fixed seed: the same votes give the
+# same intervals), centred on a mean of 1000 unless a contender (by name) is pinned to a value.
+ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000, minimum=0)
+ARENA_BOOTSTRAP_SEED = env_int("ARENA_BOOTSTRAP_SEED", 0, minimum=0)
+ARENA_RATING_ANCHOR = env_str("ARENA_RATING_ANCHOR")
+ARENA_RATING_ANCHOR_VALUE = env_float("ARENA_RATING_ANCHOR_VALUE", 1000.0)
+# Contenders with fewer votes are shown as preliminary.
+ARENA_PRELIMINARY_VOTES = env_int("ARENA_PRELIMINARY_VOTES", 100, minimum=0)
 ARENA_VOTER_COOKIE_NAME = "arena_voter"
 ARENA_VOTER_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 # Where the demo contenders' endpoint listens (started by `make run`).

@@ -1,8 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+handler404 = "arena.views.not_found"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include(("arena.api_urls", "api"))),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("leaderboard/", include("ratings.urls")),
     path("", include("battles.urls")),

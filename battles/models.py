@@ -404,6 +404,13 @@ class Vote(models.Model):
     # casting many votes, not enough to tell who it was.
     ip_hash = models.CharField(_("IP hash"), max_length=32, blank=True, db_index=True)
     reason = models.CharField(_("reason"), max_length=500, blank=True)
+    # When the row was written (created_at is when the vote was cast, which for imported battle logs
+    # is long before): the ratings measure how soon a vote reaches the leaderboard from this.
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now, editable=False)
+    # The id a vote had where it was imported from (a FastChat battle's question_id): imports are
+    # idempotent by it.
+    external_id = models.CharField(_("external id"), max_length=200, unique=True, null=True, blank=True)
+    language = models.CharField(_("language"), max_length=32, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -32,3 +32,18 @@ def voter_find(*, voter_id: uuid.UUID) -> Voter | None:
 
 def votes_in_time_order() -> QuerySet[Vote]:
     return Vote.objects.order_by("created_at", "id")
+
+
+def battles_voted() -> QuerySet[Battle]:
+    """Battles that have been voted on, with everything the API shows of them; never an open one."""
+    return Battle.objects.filter(status=Battle.Status.VOTED).select_related(
+        "question__category", "contender_a", "contender_b", "answer_a", "answer_b", "vote"
+    )
+
+
+def vote_of_voter(*, battle_id: int, voter: Voter) -> Vote | None:
+    return Vote.objects.filter(battle_id=battle_id, voter=voter).first()
+
+
+def vote_with_names(*, vote_id: int) -> Vote:
+    return Vote.objects.select_related("contender_a", "contender_b").get(pk=vote_id)

@@ -1,7 +1,85 @@
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from battles.models import Category, Contender
+
+# Counters and Elo are kept for every category separately and for all of them together; the
+# category key is a Category id, or this for all categories together.
+ALL_CATEGORIES = 0
+
+
+class PairCount(models.Model):
+    """How many votes a pair got, by side and outcome: the only input of a refresh.
+
+    Updated in each vote's own transaction, so a refresh reads at most contenders² × 4 rows per
+    category instead of every vote. `manage.py ratings_rebuild` recomputes them from the votes.
+    """
+
+    category_key = models.PositiveIntegerField(default=ALL_CATEGORIES)
+    # Derived data, rebuilt from the votes: no foreign-key checks, which would make a rebuild of half a
+    # million rows several times slower (contenders with votes are never deleted: votes protect them).
+    contender_a = models.ForeignKey(
+        Contender, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    contender_b = models.ForeignKey(
+        Contender, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    # ratings.algorithms' outcome codes: 0 A won, 1 B won, 2 tie, 3 both bad.
+    outcome = models.PositiveSmallIntegerField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("pair count")
+        verbose_name_plural = _("pair counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category_key", "contender_a", "contender_b", "outcome"], name="paircount_unique_cell"
+            ),
+            models.CheckConstraint(condition=Q(outcome__lte=3), name="paircount_outcome_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contender_a_id} vs {self.contender_b_id} [{self.outcome}] × {self.count}"
+
+
+class EloRating(models.Model):
+    """Online Elo as of the watermark in RatingsState, per category key."""
+
+    category_key = models.PositiveIntegerField(default=ALL_CATEGORIES)
+    # Derived data like PairCount: no foreign-key checks.
+    contender = models.ForeignKey(
+        Contender, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+    )
+    rating = models.FloatField()
+
+    class Meta:
+        verbose_name = _("Elo rating")
+        verbose_name_plural = _("Elo ratings")
+        constraints = [
+            models.UniqueConstraint(fields=["category_key", "contender"], name="elorating_unique_contender")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contender_id}: {self.rating:.1f}"
+
+
+class RatingsState(models.Model):
+    """One row: how far the online Elo has read the votes, in time order."""
+
+    elo_through_at = models.DateTimeField(null=True, blank=True)
+    elo_through_id = models.BigIntegerField(default=0)
+    # The highest vote id applied: a newer vote with an older time (an import) means Elo must be
+    # recomputed from the start, since its order matters.
+    elo_max_vote_id = models.BigIntegerField(default=0)
+    elo_vote_count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("ratings state")
+        verbose_name_plural = _("ratings state")
+
+    def __str__(self) -> str:
+        return f"Elo through vote {self.elo_through_id}"
 
 
 class RatingSnapshot(models.Model):
@@ -14,13 +92,18 @@ class RatingSnapshot(models.Model):
     last_vote_id = models.BigIntegerField(null=True, blank=True)
     last_vote_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"))
+    # From the oldest vote this snapshot was the first to include being recorded, to this snapshot.
+    vote_lag_ms = models.PositiveIntegerField(_("vote to snapshot (ms)"), null=True, blank=True)
     parameters = models.JSONField(default=dict)
+    # Warnings from the fit: undefeated, winless, disconnected, single_contender, only_ties, ...
+    flags = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         get_latest_by = ["created_at", "id"]
         verbose_name = _("rating snapshot")
         verbose_name_plural = _("rating snapshots")
+        indexes = [models.Index(fields=["category", "-created_at"], name="snapshot_latest_by_category")]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} · {self.vote_count} votes"
@@ -30,6 +113,13 @@ class ContenderRating(models.Model):
     snapshot = models.ForeignKey(RatingSnapshot, on_delete=models.CASCADE, related_name="ratings")
     contender = models.ForeignKey(Contender, on_delete=models.CASCADE, related_name="ratings")
     elo = models.FloatField(_("Elo"))
+    # Bradley–Terry on the Elo scale, with 95% intervals by bootstrap and by the sandwich estimate.
+    bt_rating = models.FloatField(_("rating"), default=0.0)
+    ci_low = models.FloatField(_("bootstrap interval, low"), default=0.0)
+    ci_high = models.FloatField(_("bootstrap interval, high"), default=0.0)
+    sandwich_low = models.FloatField(_("sandwich interval, low"), default=0.0)
+    sandwich_high = models.FloatField(_("sandwich interval, high"), default=0.0)
+    rank = models.PositiveIntegerField(_("rank"), default=1)
     wins = models.PositiveIntegerField(_("wins"))
     losses = models.PositiveIntegerField(_("losses"))
     ties = models.PositiveIntegerField(_("ties"))
@@ -37,9 +127,11 @@ class ContenderRating(models.Model):
     votes = models.PositiveIntegerField(_("votes"))
     # Wins / (wins + losses); null until the contender has a decisive vote.
     win_rate = models.FloatField(_("win rate"), null=True, blank=True)
+    # Fewer votes than ARENA_PRELIMINARY_VOTES: shown, but marked as not settled yet.
+    preliminary = models.BooleanField(_("preliminary"), default=False)
 
     class Meta:
-        ordering = ["-elo"]
+        ordering = ["rank", "-bt_rating"]
         verbose_name = _("contender rating")
         verbose_name_plural = _("contender ratings")
         constraints = [
@@ -47,4 +139,24 @@ class ContenderRating(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.contender}: {self.elo:.0f}"
+        return f"{self.contender}: {self.bt_rating:.0f}"
+
+
+class RatingMatrix(models.Model):
+    """A snapshot's pairwise matrices, rows and columns in `contender_ids` order (kept for recent
+    snapshots only; history keeps the per-contender rows)."""
+
+    snapshot = models.OneToOneField(RatingSnapshot, on_delete=models.CASCADE, related_name="matrices")
+    contender_ids = models.JSONField()
+    battle_counts = models.JSONField()
+    # Observed share of decisive battles row beat column (null: no decisive battle).
+    win_rates = models.JSONField()
+    # Bradley–Terry's probability that row beats column.
+    predicted_win_rates = models.JSONField()
+
+    class Meta:
+        verbose_name = _("rating matrices")
+        verbose_name_plural = _("rating matrices")
+
+    def __str__(self) -> str:
+        return f"matrices of snapshot {self.snapshot_id}"

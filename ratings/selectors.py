@@ -1,7 +1,11 @@
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from ratings.models import ContenderRating, RatingSnapshot
+from django.utils import timezone
+
+from battles.models import Category
+from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
 
 
 @dataclass(frozen=True)
@@ -10,12 +14,18 @@ class Leaderboard:
     rows: list[ContenderRating]
 
 
-def leaderboard_latest() -> Leaderboard:
-    """The newest overall snapshot and its rows, best Elo first."""
-    snapshot = RatingSnapshot.objects.filter(category__isnull=True).order_by("-created_at", "-id").first()
+def snapshot_latest(*, category: Category | None = None) -> RatingSnapshot | None:
+    return RatingSnapshot.objects.filter(category=category).order_by("-created_at", "-id").first()
+
+
+def leaderboard_latest(*, category: Category | None = None) -> Leaderboard:
+    """The newest snapshot of a board (all categories, or one) and its rows, best first."""
+    snapshot = snapshot_latest(category=category)
     if snapshot is None:
         return Leaderboard(snapshot=None, rows=[])
-    rows = list(snapshot.ratings.select_related("contender").order_by("-elo", "contender__name"))
+    rows = list(
+        snapshot.ratings.select_related("contender").order_by("rank", "-bt_rating", "contender__name")
+    )
     return Leaderboard(snapshot=snapshot, rows=rows)
 
 
@@ -23,8 +33,13 @@ def leaderboard_as_dicts(leaderboard: Leaderboard) -> list[dict[str, Any]]:
     """The leaderboard as plain values, best first: what `manage.py leaderboard --json` prints."""
     return [
         {
-            "rank": position,
+            "rank": row.rank,
             "name": row.contender.name,
+            "bt_rating": round(row.bt_rating, 2),
+            "ci_low": round(row.ci_low, 2),
+            "ci_high": round(row.ci_high, 2),
+            "sandwich_low": round(row.sandwich_low, 2),
+            "sandwich_high": round(row.sandwich_high, 2),
             "elo": round(row.elo, 2),
             "win_rate": None if row.win_rate is None else round(row.win_rate, 4),
             "wins": row.wins,
@@ -32,14 +47,103 @@ def leaderboard_as_dicts(leaderboard: Leaderboard) -> list[dict[str, Any]]:
             "ties": row.ties,
             "both_bad": row.both_bad,
             "votes": row.votes,
+            "preliminary": row.preliminary,
         }
-        for position, row in enumerate(leaderboard.rows, start=1)
+        for row in leaderboard.rows
     ]
+
+
+def matrices_latest(*, category: Category | None = None) -> RatingMatrix | None:
+    snapshot = snapshot_latest(category=category)
+    return RatingMatrix.objects.filter(snapshot=snapshot).first() if snapshot else None
 
 
 def contender_vote_counts() -> dict[int, int]:
     """Votes per contender as of the latest overall snapshot (0 for contenders not in it)."""
-    snapshot = RatingSnapshot.objects.filter(category__isnull=True).order_by("-created_at", "-id").first()
+    snapshot = snapshot_latest()
     if snapshot is None:
         return {}
     return dict(ContenderRating.objects.filter(snapshot=snapshot).values_list("contender_id", "votes"))
+
+
+@dataclass(frozen=True)
+class SnapshotBoard:
+    snapshot: RatingSnapshot
+    ratings: list[ContenderRating]
+
+
+def leaderboard_of_snapshot(*, snapshot: RatingSnapshot) -> SnapshotBoard:
+    rows = list(
+        snapshot.ratings.select_related("contender").order_by("rank", "-bt_rating", "contender__name")
+    )
+    return SnapshotBoard(snapshot=snapshot, ratings=rows)
+
+
+def categories_with_boards() -> list[Category]:
+    """The categories that have a leaderboard of their own (at least one snapshot), by code."""
+    with_snapshot = RatingSnapshot.objects.filter(category__isnull=False).values("category_id")
+    return list(Category.objects.filter(pk__in=with_snapshot).order_by("code"))
+
+
+def matrices_of_snapshot(*, snapshot: RatingSnapshot) -> RatingMatrix | None:
+    """A snapshot's pairwise matrices (kept for a board's newest few snapshots only)."""
+    return RatingMatrix.objects.filter(snapshot=snapshot).first()
+
+
+@dataclass(frozen=True)
+class RatingPoint:
+    time: datetime
+    rating: float
+
+
+def rating_history(
+    *,
+    category: Category | None,
+    contender_ids: list[int],
+    days: int = 30,
+    max_points: int = 40,
+    until: datetime | None = None,
+) -> dict[int, list[RatingPoint]]:
+    """Each contender's Bradley–Terry rating over a board's snapshots of the `days` before `until`
+    (default: now), oldest first.
+
+    History is thinned to a snapshot a minute over the last day and one a day before, which still
+    makes ~1,500 snapshots a month: at most `max_points` snapshots, spread evenly over the period and
+    always including the newest, are read. Two queries, whatever the length of the history.
+    """
+    if not contender_ids or max_points < 1:
+        return {}
+    until = until or timezone.now()
+    snapshots = list(
+        RatingSnapshot.objects.filter(
+            category=category, created_at__gte=until - timedelta(days=days), created_at__lte=until
+        )
+        .order_by("created_at", "id")
+        .values_list("id", "created_at")
+    )
+    chosen = _spread(snapshots, max_points)
+    history: dict[int, list[RatingPoint]] = {contender_id: [] for contender_id in contender_ids}
+    if not chosen:
+        return history
+    times = dict(chosen)
+    rows = ContenderRating.objects.filter(
+        snapshot_id__in=list(times), contender_id__in=contender_ids
+    ).values_list("contender_id", "snapshot_id", "bt_rating")
+    for contender_id, snapshot_id, rating in rows:
+        history[contender_id].append(RatingPoint(time=times[snapshot_id], rating=rating))
+    for points in history.values():
+        points.sort(key=lambda point: point.time)
+    return history
+
+
+def _spread(snapshots: list[tuple[int, datetime]], count: int) -> list[tuple[int, datetime]]:
+    """At most `count` of the snapshots (oldest first), the newest of each of `count` equal time spans."""
+    if len(snapshots) <= count:
+        return snapshots
+    first, last = snapshots[0][1], snapshots[-1][1]
+    span = (last - first) / count
+    newest_by_bucket: dict[int, tuple[int, datetime]] = {}
+    for snapshot in snapshots:  # oldest first: each span keeps its newest
+        bucket = min(count - 1, int((snapshot[1] - first) / span)) if span else 0
+        newest_by_bucket[bucket] = snapshot
+    return [newest_by_bucket[bucket] for bucket in sorted(newest_by_bucket)]

@@ -1,10 +1,263 @@
-from django.http import HttpRequest, HttpResponse
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from ratings.selectors import leaderboard_latest
+from battles.models import Category
+from ratings import plots
+from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
+from ratings.selectors import (
+    categories_with_boards,
+    leaderboard_latest,
+    matrices_of_snapshot,
+    rating_history,
+)
+
+# How many of the best-ranked contenders each plot shows (the table shows all of them).
+RATINGS_PLOT_SIZE = 30
+HEATMAP_SIZE = 15
+HISTORY_SIZE = 8
+HISTORY_DAYS = 30
+
+# Column → (sort key, the order a first click asks for). Missing values sort last either way.
+SORT_KEYS: dict[str, tuple[Callable[["TableRow"], float | None], str]] = {
+    "rank": (lambda row: row.rating.rank, "asc"),
+    "model": (lambda row: row.name_order, "asc"),
+    "rating": (lambda row: row.rating.bt_rating, "desc"),
+    "win_rate": (lambda row: row.rating.win_rate, "desc"),
+    "elo": (lambda row: row.rating.elo, "desc"),
+    "votes": (lambda row: row.rating.votes, "desc"),
+}
+ORDERS = {"asc": "ascending", "desc": "descending"}
+
+
+@dataclass(frozen=True)
+class TableRow:
+    rating: ContenderRating
+    position: int  # in the board's own order: rank, then rating
+    name_order: int  # in the order of the models' names
+
+    @property
+    def has_interval(self) -> bool:
+        # A snapshot computed without bootstrap rounds stores zeros rather than an interval.
+        return not (self.rating.ci_low == self.rating.ci_high == 0.0 != self.rating.bt_rating)
+
+
+@dataclass(frozen=True)
+class SortHeader:
+    column: str
+    label: str
+    url: str
+    aria_sort: str  # "" unless the table is sorted by this column
+    first_order: str
+
+
+@dataclass(frozen=True)
+class Tab:
+    label: str
+    url: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class Heatmaps:
+    names: list[str]
+    win_rates: list[list[float | None]]
+    battle_counts: list[list[int]]
+    win_rates_svg: SafeString
+    battle_counts_svg: SafeString
+
+    @property
+    def win_rate_rows(self) -> list[tuple[str, list[float | None]]]:
+        return list(zip(self.names, self.win_rates, strict=True))
+
+    @property
+    def battle_count_rows(self) -> list[tuple[str, list[int]]]:
+        return list(zip(self.names, self.battle_counts, strict=True))
+
+
+@dataclass(frozen=True)
+class History:
+    names: list[str]
+    # One row per snapshot time, a rating (or None) per model.
+    table: list[tuple[datetime, list[float | None]]]
+    svg: SafeString
 
 
 @require_GET
 def leaderboard_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "ratings/leaderboard.html", {"leaderboard": leaderboard_latest()})
+    boards = categories_with_boards()
+    category = _category(request.GET.get("category", ""), boards)
+    sort = request.GET.get("sort", "rank")
+    if sort not in SORT_KEYS:
+        message = _("Cannot sort by “%(column)s”: choose one of %(columns)s.")
+        return _bad_request(message % {"column": sort, "columns": ", ".join(SORT_KEYS)})
+    order = request.GET.get("order", SORT_KEYS[sort][1])
+    if order not in ORDERS:
+        return _bad_request(_("The order must be asc or desc, not “%(order)s”.") % {"order": order})
+
+    leaderboard = leaderboard_latest(category=category)
+    rows = _table_rows(leaderboard.rows)
+    context: dict[str, object] = {
+        "category": category,
+        "tabs": _tabs(boards, category, sort, order),
+        "headers": _headers(category, sort, order),
+        "snapshot": leaderboard.snapshot,
+        "rows": _sorted(rows, sort, order),
+        "sort": sort,
+        "order": order,
+    }
+    if leaderboard.snapshot is not None and rows:
+        context["any_preliminary"] = any(row.rating.preliminary for row in rows)
+        context["preliminary_below"] = leaderboard.snapshot.parameters.get(
+            "preliminary_below_votes", settings.ARENA_PRELIMINARY_VOTES
+        )
+        context.update(_plots(leaderboard.snapshot, rows, category))
+    return render(request, "ratings/leaderboard.html", context)
+
+
+def _bad_request(message: str) -> HttpResponse:
+    # Plain text: the message repeats what was asked for.
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+def _category(code: str, boards: list[Category]) -> Category | None:
+    """The board asked for: None for all categories; 404 for a category that does not exist."""
+    if not code:
+        return None
+    for board in boards:
+        if board.code == code:
+            return board
+    category = Category.objects.filter(code=code).first()  # a category yet without a board of its own
+    if category is None:
+        raise Http404(_("There is no category “%(code)s”.") % {"code": code})
+    return category
+
+
+def _query(category: Category | None, sort: str, order: str) -> str:
+    parameters = {"category": category.code if category else "", "sort": sort, "order": order}
+    if (sort, order) == ("rank", "asc"):
+        del parameters["sort"], parameters["order"]
+    return "?" + urlencode({key: value for key, value in parameters.items() if value})
+
+
+def _tabs(boards: list[Category], current: Category | None, sort: str, order: str) -> list[Tab]:
+    if not boards:
+        return []
+    tabs = [Tab(label=_("All"), url=_query(None, sort, order), current=current is None)]
+    shown = boards if current is None or current in boards else [*boards, current]
+    tabs += [
+        Tab(label=board.name, url=_query(board, sort, order), current=board == current) for board in shown
+    ]
+    return tabs
+
+
+def _headers(category: Category | None, sort: str, order: str) -> dict[str, SortHeader]:
+    labels = {
+        "rank": _("Rank"),
+        "model": _("Model"),
+        "rating": _("Rating"),
+        "win_rate": _("Win rate (ties excluded)"),
+        "elo": _("Elo"),
+        "votes": _("Votes"),
+    }
+    headers = {}
+    for column, (_key, first_order) in SORT_KEYS.items():
+        current = column == sort
+        next_order = ("desc" if order == "asc" else "asc") if current else first_order
+        headers[column] = SortHeader(
+            column=column,
+            label=labels[column],
+            url=_query(category, column, next_order),
+            aria_sort=ORDERS[order] if current else "",
+            first_order=first_order,
+        )
+    return headers
+
+
+def _table_rows(ratings: list[ContenderRating]) -> list[TableRow]:
+    by_name = sorted(range(len(ratings)), key=lambda index: (ratings[index].contender.name.casefold(), index))
+    name_order = {index: order for order, index in enumerate(by_name)}
+    return [
+        TableRow(rating=rating, position=index, name_order=name_order[index])
+        for index, rating in enumerate(ratings)
+    ]
+
+
+def _sorted(rows: list[TableRow], sort: str, order: str) -> list[TableRow]:
+    """Sorted by one column, ties in the board's own order; rows without a value go last either way."""
+    key = SORT_KEYS[sort][0]
+    present = [row for row in rows if key(row) is not None]
+    missing = [row for row in rows if key(row) is None]
+    return sorted(present, key=lambda row: key(row) or 0.0, reverse=order == "desc") + missing
+
+
+def _plots(snapshot: RatingSnapshot, rows: list[TableRow], category: Category | None) -> dict[str, object]:
+    best = rows[:RATINGS_PLOT_SIZE]
+    bars = [
+        plots.RatingBar(
+            name=row.rating.contender.name,
+            rating=row.rating.bt_rating,
+            low=row.rating.ci_low if row.has_interval else row.rating.bt_rating,
+            high=row.rating.ci_high if row.has_interval else row.rating.bt_rating,
+            preliminary=row.rating.preliminary,
+        )
+        for row in best
+    ]
+    return {
+        "ratings_plot": {"rows": best, "svg": plots.ratings_svg(bars), "truncated": len(rows) > len(best)},
+        "heatmaps": _heatmaps(matrices_of_snapshot(snapshot=snapshot), rows[:HEATMAP_SIZE]),
+        "heatmap_truncated": len(rows) > HEATMAP_SIZE,
+        "history": _history(snapshot, rows[:HISTORY_SIZE], category),
+        "history_truncated": len(rows) > HISTORY_SIZE,
+        "history_size": HISTORY_SIZE,
+        "heatmap_size": HEATMAP_SIZE,
+        "ratings_plot_size": RATINGS_PLOT_SIZE,
+    }
+
+
+def _heatmaps(matrices: RatingMatrix | None, rows: list[TableRow]) -> Heatmaps | None:
+    if matrices is None:
+        return None
+    index_of = {contender_id: index for index, contender_id in enumerate(matrices.contender_ids)}
+    shown = [row for row in rows if row.rating.contender_id in index_of]
+    if len(shown) < 2:
+        return None
+    indices = [index_of[row.rating.contender_id] for row in shown]
+    names = [row.rating.contender.name for row in shown]
+    win_rates = [[matrices.win_rates[i][j] for j in indices] for i in indices]
+    counts = [[int(matrices.battle_counts[i][j]) for j in indices] for i in indices]
+    return Heatmaps(
+        names=names,
+        win_rates=win_rates,
+        battle_counts=counts,
+        win_rates_svg=plots.win_rate_heatmap_svg(names, win_rates),
+        battle_counts_svg=plots.battle_count_heatmap_svg(names, counts),
+    )
+
+
+def _history(snapshot: RatingSnapshot, rows: list[TableRow], category: Category | None) -> History | None:
+    ids = [row.rating.contender_id for row in rows]
+    points = rating_history(
+        category=category, contender_ids=ids, days=HISTORY_DAYS, until=snapshot.created_at
+    )
+    times = sorted({point.time for series in points.values() for point in series})
+    if len(times) < 2:
+        return None
+    names = [row.rating.contender.name for row in rows]
+    series = [
+        plots.Series(name=name, points=[(point.time, point.rating) for point in points[contender_id]])
+        for name, contender_id in zip(names, ids, strict=True)
+    ]
+    by_time = {
+        contender_id: {point.time: point.rating for point in points[contender_id]} for contender_id in ids
+    }
+    table = [(time, [by_time[contender_id].get(time) for contender_id in ids]) for time in times]
+    return History(names=names, table=table, svg=plots.history_svg([one for one in series if one.points]))

@@ -4,6 +4,7 @@ from django.utils import timezone
 from battles.models import Answer, Battle, Category, Contender, Question, Vote, Voter
 from battles.rendering import render_markdown
 from battles.services.bank import question_text_sha256
+from ratings.services import pair_counts_add
 
 
 class CategoryFactory(factory.django.DjangoModelFactory[Category]):
@@ -73,9 +74,15 @@ class BattleFactory(factory.django.DjangoModelFactory[Battle]):
 
 
 class VoteFactory(factory.django.DjangoModelFactory[Vote]):
+    """A vote, counted in the pair counters as vote_cast counts it."""
+
     class Meta:
         model = Vote
+        skip_postgeneration_save = True
 
     contender_a = factory.SubFactory(ContenderFactory)
     contender_b = factory.SubFactory(ContenderFactory)
     outcome = Vote.Outcome.A
+    counted = factory.PostGeneration(
+        lambda vote, create, extracted, **_: create and pair_counts_add(votes=[vote])
+    )

@@ -4,9 +4,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from battles.models import Battle, Contender, Vote
+from battles.models import AnswerAttempt, Battle, Contender
 from ratings.services import ratings_refresh
-from tests.factories import BattleFactory, ContenderFactory, VoterFactory
+from tests.factories import BattleFactory, ContenderFactory, VoteFactory, VoterFactory
 from tests.fault_server import fault_server
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +19,13 @@ MODELS = [
     "battles.battle",
     "battles.voter",
     "battles.vote",
+    "battles.answerattempt",
     "ratings.ratingsnapshot",
     "ratings.contenderrating",
+    "ratings.paircount",
+    "ratings.elorating",
+    "ratings.ratingsstate",
+    "ratings.ratingmatrix",
 ]
 
 
@@ -41,8 +46,15 @@ def test_every_model_is_registered():
 @pytest.mark.parametrize("label", MODELS)
 def test_changelist_search_and_filters_work(staff, label):
     battle = BattleFactory(status=Battle.Status.VOTED, voter=VoterFactory(), served_at="2026-01-01T00:00:00Z")
-    Vote.objects.create(
-        battle=battle, contender_a=battle.contender_a, contender_b=battle.contender_b, outcome="a"
+    VoteFactory(battle=battle, contender_a=battle.contender_a, contender_b=battle.contender_b, outcome="a")
+    AnswerAttempt.objects.create(
+        answer=battle.answer_a,
+        number=1,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        outcome=AnswerAttempt.Outcome.SUCCEEDED,
+        status_code=200,
+        latency_ms=900,
     )
     ratings_refresh()
     app_label, model_name = label.split(".")

@@ -152,13 +152,13 @@ def arena_seed(
         # with 10 %% ties and 5 %% "both are bad".
         _execute(
             """INSERT INTO battles_vote (battle_id, voter_id, contender_a_id, contender_b_id, category_id, outcome,
-                   created_at, decision_ms, ip_hash, reason)
+                   created_at, decision_ms, ip_hash, reason, recorded_at, language)
                SELECT b.id, v.id, ca.id, cb.id, q.category_id,
                    CASE WHEN p.draw < 0.10 THEN 'tie' WHEN p.draw < 0.15 THEN 'both_bad'
                         WHEN (p.draw - 0.15) / 0.85 < 1 / (1 + power(10, ((p.a - p.b) * 600.0 / %(contenders)s) / 400))
                         THEN 'a' ELSE 'b' END,
                    coalesce(b.voted_at, now() - make_interval(secs => %(voted)s + %(open)s + %(loose)s - p.number + 3600)),
-                   CASE WHEN b.id IS NOT NULL THEN 20000 END, '', ''
+                   CASE WHEN b.id IS NOT NULL THEN 20000 END, '', '', now(), 'en'
                FROM seed_pair p
                JOIN seed_contender ca ON ca.position = p.a JOIN seed_contender cb ON cb.position = p.b
                JOIN seed_question q ON q.position = p.question JOIN seed_voter v ON v.position = p.voter

@@ -19,11 +19,13 @@ from battles.services.pool import (
     battle_draw,
     battle_pool_refill_request,
 )
-from ratings.services import ratings_refresh_request
+from ratings.services import pair_counts_add, ratings_refresh_request
 
 # Ready battles are claimed oldest first, but among a few of the oldest at random, so voters
 # arriving together do not all race for the same row.
 _CLAIM_CANDIDATES = 8
+# The largest time to decide that is stored (about 24 days, the column's limit).
+_LONGEST_DECISION_MS = 2**31 - 1
 # last_seen_at is a rough activity mark: refreshing it on every page view would be a write per view.
 _LAST_SEEN_RESOLUTION = timedelta(hours=1)
 
@@ -188,7 +190,9 @@ def vote_cast(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "") 
                     category_id=battle.question.category_id,
                     outcome=outcome,
                     created_at=now,
-                    decision_ms=round((now - battle.served_at).total_seconds() * 1000),
+                    decision_ms=min(
+                        round((now - battle.served_at).total_seconds() * 1000), _LONGEST_DECISION_MS
+                    ),
                     ip_hash=ip_hash,
                 )
         except IntegrityError:
@@ -197,6 +201,7 @@ def vote_cast(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "") 
         battle.status = Battle.Status.VOTED
         battle.voted_at = now
         battle.save(update_fields=["status", "voted_at"])
+        pair_counts_add(votes=[vote])
         ratings_refresh_request()
     return vote
 

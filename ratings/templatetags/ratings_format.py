@@ -1,5 +1,4 @@
 from django import template
-from django.utils.formats import number_format
 
 register = template.Library()
 
@@ -9,4 +8,4 @@ def percent(value: float | None, digits: int = 1) -> str:
     """0.6234 → "62.3%"; None → "—"."""
     if value is None:
         return "—"
-    return f"{number_format(value * 100, decimal_pos=digits)}%"
+    return f"{value * 100:.{digits}f}%"

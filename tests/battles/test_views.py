@@ -140,9 +140,9 @@ def test_query_counts_of_the_voting_pages(django_assert_num_queries):
     # The same voter again: the battle already served comes back at once.
     with django_assert_num_queries(2):
         client.get("/")
-    # voter, state, lock, vote, battle, and two savepoints each opened and released (one is the
+    # voter, state, lock, vote, battle, counters, and two savepoints each opened and released (one is the
     # test's own transaction; in production it is BEGIN and COMMIT)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         client.post(f"/battles/{battle_id}/vote/", {"outcome": "a"})
     with django_assert_num_queries(3):  # voter, battle with both answers and names, vote count
         client.get(f"/battles/{battle_id}/")

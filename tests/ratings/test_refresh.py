@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+import math
 from io import StringIO
 
 import pytest
@@ -81,40 +82,49 @@ def test_locked_refresh_waits_for_the_running_one():
     assert cache.get(REFRESH_LOCK_KEY) is None
 
 
-def test_leaderboard_command_prints_json_in_elo_order():
+def test_leaderboard_command_prints_json_best_first():
     first, second = ContenderFactory(name="第一"), ContenderFactory(name="second")
-    VoteFactory(contender_a=first, contender_b=second, outcome="a")
+    for outcome in ["a", "a", "b", "tie"]:
+        VoteFactory(contender_a=first, contender_b=second, outcome=outcome)
     ratings_refresh()
     out = StringIO()
     call_command("leaderboard", "--json", stdout=out)
-    rows = json.loads(out.getvalue())
-    assert rows == [
-        {
-            "rank": 1,
-            "name": "第一",
-            "elo": 1002.0,
-            "win_rate": 1.0,
-            "wins": 1,
-            "losses": 0,
-            "ties": 0,
-            "both_bad": 0,
-            "votes": 1,
-        },
-        {
-            "rank": 2,
-            "name": "second",
-            "elo": 998.0,
-            "win_rate": 0.0,
-            "wins": 0,
-            "losses": 1,
-            "ties": 0,
-            "both_bad": 0,
-            "votes": 1,
-        },
-    ]
+    best, other = json.loads(out.getvalue())
+    assert set(best) == {
+        "rank",
+        "name",
+        "bt_rating",
+        "ci_low",
+        "ci_high",
+        "sandwich_low",
+        "sandwich_high",
+        "elo",
+        "win_rate",
+        "wins",
+        "losses",
+        "ties",
+        "both_bad",
+        "votes",
+        "preliminary",
+    }
+    assert (best["name"], other["name"]) == ("第一", "second")
+    assert (best["wins"], best["losses"], best["ties"], best["votes"], best["win_rate"]) == (
+        2,
+        1,
+        1,
+        4,
+        0.6667,
+    )
+    # Two contenders: ratings centred on 1000, 2.5 wins of 4 → 400·log10(2.5/1.5) apart.
+    assert best["bt_rating"] + other["bt_rating"] == pytest.approx(2000, abs=0.01)
+    assert best["bt_rating"] - other["bt_rating"] == pytest.approx(400 * math.log10(2.5 / 1.5), abs=0.01)
+    assert best["ci_low"] <= best["bt_rating"] <= best["ci_high"]
+    assert best["sandwich_low"] < best["bt_rating"] < best["sandwich_high"]
+    assert best["preliminary"] and other["preliminary"]  # fewer than 100 votes
+    assert best["rank"] == other["rank"] == 1  # intervals overlap
     table = StringIO()
     call_command("leaderboard", stdout=table)
-    assert "第一" in table.getvalue() and "100.0%" in table.getvalue()
+    assert "第一" in table.getvalue() and "(preliminary)" in table.getvalue()
     assert [row.contender.name for row in leaderboard_latest().rows] == ["第一", "second"]
 
 

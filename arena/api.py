@@ -1,0 +1,152 @@
+"""What the REST API shares: one error shape, cursor pagination, conditional GETs."""
+
+from typing import Any
+
+from django.http import Http404
+from django.utils.http import http_date, quote_etag
+from rest_framework import exceptions, pagination, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+_CODES = {
+    status.HTTP_400_BAD_REQUEST: "invalid",
+    status.HTTP_401_UNAUTHORIZED: "not_authenticated",
+    status.HTTP_403_FORBIDDEN: "forbidden",
+    status.HTTP_404_NOT_FOUND: "not_found",
+    status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+    status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",
+    status.HTTP_409_CONFLICT: "conflict",
+    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
+    status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
+}
+
+
+class ApiError(exceptions.APIException):
+    """An error with our own code, e.g. ApiError(409, "too_early", "read both answers first")."""
+
+    def __init__(self, status_code: int, code: str, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+def exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error body is {"error": {"status", "code", "message", "fields"}}."""
+    if isinstance(error, Http404):
+        error = exceptions.NotFound(str(error) or "not found")
+    response = drf_exception_handler(error, context)
+    if response is None:
+        return None
+    fields: dict[str, Any] = {}
+    detail = getattr(error, "detail", None)
+    code = getattr(error, "default_code", None) or _CODES.get(response.status_code, "error")
+    if isinstance(error, ApiError):
+        code = str(error.get_codes())
+        if error.retry_after is not None:
+            response["Retry-After"] = str(error.retry_after)
+    if isinstance(error, exceptions.ValidationError) and isinstance(detail, dict):
+        fields = {name: [str(message) for message in messages] for name, messages in detail.items()}
+        message = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
+    elif isinstance(detail, list):
+        message = " ".join(str(item) for item in detail)
+    else:
+        message = str(detail if detail is not None else error)
+    response.data = {
+        "error": {"status": response.status_code, "code": code, "message": message, "fields": fields}
+    }
+    return response
+
+
+class IdCursorPagination(pagination.CursorPagination):
+    """Stable pages however many rows arrive meanwhile: the cursor names the last row seen."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    ordering = "-id"
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+        return parameters
+
+    def get_page_size(self, request: Request) -> int:
+        raw = text_parameter(request, self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise ApiError(400, "invalid", f"page_size must be a whole number from 1 to {self.max_page_size}")
+        return int(raw)
+
+
+def not_modified_or(request: Request, *, etag: str, last_modified: float, build: Any) -> Response:
+    """A conditional GET: 304 when the client's copy is current, else the response `build()` makes,
+    stamped with its ETag and Last-Modified so the next poll is cheap."""
+    quoted = quote_etag(etag)
+    if request.headers.get("If-None-Match") in {quoted, "*"}:
+        response = Response(status=status.HTTP_304_NOT_MODIFIED)
+    else:
+        response = build()
+    response["ETag"] = quoted
+    response["Last-Modified"] = http_date(last_modified)
+    response["Cache-Control"] = "public, max-age=0, must-revalidate"
+    return response
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "integer"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "required": ["status", "code", "message", "fields"],
+        }
+    },
+    "required": ["error"],
+}
+_ERRORS = {
+    "400": "The request is malformed: the message says what and where.",
+    "401": "No staff token (Authorization: Token ...).",
+    "403": "Not allowed: not staff; or, voting, a missing or wrong voter token, or someone else's battle.",
+    "404": "No such object, category or snapshot.",
+    "429": "Too many requests (see Retry-After).",
+}
+
+
+def schema_with_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular hook: every operation documents the error body and the statuses it may answer."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR_SCHEMA
+    reference = {"$ref": "#/components/schemas/Error"}
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            statuses = ["400", "403", "404", "429"] + (["401"] if "/staff/" in path else [])
+            for status_code in statuses:
+                documented = responses.setdefault(status_code, {"description": _ERRORS[status_code]})
+                documented["content"] = {"application/json": {"schema": reference}}
+    return result
+
+
+LARGEST_ID = 2**63 - 1  # PostgreSQL's bigint
+
+
+def text_parameter(request: Request, name: str) -> str | None:
+    """A query parameter, given at most once; one holding a NUL character (which no database text
+    can hold) is refused."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise ApiError(400, "invalid", f"{name} is given {len(values)} times")
+    if values and "\x00" in values[0]:
+        raise ApiError(400, "invalid", f"{name} holds a NUL character")
+    return values[0] if values else None

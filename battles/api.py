@@ -1,0 +1,309 @@
+"""REST API of the battles app: public reads, voting for other front ends, staff operations."""
+
+import math
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.core import signing
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from arena.api import LARGEST_ID, ApiError, IdCursorPagination, text_parameter
+from battles import selectors
+from battles.importers.records import ImportRejected
+from battles.models import Battle, Contender, Question, Voter
+from battles.serializers import (
+    BankImportReportSerializer,
+    BankImportRequestSerializer,
+    NextBattleSerializer,
+    PublicContenderSerializer,
+    QuestionSerializer,
+    StaffContenderSerializer,
+    VotedBattleSerializer,
+    VoteRequestSerializer,
+    VoteResultSerializer,
+)
+from battles.services.bank import bank_import_paths
+from battles.services.voting import VoteRejected, battle_serve, ip_hash_of, vote_cast, vote_reason_set
+from battles.views import client_ip
+
+_VOTER_HEADER = "X-Arena-Voter"
+_VOTER_TOKEN_SALT = "arena.api-voter"  # noqa: S105 (a signing namespace, not a secret)
+_REJECTION_STATUS = {
+    "invalid_outcome": 400,
+    "not_served_to_voter": 403,
+    "not_open": 409,
+    "too_early": 409,
+    "voter_rate": 429,
+    "ip_rate": 429,
+    "daily_cap": 429,
+}
+_PREPARING_RETRY_SECONDS = 2
+
+voter_header = OpenApiParameter(
+    _VOTER_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The voter token from POST /api/v1/battles/next/ (a new anonymous voter when absent).",
+)
+
+
+def _error_response(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=OpenApiTypes.OBJECT, description=description)
+
+
+class ContenderList(generics.ListAPIView[Contender]):
+    """Contenders, by name: public fields only."""
+
+    serializer_class = PublicContenderSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> QuerySet[Contender]:
+        return Contender.objects.order_by("name")
+
+
+class ContenderDetail(generics.RetrieveAPIView[Contender]):
+    serializer_class = PublicContenderSerializer
+    queryset = Contender.objects.all()
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("category", OpenApiTypes.STR, description="A category code."),
+        OpenApiParameter("language", OpenApiTypes.STR, description="A language code, e.g. zh or en."),
+    ]
+)
+class QuestionList(generics.ListAPIView[Question]):
+    """Active questions of the bank."""
+
+    serializer_class = QuestionSerializer
+    pagination_class = IdCursorPagination
+
+    def get_queryset(self) -> QuerySet[Question]:
+        questions = Question.objects.filter(is_active=True).select_related("category")
+        if category := text_parameter(self.request, "category"):
+            questions = questions.filter(category__code=category)
+        if language := text_parameter(self.request, "language"):
+            questions = questions.filter(language=language)
+        return questions
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter(
+            "contender",
+            {"type": "integer", "minimum": 1, "maximum": LARGEST_ID},
+            description="Only battles of this contender.",
+        ),
+        OpenApiParameter("category", OpenApiTypes.STR, description="A category code."),
+    ]
+)
+class VotedBattleList(generics.ListAPIView[Battle]):
+    """Battles that have been voted on, newest first: never one still open for voting."""
+
+    serializer_class = VotedBattleSerializer
+    pagination_class = IdCursorPagination
+
+    def get_queryset(self) -> QuerySet[Battle]:
+        battles = selectors.battles_voted()
+        contender = text_parameter(self.request, "contender")
+        if contender:
+            if not contender.isdigit() or not 1 <= int(contender) <= LARGEST_ID:
+                raise ApiError(400, "invalid", "contender must be a contender id")
+            battles = battles.filter(Q(contender_a_id=contender) | Q(contender_b_id=contender))
+        if category := text_parameter(self.request, "category"):
+            battles = battles.filter(question__category__code=category)
+        return battles
+
+
+class VotedBattleDetail(generics.RetrieveAPIView[Battle]):
+    serializer_class = VotedBattleSerializer
+
+    def get_queryset(self) -> QuerySet[Battle]:
+        return selectors.battles_voted()
+
+
+def _voter_from_token(request: Request) -> Voter | None:
+    token = request.headers.get(_VOTER_HEADER)
+    if not token:
+        return None
+    try:
+        voter_id = uuid.UUID(signing.Signer(salt=_VOTER_TOKEN_SALT).unsign(token))
+    except (signing.BadSignature, ValueError):
+        raise ApiError(
+            403, "invalid_voter_token", f"the {_VOTER_HEADER} header is not a voter token"
+        ) from None
+    voter = selectors.voter_find(voter_id=voter_id)
+    if voter is None:
+        raise ApiError(403, "invalid_voter_token", "this voter token belongs to no voter")
+    return voter
+
+
+def _voter_token(voter: Voter) -> str:
+    return signing.Signer(salt=_VOTER_TOKEN_SALT).sign(str(voter.pk))
+
+
+class NextBattle(APIView):
+    """The battle for this voter (the one already served, or a new one), as on the battle page.
+
+    Without a voter token a new anonymous voter is made: keep the returned token and send it as the
+    X-Arena-Voter header. The names stay hidden until the vote. When no battle is ready yet, the
+    status is "preparing": ask again after retry_after_seconds.
+    """
+
+    @extend_schema(parameters=[voter_header], request=None, responses={200: NextBattleSerializer})
+    def post(self, request: Request) -> Response:
+        voter = _voter_from_token(request) or Voter.objects.create()
+        battle = battle_serve(voter=voter)
+        payload = {
+            "voter_token": _voter_token(voter),
+            "status": "ready" if battle else "preparing",
+            "battle": battle,
+            "retry_after_seconds": None if battle else _PREPARING_RETRY_SECONDS,
+        }
+        response = Response(NextBattleSerializer(payload).data)
+        if battle is None:
+            response["Retry-After"] = str(_PREPARING_RETRY_SECONDS)
+        return response
+
+
+class CastVote(APIView):
+    """Vote on a battle served to this voter, with exactly the web page's rules: one vote per battle
+    (a repeat returns the first vote), not sooner than the minimum time, within the rate limits."""
+
+    @extend_schema(
+        parameters=[voter_header],
+        request=VoteRequestSerializer,
+        responses={
+            201: VoteResultSerializer,
+            200: OpenApiResponse(VoteResultSerializer, description="Already voted: the first vote."),
+            400: _error_response("Invalid verdict."),
+            403: _error_response("No voter token, or the battle was not served to this voter."),
+            409: _error_response("Too early, or the battle is no longer open."),
+            429: _error_response("Over a rate limit; see Retry-After."),
+        },
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        voter = _voter_from_token(request)
+        if voter is None:
+            raise ApiError(403, "voter_token_missing", f"send the voter token as the {_VOTER_HEADER} header")
+        body = VoteRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        already = selectors.vote_of_voter(battle_id=pk, voter=voter)
+        try:
+            vote = vote_cast(
+                battle_id=pk,
+                voter=voter,
+                outcome=body.validated_data["outcome"],
+                ip_hash=ip_hash_of(client_ip(request)),
+            )
+        except VoteRejected as rejection:
+            retry = (
+                None
+                if rejection.retry_after_seconds is None
+                else max(1, math.ceil(rejection.retry_after_seconds))
+            )
+            raise ApiError(
+                _REJECTION_STATUS[rejection.code], rejection.code, str(rejection), retry_after=retry
+            ) from None
+        if body.validated_data.get("reason"):
+            vote = vote_reason_set(battle_id=pk, voter=voter, reason=body.validated_data["reason"]) or vote
+        vote = selectors.vote_with_names(vote_id=vote.pk)
+        return Response(
+            VoteResultSerializer(vote).data, status=status.HTTP_200_OK if already else status.HTTP_201_CREATED
+        )
+
+
+class StaffContenderList(generics.ListCreateAPIView[Contender]):
+    """Staff: all contenders with their settings; register a new one."""
+
+    permission_classes = [permissions.IsAdminUser]
+    serializer_class = StaffContenderSerializer
+    pagination_class = None
+    queryset = Contender.objects.order_by("name")
+
+
+class StaffContenderDetail(generics.RetrieveUpdateAPIView[Contender]):
+    """Staff: read or change a contender's settings (PATCH for a partial change)."""
+
+    permission_classes = [permissions.IsAdminUser]
+    serializer_class = StaffContenderSerializer
+    queryset = Contender.objects.all()
+
+
+class _StaffContenderSwitch(APIView):
+    permission_classes = [permissions.IsAdminUser]
+    is_active = True
+
+    @extend_schema(request=None, responses={200: StaffContenderSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        with transaction.atomic():
+            contender = generics.get_object_or_404(Contender.objects.select_for_update(), pk=pk)
+            contender.is_active = self.is_active
+            if self.is_active:
+                contender.paused_until, contender.consecutive_failures = None, 0
+            contender.save(update_fields=["is_active", "paused_until", "consecutive_failures", "updated_at"])
+        return Response(StaffContenderSerializer(contender).data)
+
+
+class StaffContenderPause(_StaffContenderSwitch):
+    """Staff: take a contender out of new battles."""
+
+    is_active = False
+
+
+class StaffContenderResume(_StaffContenderSwitch):
+    """Staff: bring a contender back into battles (also clearing a pause after failures)."""
+
+    is_active = True
+
+
+class StaffBankImport(APIView):
+    """Staff: import a question bank file, as `manage.py import_bank` does (all or nothing)."""
+
+    permission_classes = [permissions.IsAdminUser]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": BankImportRequestSerializer},
+        responses={
+            200: BankImportReportSerializer,
+            400: _error_response("The file was rejected: where and why."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = BankImportRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        suffix = Path(upload.name or "").suffix.lower()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"upload{suffix}"
+            with path.open("wb") as stored:
+                for chunk in upload.chunks():
+                    stored.write(chunk)
+            try:
+                [report] = bank_import_paths(paths=[path], dry_run=body.validated_data["dry_run"])
+            except ImportRejected as rejection:
+                message = str(rejection).replace(str(path), upload.name or "upload")
+                raise ApiError(400, "import_rejected", message) from None
+        data: dict[str, Any] = {
+            name: getattr(report, name)
+            for name in (
+                "questions_created",
+                "questions_existing",
+                "categories_created",
+                "contenders_created",
+            )
+        }
+        data |= {"answers_created": report.answers_created, "answers_existing": report.answers_existing}
+        data |= {"notices": report.notices, "dry_run": body.validated_data["dry_run"]}
+        return Response(BankImportReportSerializer(data).data)

@@ -1,0 +1,176 @@
+"""What the API shows of the battles app. Public serializers never carry an endpoint's settings."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from battles.models import Answer, Battle, Category, Contender, Question, Vote
+
+
+class CategorySerializer(serializers.ModelSerializer[Category]):
+    class Meta:
+        model = Category
+        fields = ["code", "name"]
+
+
+class PublicContenderSerializer(serializers.ModelSerializer[Contender]):
+    """A contender as the public sees it: no URL, model id, key variable, headers or parameters."""
+
+    class Meta:
+        model = Contender
+        fields = ["id", "name", "kind", "description", "is_active", "created_at"]
+
+
+class ContenderNameSerializer(serializers.ModelSerializer[Contender]):
+    class Meta:
+        model = Contender
+        fields = ["id", "name"]
+
+
+class QuestionSerializer(serializers.ModelSerializer[Question]):
+    category = CategorySerializer()
+
+    class Meta:
+        model = Question
+        fields = ["id", "external_id", "text", "category", "language", "created_at"]
+
+
+class AnswerSerializer(serializers.ModelSerializer[Answer]):
+    class Meta:
+        model = Answer
+        fields = ["text", "html"]
+
+
+class VotedBattleSerializer(serializers.ModelSerializer[Battle]):
+    question = QuestionSerializer()
+    contender_a = ContenderNameSerializer()
+    contender_b = ContenderNameSerializer()
+    answer_a = AnswerSerializer()
+    answer_b = AnswerSerializer()
+    outcome = serializers.ChoiceField(choices=Vote.Outcome.choices, source="vote.outcome")
+
+    class Meta:
+        model = Battle
+        fields = [
+            "id",
+            "question",
+            "contender_a",
+            "contender_b",
+            "answer_a",
+            "answer_b",
+            "outcome",
+            "voted_at",
+        ]
+
+
+class OpenBattleSerializer(serializers.ModelSerializer[Battle]):
+    """A battle served for voting: the names stay hidden until the vote."""
+
+    question = QuestionSerializer()
+    answer_a = AnswerSerializer()
+    answer_b = AnswerSerializer()
+
+    class Meta:
+        model = Battle
+        fields = ["id", "question", "answer_a", "answer_b", "served_at"]
+
+
+class NextBattleSerializer(serializers.Serializer[Any]):
+    voter_token = serializers.CharField(help_text="Send it back as the X-Arena-Voter header.")
+    status = serializers.ChoiceField(choices=["ready", "preparing"])
+    battle = OpenBattleSerializer(allow_null=True)
+    retry_after_seconds = serializers.IntegerField(allow_null=True)
+
+
+class VoteRequestSerializer(serializers.Serializer[Any]):
+    outcome = serializers.ChoiceField(choices=Vote.Outcome.choices)
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class VoteResultSerializer(serializers.ModelSerializer[Vote]):
+    battle = serializers.IntegerField(source="battle_id")
+    contender_a = ContenderNameSerializer()
+    contender_b = ContenderNameSerializer()
+
+    class Meta:
+        model = Vote
+        fields = [
+            "id",
+            "battle",
+            "outcome",
+            "contender_a",
+            "contender_b",
+            "created_at",
+            "decision_ms",
+            "reason",
+        ]
+
+
+class StaffContenderSerializer(serializers.ModelSerializer[Contender]):
+    """Everything staff may set. The API key itself never passes: only the name of its variable."""
+
+    class Meta:
+        model = Contender
+        fields = [
+            *["id", "name", "kind", "description", "is_active", "base_url", "model_id", "api_key_env"],
+            *["extra_headers", "system_prompt", "temperature", "top_p", "max_tokens", "seed", "stop"],
+            *[
+                "extra_parameters",
+                "request_timeout_seconds",
+                "stream",
+                "stream_usage",
+                "max_concurrent_requests",
+            ],
+            *[
+                "sampling_weight",
+                "samples_per_question",
+                "consecutive_failures",
+                "paused_until",
+                "last_error",
+            ],
+            *["last_success_at", "created_at", "updated_at"],
+        ]
+        read_only_fields = [
+            *[
+                "consecutive_failures",
+                "paused_until",
+                "last_error",
+                "last_success_at",
+                "created_at",
+                "updated_at",
+            ]
+        ]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The model's own checks (URL, key variable name, ranges, constraints), as the admin runs them.
+        instance = Contender(**{**({} if self.instance is None else _fields_of(self.instance)), **attrs})
+        try:
+            instance.full_clean(exclude=["id"], validate_unique=self.instance is None)
+        except Exception as error:  # django.core.exceptions.ValidationError
+            message_dict = getattr(error, "message_dict", None)
+            if message_dict is None:
+                raise
+            raise serializers.ValidationError(message_dict) from error
+        return attrs
+
+
+def _fields_of(contender: Contender) -> dict[str, Any]:
+    return {field.attname: getattr(contender, field.attname) for field in Contender._meta.concrete_fields}
+
+
+class BankImportRequestSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(
+        help_text="A bank in JSONL (.jsonl), CSV (.csv) or the seed projects' markdown (.md)."
+    )
+    dry_run = serializers.BooleanField(default=False)
+
+
+class BankImportReportSerializer(serializers.Serializer[Any]):
+    questions_created = serializers.IntegerField()
+    questions_existing = serializers.IntegerField()
+    categories_created = serializers.IntegerField()
+    contenders_created = serializers.IntegerField()
+    answers_created = serializers.IntegerField()
+    answers_existing = serializers.IntegerField()
+    notices = serializers.ListField(child=serializers.CharField())
+    dry_run = serializers.BooleanField()

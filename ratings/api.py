@@ -1,0 +1,242 @@
+"""REST API of the ratings: leaderboards, snapshot history, matrices, vote exports, a staff refresh."""
+
+from datetime import UTC, datetime
+
+from django.http import StreamingHttpResponse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from arena.api import LARGEST_ID, ApiError, IdCursorPagination, not_modified_or, text_parameter
+from battles.models import Category, Contender
+from ratings import exports
+from ratings.models import RatingMatrix, RatingSnapshot
+from ratings.selectors import leaderboard_of_snapshot
+from ratings.serializers import (
+    CleanBattleSerializer,
+    LeaderboardSerializer,
+    MatricesSerializer,
+    RefreshQueuedSerializer,
+    SnapshotSerializer,
+)
+
+category_parameter = OpenApiParameter(
+    "category", OpenApiTypes.STR, description="A category code; without it, all categories together."
+)
+snapshot_parameter = OpenApiParameter(
+    "snapshot",
+    {"type": "integer", "minimum": 1, "maximum": LARGEST_ID},
+    description="A snapshot id; default the latest.",
+)
+not_found = OpenApiResponse(
+    response=OpenApiTypes.OBJECT, description="No such category or snapshot, or none yet."
+)
+
+
+def _category(request: Request) -> Category | None:
+    code = text_parameter(request, "category")
+    if not code:
+        return None
+    category = Category.objects.filter(code=code).first()
+    if category is None:
+        raise ApiError(404, "not_found", f"no category {code!r}")
+    return category
+
+
+def _snapshot(request: Request) -> RatingSnapshot:
+    raw = text_parameter(request, "snapshot")
+    snapshots = RatingSnapshot.objects.select_related("category")
+    if raw is not None:
+        if not raw.isdigit() or not 1 <= int(raw) <= LARGEST_ID:
+            raise ApiError(400, "invalid", "snapshot must be a snapshot id")
+        snapshot = snapshots.filter(pk=int(raw)).first()
+    else:
+        snapshot = snapshots.filter(category=_category(request)).order_by("-created_at", "-id").first()
+    if snapshot is None:
+        raise ApiError(
+            404, "not_found", "no such snapshot" if raw else "no snapshot yet: ratings follow the first vote"
+        )
+    return snapshot
+
+
+class Leaderboard(APIView):
+    """The leaderboard: the latest snapshot of a board (or a given one) with a row per contender, best first.
+
+    Poll cheaply: send If-None-Match with the ETag you got; 304 means nothing changed.
+    """
+
+    @extend_schema(
+        parameters=[category_parameter, snapshot_parameter],
+        responses={
+            200: LeaderboardSerializer,
+            304: OpenApiResponse(description="Not modified."),
+            404: not_found,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        snapshot = _snapshot(request)
+        return not_modified_or(
+            request,
+            etag=f"snapshot-{snapshot.pk}",
+            last_modified=snapshot.created_at.timestamp(),
+            build=lambda: Response(LeaderboardSerializer(leaderboard_of_snapshot(snapshot=snapshot)).data),
+        )
+
+
+@extend_schema(parameters=[category_parameter])
+class SnapshotList(generics.ListAPIView[RatingSnapshot]):
+    """The history of a board: its snapshots, newest first (older ones thinned to one a day)."""
+
+    serializer_class = SnapshotSerializer
+    pagination_class = IdCursorPagination
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return RatingSnapshot.objects.filter(category=_category(self.request)).select_related("category")
+
+
+class SnapshotDetail(APIView):
+    """One snapshot with its rows."""
+
+    @extend_schema(responses={200: LeaderboardSerializer, 404: not_found})
+    def get(self, request: Request, pk: int) -> Response:
+        snapshot = RatingSnapshot.objects.select_related("category").filter(pk=pk).first()
+        if snapshot is None:
+            raise ApiError(404, "not_found", f"no snapshot {pk}")
+        return not_modified_or(
+            request,
+            etag=f"snapshot-{snapshot.pk}",
+            last_modified=snapshot.created_at.timestamp(),
+            build=lambda: Response(LeaderboardSerializer(leaderboard_of_snapshot(snapshot=snapshot)).data),
+        )
+
+
+class Matrices(APIView):
+    """Pairwise matrices of a snapshot: battle counts, observed win rates (ties excluded), and Bradley–Terry's
+    predicted win probabilities. Kept for the newest snapshots of each board."""
+
+    @extend_schema(
+        parameters=[category_parameter, snapshot_parameter],
+        responses={200: MatricesSerializer, 404: not_found},
+    )
+    def get(self, request: Request) -> Response:
+        snapshot = _snapshot(request)
+        matrices = RatingMatrix.objects.filter(snapshot=snapshot).select_related("snapshot__category").first()
+        if matrices is None:
+            raise ApiError(404, "not_found", f"the matrices of snapshot {snapshot.pk} are no longer kept")
+        names = dict(Contender.objects.filter(pk__in=matrices.contender_ids).values_list("id", "name"))
+        return not_modified_or(
+            request,
+            etag=f"matrices-{snapshot.pk}",
+            last_modified=snapshot.created_at.timestamp(),
+            build=lambda: Response(MatricesSerializer(matrices, context={"names": names}).data),
+        )
+
+
+def _time(request: Request, name: str) -> datetime | None:
+    raw = text_parameter(request, name)
+    if raw is None:
+        return None
+    try:
+        parsed = parse_datetime(raw)
+    except ValueError:  # a well-formed time that does not exist, such as 25:00
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        example = "2026-05-01T00:00:00Z"
+        raise ApiError(400, "invalid", f"{name} must be an ISO 8601 time with a zone, e.g. {example}")
+    try:
+        return parsed.astimezone(UTC)  # the database takes offsets of at most 15 hours
+    except OverflowError:
+        raise ApiError(400, "invalid", f"{name} is out of range") from None
+
+
+def _number(request: Request, name: str, *, minimum: int, maximum: int = LARGEST_ID) -> int | None:
+    raw = text_parameter(request, name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise ApiError(400, "invalid", f"{name} must be a whole number from {minimum} to {maximum}")
+    return int(raw)
+
+
+class VotesExport(APIView):
+    """All votes (or a filtered part), streamed in vote order: JSON Lines, CSV, or Chatbot Arena's
+    clean_battle format. Page with `after` (the last vote id you have) and `limit`: when more votes
+    follow, the response has a Link header with rel="next" and an X-Next-Cursor header."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "format", OpenApiTypes.STR, enum=list(exports.FORMATS), description="Default jsonl."
+            ),
+            OpenApiParameter(
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": LARGEST_ID},
+                description="Only votes with a larger id (the cursor).",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                description="At most this many votes.",
+            ),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Votes cast at or after this time."),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Votes cast before this time."),
+            OpenApiParameter(
+                "contender",
+                {"type": "integer", "minimum": 1, "maximum": LARGEST_ID},
+                description="Votes of this contender.",
+            ),
+            category_parameter,
+        ],
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/json"): CleanBattleSerializer(many=True),
+            400: OpenApiResponse(response=OpenApiTypes.OBJECT, description="A malformed filter."),
+            404: not_found,
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        export_format = text_parameter(request, "format") or "jsonl"
+        if request.query_params.get("format") == "":
+            raise ApiError(400, "invalid", f"format must be one of {', '.join(exports.FORMATS)}")
+        if export_format not in exports.FORMATS:
+            raise ApiError(400, "invalid", f"format must be one of {', '.join(exports.FORMATS)}")
+        category = _category(request)
+        selection = exports.VoteFilter(
+            after_id=_number(request, "after", minimum=0) or 0,
+            since=_time(request, "since"),
+            until=_time(request, "until"),
+            contender_id=_number(request, "contender", minimum=1),
+            category_id=category.pk if category else None,
+            limit=_number(request, "limit", minimum=1, maximum=1_000_000),
+        )
+        last_id, more = exports.last_id_of_page(selection)
+        response = StreamingHttpResponse(
+            exports.votes_export(selection=selection, export_format=export_format),
+            content_type=exports.CONTENT_TYPES[export_format],
+        )
+        extension = {"jsonl": "jsonl", "csv": "csv", "clean_battle": "json"}[export_format]
+        response["Content-Disposition"] = f'attachment; filename="votes.{extension}"'
+        if more and last_id is not None:
+            query = request.query_params.copy()
+            query["after"] = str(last_id)
+            response["Link"] = f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="next"'
+            response["X-Next-Cursor"] = str(last_id)
+        return response
+
+
+class StaffRefresh(APIView):
+    """Staff: queue a refresh of every leaderboard now (it also runs every minute and after votes)."""
+
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(request=None, responses={202: RefreshQueuedSerializer})
+    def post(self, request: Request) -> Response:
+        from ratings.tasks import ratings_refresh_task
+
+        ratings_refresh_task.delay(categories=True)
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)

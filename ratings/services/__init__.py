@@ -1,0 +1,27 @@
+"""Write paths of the ratings: counters, Elo, refreshes and snapshots, battle-log import and export."""
+
+from ratings.services.counters import pair_counts_add, pair_counts_load, pair_counts_rebuild
+from ratings.services.elo import elo_ratings
+from ratings.services.refresh import (
+    REFRESH_LOCK_KEY,
+    REFRESH_QUEUED_KEY,
+    ratings_history_thin,
+    ratings_rebuild,
+    ratings_refresh,
+    ratings_refresh_locked,
+    ratings_refresh_request,
+)
+
+__all__ = [
+    "REFRESH_LOCK_KEY",
+    "REFRESH_QUEUED_KEY",
+    "elo_ratings",
+    "pair_counts_add",
+    "pair_counts_load",
+    "pair_counts_rebuild",
+    "ratings_history_thin",
+    "ratings_rebuild",
+    "ratings_refresh",
+    "ratings_refresh_locked",
+    "ratings_refresh_request",
+]

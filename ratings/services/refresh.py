@@ -1,0 +1,286 @@
+"""Refreshing the ratings: counters and Elo in, a snapshot out; one refresh at a time, bursts coalesced."""
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Max, Min, Q
+from django.utils import timezone
+
+from battles.models import Category, Vote
+from ratings import algorithms
+from ratings.models import ALL_CATEGORIES, ContenderRating, PairCount, RatingMatrix, RatingSnapshot
+from ratings.services.counters import pair_counts_load, pair_counts_rebuild
+from ratings.services.elo import elo_ratings
+
+logger = logging.getLogger(__name__)
+
+REFRESH_QUEUED_KEY = "ratings:refresh-queued"
+REFRESH_LOCK_KEY = "ratings:refresh-lock"
+# Longer than any refresh takes; a crashed refresh frees the lock after this.
+REFRESH_LOCK_SECONDS = 600
+# Matrices are kept for this many of the newest snapshots of each board; history keeps the rows.
+_MATRICES_KEPT = 3
+
+
+def ratings_refresh_request() -> None:
+    """Queue a refresh once the current transaction commits; a burst of requests queues one."""
+    from ratings.tasks import ratings_refresh_task
+
+    def _queue() -> None:
+        if cache.add(REFRESH_QUEUED_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
+            ratings_refresh_task.delay()
+
+    transaction.on_commit(_queue)
+
+
+def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None:
+    """Refresh, one worker at a time; a refresh that finds another running tries again a second later.
+
+    Requests (one per vote) queue a task only while none is queued, so a burst of votes queues one
+    task. The flag is cleared when a refresh starts: votes arriving during it queue the next one.
+    With `categories`, the boards of categories with new votes are refreshed too.
+    """
+    if not cache.add(REFRESH_LOCK_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
+        from ratings.tasks import ratings_refresh_task
+
+        ratings_refresh_task.apply_async(kwargs={"categories": categories}, countdown=1)
+        return None
+    try:
+        cache.delete(REFRESH_QUEUED_KEY)
+        snapshot = ratings_refresh()
+        if categories:
+            for category in _categories_with_votes():
+                ratings_refresh(category=category)
+        return snapshot
+    finally:
+        cache.delete(REFRESH_LOCK_KEY)
+
+
+def _latest(category: Category | None) -> RatingSnapshot | None:
+    return RatingSnapshot.objects.filter(category=category).order_by("-created_at", "-id").first()
+
+
+@contextmanager
+def _one_moment() -> Iterator[None]:
+    """A transaction that reads counters, Elo and votes as of one moment.
+
+    On PostgreSQL: REPEATABLE READ (SQLite transactions already are). Inside an outer transaction
+    (as in tests), that transaction's view is used.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def ratings_refresh(*, category: Category | None = None, force: bool = False) -> RatingSnapshot | None:
+    """Fit the ratings from the counters and store a snapshot; None if no vote arrived since the last."""
+    started = time.monotonic()
+    key = category.pk if category else ALL_CATEGORIES
+    with _one_moment():
+        overall_total = _overall_total()
+        votes = Vote.objects.all() if category is None else Vote.objects.filter(category=category)
+        newest = votes.aggregate(newest=Max("id"))["newest"]
+        previous = _latest(category)
+        contender_ids, counts = pair_counts_load(category_key=key)
+        if (
+            not force
+            and previous is not None
+            and previous.last_vote_id == newest
+            and previous.vote_count == counts.total
+        ):
+            return None
+        elo = elo_ratings(vote_total=overall_total).get(key, {})
+        fit_started = time.monotonic()
+        result = algorithms.ratings_compute(
+            counts,
+            bootstrap_rounds=settings.ARENA_BOOTSTRAP_ROUNDS,
+            seed=settings.ARENA_BOOTSTRAP_SEED,
+            anchor_index=_anchor_index(contender_ids),
+            anchor_rating=settings.ARENA_RATING_ANCHOR_VALUE,
+        )
+        fit_ms = round((time.monotonic() - fit_started) * 1000)
+        new_votes = (
+            votes.filter(id__gt=previous.last_vote_id) if previous and previous.last_vote_id else votes
+        )
+        oldest_new: datetime | None = (
+            new_votes.aggregate(oldest=Min("recorded_at"))["oldest"] if newest else None
+        )
+        last_vote_at = (
+            votes.filter(id=newest).values_list("created_at", flat=True).first() if newest else None
+        )
+        snapshot = _snapshot_write(
+            category=category,
+            contender_ids=contender_ids,
+            counts=counts,
+            result=result,
+            elo=elo,
+            last_vote=(newest, last_vote_at),
+            parameters={
+                "model": "bradley-terry",
+                "ties": "half a win each way",
+                "scale": algorithms.ELO_SCALE,
+                "base": algorithms.ELO_BASE,
+                "anchor": settings.ARENA_RATING_ANCHOR or "mean",
+                "anchor_rating": settings.ARENA_RATING_ANCHOR_VALUE,
+                "bootstrap_rounds": settings.ARENA_BOOTSTRAP_ROUNDS,
+                "bootstrap_seed": settings.ARENA_BOOTSTRAP_SEED,
+                "iterations": result.iterations,
+                "gradient_norm": result.gradient_norm,
+                "fit_ms": fit_ms,
+                "elo": {"k": algorithms.ELO_K, "initial": algorithms.ELO_INITIAL},
+                "preliminary_below_votes": settings.ARENA_PRELIMINARY_VOTES,
+            },
+        )
+        snapshot.duration_ms = round((time.monotonic() - started) * 1000)
+        if oldest_new is not None:
+            snapshot.vote_lag_ms = max(0, round((snapshot.created_at - oldest_new).total_seconds() * 1000))
+        snapshot.save(update_fields=["duration_ms", "vote_lag_ms"])
+    logger.info(
+        "ratings refreshed (%s): %s votes, %s contenders, %s ms",
+        category or "all categories",
+        snapshot.vote_count,
+        len(contender_ids),
+        snapshot.duration_ms,
+    )
+    return snapshot
+
+
+def _anchor_index(contender_ids: list[int]) -> int | None:
+    """The index of the contender pinned to ARENA_RATING_ANCHOR_VALUE, if one is named and present."""
+    if not settings.ARENA_RATING_ANCHOR:
+        return None
+    from battles.models import Contender
+
+    anchor = Contender.objects.filter(name=settings.ARENA_RATING_ANCHOR).values_list("id", flat=True).first()
+    return contender_ids.index(anchor) if anchor in contender_ids else None
+
+
+def _finite(value: float) -> float:
+    return float(value) if np.isfinite(value) else 0.0
+
+
+def _snapshot_write(
+    *,
+    category: Category | None,
+    contender_ids: list[int],
+    counts: algorithms.PairCounts,
+    result: "algorithms.RatingsResult",
+    elo: dict[int, float],
+    last_vote: tuple[int | None, datetime | None],
+    parameters: dict[str, object],
+) -> RatingSnapshot:
+    snapshot = RatingSnapshot.objects.create(
+        category=category,
+        vote_count=counts.total,
+        last_vote_id=last_vote[0],
+        last_vote_at=last_vote[1],
+        duration_ms=0,
+        parameters=parameters,
+        flags=list(result.flags),
+    )
+    totals = counts.totals()
+    votes = totals.votes
+    win_rate = totals.win_rate()
+    ContenderRating.objects.bulk_create(
+        ContenderRating(
+            snapshot=snapshot,
+            contender_id=contender_id,
+            elo=elo.get(contender_id, algorithms.ELO_INITIAL),
+            bt_rating=_finite(result.ratings[index]),
+            ci_low=_finite(result.bootstrap_low[index]),
+            ci_high=_finite(result.bootstrap_high[index]),
+            sandwich_low=_finite(result.sandwich_low[index]),
+            sandwich_high=_finite(result.sandwich_high[index]),
+            rank=int(result.ranks[index]),
+            wins=int(totals.wins[index]),
+            losses=int(totals.losses[index]),
+            ties=int(totals.ties[index]),
+            both_bad=int(totals.both_bad[index]),
+            votes=int(votes[index]),
+            win_rate=None if np.isnan(win_rate[index]) else float(win_rate[index]),
+            preliminary=int(votes[index]) < settings.ARENA_PRELIMINARY_VOTES,
+        )
+        for index, contender_id in enumerate(contender_ids)
+    )
+
+    def as_lists(matrix: np.ndarray) -> list[list[float | None]]:
+        return [
+            [None if not np.isfinite(value) else round(float(value), 6) for value in row] for row in matrix
+        ]
+
+    RatingMatrix.objects.create(
+        snapshot=snapshot,
+        contender_ids=contender_ids,
+        battle_counts=counts.battle_counts().tolist(),
+        win_rates=as_lists(counts.win_rate_matrix()),
+        predicted_win_rates=as_lists(result.predicted_win_rates),
+    )
+    return snapshot
+
+
+def ratings_history_thin(*, now: datetime | None = None) -> int:
+    """Keep history light: the last day at most one snapshot a minute, older ones one a day
+    (always each day's last); matrices only for the newest few snapshots of each board."""
+    now = now or timezone.now()
+    removed = 0
+    categories: list[int | None] = [None, *Category.objects.values_list("id", flat=True)]
+    for category_id in categories:
+        board = Q(category__isnull=True) if category_id is None else Q(category_id=category_id)
+        snapshots = list(
+            RatingSnapshot.objects.filter(board)
+            .order_by("-created_at", "-id")
+            .values_list("id", "created_at")
+        )
+        keep: set[int] = set()
+        seen_periods: set[tuple[int, ...]] = set()
+        for snapshot_id, created_at in snapshots:  # newest first: each period keeps its last snapshot
+            recent = now - created_at < timedelta(days=1)
+            period = (
+                (created_at.year, created_at.month, created_at.day, created_at.hour, created_at.minute)
+                if recent
+                else (created_at.year, created_at.month, created_at.day)
+            )
+            if period not in seen_periods:
+                seen_periods.add(period)
+                keep.add(snapshot_id)
+        drop = [snapshot_id for snapshot_id, _ in snapshots if snapshot_id not in keep]
+        if drop:
+            removed += RatingSnapshot.objects.filter(id__in=drop).delete()[1].get("ratings.RatingSnapshot", 0)
+        newest = [snapshot_id for snapshot_id, _ in snapshots if snapshot_id in keep][:_MATRICES_KEPT]
+        RatingMatrix.objects.filter(snapshot__in=RatingSnapshot.objects.filter(board)).exclude(
+            snapshot_id__in=newest
+        ).delete()
+    return removed
+
+
+def ratings_rebuild(*, categories: bool = False) -> RatingSnapshot | None:
+    """Recompute the counters and Elo from the vote table and refresh the overall board (and, with
+    `categories`, each category's; otherwise the next periodic refresh does those)."""
+    pair_counts_rebuild()
+    with _one_moment():
+        total = _overall_total()
+        elo_ratings(vote_total=total, from_scratch=True)
+    snapshot = ratings_refresh(force=True)
+    if categories:
+        for category in _categories_with_votes():
+            ratings_refresh(category=category, force=True)
+    return snapshot
+
+
+def _overall_total() -> int:
+    return int(sum(PairCount.objects.filter(category_key=ALL_CATEGORIES).values_list("count", flat=True)))
+
+
+def _categories_with_votes() -> list[Category]:
+    keys = PairCount.objects.exclude(category_key=ALL_CATEGORIES).values("category_key")
+    return list(Category.objects.filter(pk__in=keys))

@@ -1,0 +1,196 @@
+"""The public, read-only API: leaderboards, history, matrices, contenders, questions, voted battles."""
+
+import pytest
+from rest_framework.throttling import AnonRateThrottle
+
+from battles.models import Battle
+from ratings.services import ratings_refresh
+from tests.factories import (
+    BattleFactory,
+    CategoryFactory,
+    ContenderFactory,
+    QuestionFactory,
+    VoteFactory,
+    VoterFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def board():
+    category = CategoryFactory(code="CODE")
+    first, second, third = (
+        ContenderFactory(
+            name=name,
+            base_url="http://secret-host:8000/v1",
+            model_id="m",
+            api_key_env="SECRET_API_KEY",
+            extra_headers={"X-Key": "${SECRET_API_KEY}"},
+        )
+        for name in ("first", "second", "third")
+    )
+    for _ in range(5):
+        VoteFactory(contender_a=first, contender_b=second, outcome="a", category=category)
+        VoteFactory(contender_a=second, contender_b=third, outcome="a")
+    return ratings_refresh(), ratings_refresh(category=category), (first, second, third)
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"status", "code", "message", "fields"}
+    assert (body["error"]["status"], body["error"]["code"]) == (status, code)
+    assert body["error"]["message"]
+
+
+def test_leaderboard_before_any_vote_is_a_clear_404(api):
+    assert_error(api.get("/api/v1/leaderboard/"), 404, "not_found")
+
+
+def test_leaderboard_latest_by_category_and_by_snapshot(api):
+    overall, code_board, _ = board()
+    body = api.get("/api/v1/leaderboard/").json()
+    assert body["snapshot"]["id"] == overall.pk and body["snapshot"]["vote_count"] == 10
+    assert body["snapshot"]["category"] is None
+    assert [row["contender"]["name"] for row in body["ratings"]] == ["first", "second", "third"]
+    row = body["ratings"][0]
+    assert set(row) == {
+        "rank",
+        "contender",
+        "bt_rating",
+        "ci_low",
+        "ci_high",
+        "sandwich_low",
+        "sandwich_high",
+        "elo",
+        "win_rate",
+        "wins",
+        "losses",
+        "ties",
+        "both_bad",
+        "votes",
+        "preliminary",
+    }
+    assert (row["wins"], row["losses"], row["votes"], row["win_rate"], row["preliminary"]) == (
+        5,
+        0,
+        5,
+        1.0,
+        True,
+    )
+    coded = api.get("/api/v1/leaderboard/", {"category": "CODE"}).json()
+    assert coded["snapshot"]["id"] == code_board.pk and coded["snapshot"]["category"] == {
+        "code": "CODE",
+        "name": "Category CODE",
+    }
+    assert {row["contender"]["name"] for row in coded["ratings"]} == {"first", "second"}
+    assert (
+        api.get("/api/v1/leaderboard/", {"snapshot": code_board.pk}).json()["snapshot"]["id"] == code_board.pk
+    )
+    assert_error(api.get("/api/v1/leaderboard/", {"category": "NOPE"}), 404, "not_found")
+    assert_error(api.get("/api/v1/leaderboard/", {"snapshot": "x"}), 400, "invalid")
+    assert_error(api.get("/api/v1/leaderboard/", {"snapshot": 999999}), 404, "not_found")
+
+
+def test_leaderboard_can_be_polled_cheaply(api):
+    overall, _, _ = board()
+    first = api.get("/api/v1/leaderboard/")
+    assert first["ETag"] == f'"snapshot-{overall.pk}"' and first["Last-Modified"]
+    again = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304 and again.content == b""
+    VoteFactory()
+    newer = ratings_refresh()
+    changed = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert changed.status_code == 200 and changed["ETag"] == f'"snapshot-{newer.pk}"'
+
+
+def test_snapshot_history_and_one_snapshot(api):
+    overall, code_board, _ = board()
+    later = ratings_refresh(force=True)
+    history = api.get("/api/v1/snapshots/").json()
+    assert [item["id"] for item in history["results"]] == [later.pk, overall.pk]
+    assert history["next"] is None and "parameters" in history["results"][0]
+    assert [item["id"] for item in api.get("/api/v1/snapshots/", {"category": "CODE"}).json()["results"]] == [
+        code_board.pk
+    ]
+    detail = api.get(f"/api/v1/snapshots/{overall.pk}/").json()
+    assert detail["snapshot"]["id"] == overall.pk and len(detail["ratings"]) == 3
+    assert_error(api.get("/api/v1/snapshots/999999/"), 404, "not_found")
+
+
+def test_matrices(api):
+    board()
+    body = api.get("/api/v1/leaderboard/matrices/").json()
+    names = [contender["name"] for contender in body["contenders"]]
+    index = {name: position for position, name in enumerate(names)}
+    assert set(names) == {"first", "second", "third"}
+    assert body["battle_counts"][index["first"]][index["second"]] == 5
+    assert body["win_rates"][index["first"]][index["second"]] == 1.0
+    assert body["win_rates"][index["first"]][index["third"]] is None
+    assert body["predicted_win_rates"][index["first"]][index["third"]] > 0.99  # transitive: never met
+
+
+def test_contenders_show_public_fields_only(api, django_assert_num_queries):
+    board()
+    with django_assert_num_queries(1):
+        body = api.get("/api/v1/contenders/").json()
+    assert [item["name"] for item in body] == ["first", "second", "third"]
+    for item in body:
+        assert set(item) == {"id", "name", "kind", "description", "is_active", "created_at"}
+    text = api.get(f"/api/v1/contenders/{body[0]['id']}/").content.decode()
+    for secret in ("secret-host", "SECRET_API_KEY", "X-Key", "model_id", "base_url"):
+        assert secret not in text
+
+
+def test_questions_are_the_active_ones(api, django_assert_num_queries):
+    QuestionFactory(text="Shown?", language="en")
+    QuestionFactory(text="Hidden?", is_active=False)
+    QuestionFactory(text="显示？", language="zh")
+    with django_assert_num_queries(1):
+        body = api.get("/api/v1/questions/").json()
+    assert [item["text"] for item in body["results"]] == ["显示？", "Shown?"]
+    assert [item["text"] for item in api.get("/api/v1/questions/", {"language": "zh"}).json()["results"]] == [
+        "显示？"
+    ]
+
+
+def test_only_voted_battles_are_public(api, django_assert_num_queries):
+    voted = BattleFactory(status=Battle.Status.VOTED, voter=VoterFactory(), served_at="2026-01-01T00:00:00Z")
+    VoteFactory(battle=voted, contender_a=voted.contender_a, contender_b=voted.contender_b, outcome="tie")
+    hidden = [
+        BattleFactory(),  # ready
+        BattleFactory(status=Battle.Status.SERVED, voter=VoterFactory(), served_at="2026-01-01T00:00:00Z"),
+        BattleFactory(status=Battle.Status.GENERATING, ready_at=None),
+        BattleFactory(status=Battle.Status.RETIRED),
+    ]
+    with django_assert_num_queries(1):
+        body = api.get("/api/v1/battles/").json()
+    assert [item["id"] for item in body["results"]] == [voted.pk]
+    item = body["results"][0]
+    assert item["outcome"] == "tie" and item["contender_a"]["name"] == voted.contender_a.name
+    assert item["answer_a"]["text"] == voted.answer_a.text and item["question"]["text"] == voted.question.text
+    for battle in hidden:
+        assert_error(api.get(f"/api/v1/battles/{battle.pk}/"), 404, "not_found")
+    assert api.get(f"/api/v1/battles/{voted.pk}/").json()["id"] == voted.pk
+    by_contender = api.get("/api/v1/battles/", {"contender": voted.contender_b_id}).json()["results"]
+    assert [item["id"] for item in by_contender] == [voted.pk]
+    assert api.get("/api/v1/battles/", {"contender": hidden[0].contender_a_id}).json()["results"] == []
+
+
+def test_list_endpoints_page_with_cursors(api):
+    for number in range(7):
+        QuestionFactory(text=f"Q{number}?")
+    first = api.get("/api/v1/questions/", {"page_size": 3}).json()
+    second = api.get(first["next"]).json()
+    third = api.get(second["next"]).json()
+    texts = [item["text"] for page in (first, second, third) for item in page["results"]]
+    assert texts == [f"Q{number}?" for number in reversed(range(7))] and third["next"] is None
+
+
+def test_anonymous_clients_are_throttled(api, monkeypatch):
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "3/min"})
+    for _ in range(3):
+        assert api.get("/api/v1/contenders/").status_code == 200
+    response = api.get("/api/v1/contenders/")
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0

@@ -1,0 +1,137 @@
+"""The ratings engine at Chatbot Arena's scale: 1.7 million votes over 130 contenders in PostgreSQL."""
+
+import statistics
+import time
+import tracemalloc
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core import signing
+from django.test import Client
+from django.utils import timezone
+
+from battles.models import Answer, Battle, Contender, Question, Vote, Voter
+from battles.services.seeding import arena_seed
+from ratings.models import RatingSnapshot
+from ratings.services import ratings_rebuild, ratings_refresh
+from tests.benchmarks.conftest import report
+from tests.workers import wait_until, worker_process
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+VOTES = 1_700_000
+CONTENDERS = 130
+
+
+def timed(action):
+    started = time.perf_counter()
+    result = action()
+    return result, time.perf_counter() - started
+
+
+def peak_memory_mb(action) -> float:
+    """The peak of memory allocated while the action runs (tracemalloc, which also sees numpy's
+    arrays; it slows Python down, so it runs apart from the timings)."""
+    tracemalloc.start()
+    action()
+    peak = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    return peak
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_bench_ratings_at_chatbot_arena_scale(settings, tmp_path):
+    started = time.monotonic()
+    arena_seed(contenders=CONTENDERS, questions=400, voters=10_000, votes_without_battle=VOTES)
+    print(f"\nseeded {VOTES} votes in {time.monotonic() - started:.0f} s", flush=True)
+
+    rebuilds = [timed(ratings_rebuild) for _ in range(3)]
+    snapshot = rebuilds[-1][0]
+    assert snapshot.vote_count == VOTES and snapshot.ratings.count() == CONTENDERS
+    print("rebuild s:", [round(seconds, 2) for _, seconds in rebuilds])
+    report("ratings_rebuild_seconds", statistics.median(seconds for _, seconds in rebuilds), "s")
+    report("ratings_rebuild_peak_memory_mb", peak_memory_mb(ratings_rebuild), "MB")
+
+    refreshes = [timed(lambda: ratings_refresh(force=True)) for _ in range(5)]
+    print("refresh s:", [round(seconds, 3) for _, seconds in refreshes])
+    print("fit ms:", [result.parameters["fit_ms"] for result, _ in refreshes])
+    report("ratings_refresh_seconds", statistics.median(seconds for _, seconds in refreshes), "s")
+    report("ratings_refresh_peak_memory_mb", peak_memory_mb(lambda: ratings_refresh(force=True)), "MB")
+
+    # A vote cast over HTTP until a snapshot that includes it can be read, with a real worker.
+    settings.ARENA_VOTES_PER_MINUTE_PER_VOTER = settings.ARENA_VOTES_PER_MINUTE_PER_IP = 10**6
+    contenders = list(Contender.objects.order_by("id")[:2])
+    question = Question.objects.order_by("id").first()
+    answers = {
+        answer.contender_id: answer
+        for answer in Answer.objects.filter(question=question, contender__in=contenders)
+    }
+    client = Client()
+    lags = []
+    with worker_process(queues="celery", concurrency=2) as worker:
+        for _ in range(5):
+            voter = Voter.objects.create()
+            battle = Battle.objects.create(
+                question=question,
+                contender_a=contenders[0],
+                contender_b=contenders[1],
+                answer_a=answers[contenders[0].pk],
+                answer_b=answers[contenders[1].pk],
+                status=Battle.Status.SERVED,
+                voter=voter,
+                served_at=timezone.now() - timedelta(seconds=20),
+            )
+            client.cookies["arena_voter"] = signing.get_cookie_signer(
+                salt="arena_voter" + "arena.voter"
+            ).sign(str(voter.pk))
+            begun = time.perf_counter()
+            assert client.post(f"/battles/{battle.pk}/vote/", {"outcome": "b"}).status_code == 303
+            vote_id = Vote.objects.get(battle=battle).pk
+            wait_until(
+                lambda vote_id=vote_id: RatingSnapshot.objects.filter(
+                    category__isnull=True, last_vote_id__gte=vote_id
+                ).exists(),
+                timeout_seconds=30,
+                interval_seconds=0.01,
+            )
+            lags.append(time.perf_counter() - begun)
+            time.sleep(1)
+        worker_peak = peak_rss_mb(worker.process.pid)
+    print("vote to leaderboard s:", [round(lag, 3) for lag in lags])
+    report("vote_to_leaderboard_seconds", statistics.median(lags), "s")
+    report("vote_to_leaderboard_worker_peak_rss_mb", worker_peak, "MB")
+
+    # The results API at this size: the leaderboard of 130 contenders, and the whole vote export.
+    api = Client()
+    assert api.get("/api/v1/leaderboard/").status_code == 200
+    timings = []
+    for _ in range(200):
+        begun = time.perf_counter()
+        response = api.get("/api/v1/leaderboard/")
+        timings.append((time.perf_counter() - begun) * 1000)
+        assert response.status_code == 200
+    assert len(response.json()["ratings"]) == CONTENDERS
+    timings.sort()
+    print(f"leaderboard API ms: median {statistics.median(timings):.2f}, p95 {timings[189]:.2f}")
+    report("leaderboard_api_p95_ms", timings[189], "ms")
+
+    for export_format in ("jsonl", "csv", "clean_battle"):
+        rates = []
+        for _ in range(3 if export_format == "jsonl" else 1):
+            begun = time.perf_counter()
+            response = api.get(f"/api/v1/votes/export/?format={export_format}")
+            assert response.status_code == 200
+            size = sum(len(chunk) for chunk in response.streaming_content)
+            rates.append(VOTES / (time.perf_counter() - begun))
+        print(f"export {export_format}: {size / 1e6:.0f} MB, rows/s {[round(rate) for rate in rates]}")
+        if export_format == "jsonl":
+            report("votes_export_rows_per_second", statistics.median(rates), "rows/s")
+        else:
+            report(f"votes_export_{export_format}_rows_per_second", rates[0], "rows/s")
