@@ -15,13 +15,13 @@ from arena.api import LARGEST_ID, ApiError, IdCursorPagination, not_modified_or,
 from battles.models import Category, Contender
 from ratings import exports
 from ratings.models import RatingMatrix, RatingSnapshot
-from ratings.selectors import leaderboard_of_snapshot
 from ratings.serializers import (
     CleanBattleSerializer,
     LeaderboardSerializer,
     MatricesSerializer,
     RefreshQueuedSerializer,
     SnapshotSerializer,
+    leaderboard_data,
 )
 
 category_parameter = OpenApiParameter(
@@ -83,7 +83,7 @@ class Leaderboard(APIView):
             request,
             etag=f"snapshot-{snapshot.pk}",
             last_modified=snapshot.created_at.timestamp(),
-            build=lambda: Response(LeaderboardSerializer(leaderboard_of_snapshot(snapshot=snapshot)).data),
+            build=lambda: Response(leaderboard_data(snapshot)),
         )
 
 
@@ -110,7 +110,7 @@ class SnapshotDetail(APIView):
             request,
             etag=f"snapshot-{snapshot.pk}",
             last_modified=snapshot.created_at.timestamp(),
-            build=lambda: Response(LeaderboardSerializer(leaderboard_of_snapshot(snapshot=snapshot)).data),
+            build=lambda: Response(leaderboard_data(snapshot)),
         )
 
 

@@ -66,19 +66,6 @@ def contender_vote_counts() -> dict[int, int]:
     return dict(ContenderRating.objects.filter(snapshot=snapshot).values_list("contender_id", "votes"))
 
 
-@dataclass(frozen=True)
-class SnapshotBoard:
-    snapshot: RatingSnapshot
-    ratings: list[ContenderRating]
-
-
-def leaderboard_of_snapshot(*, snapshot: RatingSnapshot) -> SnapshotBoard:
-    rows = list(
-        snapshot.ratings.select_related("contender").order_by("rank", "-bt_rating", "contender__name")
-    )
-    return SnapshotBoard(snapshot=snapshot, ratings=rows)
-
-
 def categories_with_boards() -> list[Category]:
     """The categories that have a leaderboard of their own (at least one snapshot), by code."""
     with_snapshot = RatingSnapshot.objects.filter(category__isnull=False).values("category_id")

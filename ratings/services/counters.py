@@ -1,23 +1,16 @@
 """The pair counters the ratings read: kept as votes arrive, and rebuilt from the votes on demand."""
 
+import io
+
 import numpy as np
 from django.db import connection, transaction
 
 from battles.models import Vote
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, PairCount
+from ratings.services.vote_log import OUTCOME_CODES, VoteLog, cell_counts, dense_index, votes_in_time_order
 
-OUTCOME_CODES: dict[str, int] = {
-    Vote.Outcome.A: algorithms.OUTCOME_A,
-    Vote.Outcome.B: algorithms.OUTCOME_B,
-    Vote.Outcome.TIE: algorithms.OUTCOME_TIE,
-    Vote.Outcome.BOTH_BAD: algorithms.OUTCOME_BOTH_BAD,
-}
-# The same mapping in SQL, for rebuilding from the vote table.
-OUTCOME_CODE_SQL = (
-    f"CASE outcome WHEN 'a' THEN {algorithms.OUTCOME_A} WHEN 'b' THEN {algorithms.OUTCOME_B} "
-    f"WHEN 'tie' THEN {algorithms.OUTCOME_TIE} ELSE {algorithms.OUTCOME_BOTH_BAD} END"
-)
+OUTCOMES = 4
 _COLUMNS = "category_key, contender_a_id, contender_b_id, outcome, count"
 _UPSERT = (
     f"INSERT INTO ratings_paircount ({_COLUMNS}) VALUES {{rows}} "
@@ -48,26 +41,90 @@ def pair_counts_add(*, votes: list[Vote]) -> None:
 
 def pair_counts_rebuild() -> int:
     """Recompute every counter from the vote table; returns the number of votes counted."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Half a million groups aggregate in memory instead of spilling to disk; TRUNCATE is instant.
-            cursor.execute("SET LOCAL work_mem = '128MB'")
-            cursor.execute("TRUNCATE ratings_paircount")
-        else:
-            cursor.execute("DELETE FROM ratings_paircount")
-        for key_sql, condition in (
-            (str(ALL_CATEGORIES), ""),
-            ("category_id", "WHERE category_id IS NOT NULL"),
-        ):
-            cursor.execute(
-                f"INSERT INTO ratings_paircount ({_COLUMNS}) "
-                f"SELECT {key_sql}, contender_a_id, contender_b_id, {OUTCOME_CODE_SQL}, count(*) "
-                f"FROM battles_vote {condition} GROUP BY 1, 2, 3, 4"
-            )
+    with transaction.atomic():
+        pair_counts_lock()
+        votes = votes_in_time_order()
+        pair_counts_write(votes)
+        return len(votes)
+
+
+def pair_counts_lock() -> None:
+    """Empty the counters and hold them until the transaction ends. Votes being cast meanwhile wait
+    for the new counters (their own increment lands on top); a read after this sees every vote
+    committed before it."""
+    with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT coalesce(sum(count), 0) FROM ratings_paircount WHERE category_key = %s", [ALL_CATEGORIES]
+            "TRUNCATE ratings_paircount"
+            if connection.vendor == "postgresql"
+            else "DELETE FROM ratings_paircount"
         )
-        return int(cursor.fetchone()[0])
+
+
+def pair_counts_write(votes: VoteLog) -> None:
+    """Store the counters of these votes (all of them) into the emptied table: counted by numpy, then
+    one binary COPY on PostgreSQL (half a million cells in well under a second)."""
+    cells = _cells(votes)
+    if connection.vendor != "postgresql":
+        PairCount.objects.bulk_create(
+            [
+                PairCount(category_key=key, contender_a_id=a, contender_b_id=b, outcome=outcome, count=count)
+                for key, a, b, outcome, count in zip(*(column.tolist() for column in cells), strict=True)
+            ],
+            batch_size=5000,
+        )
+        return
+    rows = np.zeros(len(cells[0]), dtype=_COPY_ROW)
+    rows["fields"] = 5
+    for name, column in zip(_COPY_FIELDS, cells, strict=True):
+        rows[f"{name}_length"] = _COPY_ROW[name].itemsize
+        rows[name] = column
+    data = io.BytesIO(b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff")
+    with connection.cursor() as cursor:
+        cursor.cursor.copy_expert(
+            f"COPY ratings_paircount ({', '.join(_COPY_FIELDS)}) FROM STDIN WITH (FORMAT binary)", data
+        )
+
+
+# The counters' columns in a binary COPY: per row a field count, then a length and a value per field.
+_COPY_FIELDS = ("category_key", "contender_a_id", "contender_b_id", "outcome", "count")
+_COPY_ROW = np.dtype(
+    [("fields", ">i2")]
+    + [
+        item
+        for name, kind in zip(_COPY_FIELDS, (">i4", ">i8", ">i8", ">i2", ">i8"), strict=True)
+        for item in ((f"{name}_length", ">i4"), (name, kind))
+    ]
+)
+
+
+def _cells(votes: VoteLog) -> tuple[np.ndarray, ...]:
+    """(category key, contender A, contender B, outcome, count) columns of every non-empty counter,
+    in the order of the table's unique key: all categories first, then each category."""
+    side_a = np.frombuffer(votes.side_a, dtype=np.int64)
+    side_b = np.frombuffer(votes.side_b, dtype=np.int64)
+    outcome = np.frombuffer(votes.outcome, dtype=np.int8).astype(np.int64)
+    category_key = np.frombuffer(votes.category_key, dtype=np.int64)
+    contenders, positions = dense_index(np.concatenate([side_a, side_b]))
+    categories, category_index = dense_index(category_key)
+    size = max(len(contenders), 1)
+    pair_cells = size * size * OUTCOMES  # a cell per (A, B, outcome) in each category
+    pair_key = (positions[: len(side_a)] * size + positions[len(side_a) :]) * OUTCOMES + outcome
+    overall, overall_counts = cell_counts(pair_key, pair_cells)
+    by_category, by_category_counts = cell_counts(
+        category_index * pair_cells + pair_key, pair_cells * len(categories)
+    )
+    cell_category = categories[by_category // pair_cells]
+    in_category = cell_category != ALL_CATEGORIES  # votes without a category count only overall
+    keys = np.concatenate([np.full(len(overall), ALL_CATEGORIES), cell_category[in_category]])
+    pairs = np.concatenate([overall, (by_category % pair_cells)[in_category]])
+    counts = np.concatenate([overall_counts, by_category_counts[in_category]])
+    return (
+        keys,
+        contenders[pairs // OUTCOMES // size],
+        contenders[pairs // OUTCOMES % size],
+        pairs % OUTCOMES,
+        counts,
+    )
 
 
 def pair_counts_load(*, category_key: int = ALL_CATEGORIES) -> tuple[list[int], algorithms.PairCounts]:

@@ -16,8 +16,9 @@ from django.utils import timezone
 from battles.models import Category, Vote
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, ContenderRating, PairCount, RatingMatrix, RatingSnapshot
-from ratings.services.counters import pair_counts_load, pair_counts_rebuild
-from ratings.services.elo import elo_ratings
+from ratings.services.counters import pair_counts_load, pair_counts_lock, pair_counts_write
+from ratings.services.elo import elo_ratings, elo_rebuild
+from ratings.services.vote_log import votes_in_time_order
 
 logger = logging.getLogger(__name__)
 
@@ -266,10 +267,11 @@ def ratings_history_thin(*, now: datetime | None = None) -> int:
 def ratings_rebuild(*, categories: bool = False) -> RatingSnapshot | None:
     """Recompute the counters and Elo from the vote table and refresh the overall board (and, with
     `categories`, each category's; otherwise the next periodic refresh does those)."""
-    pair_counts_rebuild()
-    with _one_moment():
-        total = _overall_total()
-        elo_ratings(vote_total=total, from_scratch=True)
+    with transaction.atomic():
+        pair_counts_lock()
+        votes = votes_in_time_order()  # read once, for both
+        pair_counts_write(votes)
+        elo_rebuild(votes)
     snapshot = ratings_refresh(force=True)
     if categories:
         for category in _categories_with_votes():

@@ -1,9 +1,13 @@
 """The public, read-only API: leaderboards, history, matrices, contenders, questions, voted battles."""
 
+import json
+
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework.throttling import AnonRateThrottle
 
 from battles.models import Battle
+from ratings.serializers import LeaderboardSerializer, leaderboard_data
 from ratings.services import ratings_refresh
 from tests.factories import (
     BattleFactory,
@@ -194,3 +198,29 @@ def test_anonymous_clients_are_throttled(api, monkeypatch):
     response = api.get("/api/v1/contenders/")
     assert_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
+
+
+def test_leaderboard_and_history_queries_do_not_grow_with_the_board(api, django_assert_num_queries):
+    _, _, (first, _, _) = board()
+    for number in range(20):
+        VoteFactory(contender_a=ContenderFactory(name=f"extra-{number}"), contender_b=first, outcome="tie")
+    ratings_refresh()
+    ratings_refresh(force=True)
+    # The snapshot, then its rows with their contenders: whatever the number of contenders.
+    with django_assert_num_queries(2):
+        body = api.get("/api/v1/leaderboard/").json()
+    assert len(body["ratings"]) == 23
+    with django_assert_num_queries(3):  # the snapshot, its matrices, the contenders named in them
+        api.get("/api/v1/leaderboard/matrices/")
+    # A page of snapshots: one query (the cursor page), however many snapshots.
+    with django_assert_num_queries(1):
+        history = api.get("/api/v1/snapshots/").json()
+    assert len(history["results"]) == 3
+
+
+def test_the_fast_leaderboard_body_is_what_the_serializer_gives(api):
+    overall, _, _ = board()
+    rows = list(overall.ratings.select_related("contender").order_by("rank", "-bt_rating", "contender__name"))
+    expected = LeaderboardSerializer({"snapshot": overall, "ratings": rows}).data
+    assert leaderboard_data(overall) == expected
+    assert api.get("/api/v1/leaderboard/").json() == json.loads(json.dumps(expected, cls=DjangoJSONEncoder))

@@ -11,7 +11,7 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from battles.models import Answer, Battle, Contender, Question, Vote, Voter
+from battles.models import Answer, Battle, Question, Vote, Voter
 from battles.services.seeding import arena_seed
 from ratings.models import RatingSnapshot
 from ratings.services import ratings_rebuild, ratings_refresh
@@ -67,12 +67,9 @@ def test_bench_ratings_at_chatbot_arena_scale(settings, tmp_path):
 
     # A vote cast over HTTP until a snapshot that includes it can be read, with a real worker.
     settings.ARENA_VOTES_PER_MINUTE_PER_VOTER = settings.ARENA_VOTES_PER_MINUTE_PER_IP = 10**6
-    contenders = list(Contender.objects.order_by("id")[:2])
     question = Question.objects.order_by("id").first()
-    answers = {
-        answer.contender_id: answer
-        for answer in Answer.objects.filter(question=question, contender__in=contenders)
-    }
+    answers = {answer.contender: answer for answer in Answer.objects.filter(question=question)[:2]}
+    contenders = list(answers)
     client = Client()
     lags = []
     with worker_process(queues="celery", concurrency=2) as worker:
@@ -82,8 +79,8 @@ def test_bench_ratings_at_chatbot_arena_scale(settings, tmp_path):
                 question=question,
                 contender_a=contenders[0],
                 contender_b=contenders[1],
-                answer_a=answers[contenders[0].pk],
-                answer_b=answers[contenders[1].pk],
+                answer_a=answers[contenders[0]],
+                answer_b=answers[contenders[1]],
                 status=Battle.Status.SERVED,
                 voter=voter,
                 served_at=timezone.now() - timedelta(seconds=20),
