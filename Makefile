@@ -68,4 +68,4 @@ clean:
 
 # Regenerate the committed OpenAPI schema (make test fails when it is out of date).
 schema: $(VENV)/.runtime-installed
-	$(BIN)/python manage.py spectacular --lang en --file openapi.yaml --validate
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python manage.py spectacular --lang en --file openapi.yaml --validate

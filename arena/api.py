@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
+from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, quote_etag
-from rest_framework import exceptions, pagination, status
+from rest_framework import exceptions, pagination, status, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -73,27 +74,46 @@ class IdCursorPagination(pagination.CursorPagination):
                 parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
         return parameters
 
+    def decode_cursor(self, request: Request) -> pagination.Cursor | None:
+        # An unknown cursor names no page: 404, as DRF answers, also for a well-formed cursor whose
+        # position is not an id (which would otherwise reach the database).
+        cursor = super().decode_cursor(request)
+        position = None if cursor is None else cursor.position
+        if position is not None and not _signed_whole_number(str(position)):
+            raise exceptions.NotFound("cursor is not one this API gave out")
+        return cursor
+
     def get_page_size(self, request: Request) -> int:
         raw = text_parameter(request, self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+        if not whole_number(raw) or not 1 <= int(raw) <= self.max_page_size:
             raise ApiError(400, "invalid", f"page_size must be a whole number from 1 to {self.max_page_size}")
         return int(raw)
 
 
-def not_modified_or(request: Request, *, etag: str, last_modified: float, build: Any) -> Response:
-    """A conditional GET: 304 when the client's copy is current, else the response `build()` makes,
-    stamped with its ETag and Last-Modified so the next poll is cheap."""
+def not_modified_or(request: Request, *, etag: str, last_modified: float, build: Any) -> HttpResponse:
+    """A conditional GET: 304 when the client's copy is current (If-None-Match, weak or strong, one
+    tag or a list; else If-Modified-Since), otherwise the response `build()` makes, stamped with its
+    ETag and Last-Modified so the next poll is cheap."""
     quoted = quote_etag(etag)
-    if request.headers.get("If-None-Match") in {quoted, "*"}:
-        response = Response(status=status.HTTP_304_NOT_MODIFIED)
-    else:
+    response = get_conditional_response(request._request, etag=quoted, last_modified=int(last_modified))
+    if response is None:
         response = build()
     response["ETag"] = quoted
     response["Last-Modified"] = http_date(last_modified)
     response["Cache-Control"] = "public, max-age=0, must-revalidate"
     return response
+
+
+class AnonymousThrottle(throttling.AnonRateThrottle):
+    """The anonymous rate per client address, taken as the voting pages take it: X-Forwarded-For
+    only behind a trusted proxy (ARENA_TRUST_X_FORWARDED_FOR), never from the client alone."""
+
+    def get_ident(self, request: Request) -> str:
+        from battles.views import client_ip
+
+        return client_ip(request._request)
 
 
 _ERROR_SCHEMA = {
@@ -130,6 +150,10 @@ def schema_with_errors(result: dict[str, Any], generator: Any, request: Any, pub
     reference = {"$ref": "#/components/schemas/Error"}
     for path, operations in result.get("paths", {}).items():
         for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                value = parameter.get("schema", {})
+                if value.get("type") == "string" and not {"enum", "format", "pattern"} & set(value):
+                    value["pattern"] = NO_NUL_PATTERN  # text_parameter refuses a NUL character
             responses = operation.setdefault("responses", {})
             statuses = ["400", "403", "404", "429"] + (["401"] if "/staff/" in path else [])
             for status_code in statuses:
@@ -139,6 +163,16 @@ def schema_with_errors(result: dict[str, Any], generator: Any, request: Any, pub
 
 
 LARGEST_ID = 2**63 - 1  # PostgreSQL's bigint
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def whole_number(raw: str) -> bool:
+    """Digits 0-9 only (str.isdigit also accepts "²", which int() refuses)."""
+    return raw.isascii() and raw.isdigit()
+
+
+def _signed_whole_number(raw: str) -> bool:
+    return whole_number(raw.removeprefix("-"))
 
 
 def text_parameter(request: Request, name: str) -> str | None:

@@ -220,7 +220,7 @@ REST_FRAMEWORK = {
     # Public endpoints need no login; staff endpoints ask for a token (see the README).
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["arena.api.AnonymousThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("ARENA_API_ANONYMOUS_RATE", "600/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "arena.api.exception_handler",
@@ -298,6 +298,8 @@ ARENA_IP_HASH_KEY = (
 )
 # Behind a reverse proxy, the client address is the last X-Forwarded-For entry the proxy added.
 ARENA_TRUST_X_FORWARDED_FOR = env_bool("ARENA_TRUST_X_FORWARDED_FOR", env_bool("BEHIND_HTTPS_PROXY"))
+# The public API lists voted battles (question, answers, names, verdict); off, those endpoints say so.
+ARENA_API_PUBLIC_BATTLES = env_bool("ARENA_API_PUBLIC_BATTLES", True)
 # Ratings: Bradley–Terry with a bootstrap of this many rounds (fixed seed: the same votes give the
 # same intervals), centred on a mean of 1000 unless a contender (by name) is pinned to a value.
 ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000, minimum=0)

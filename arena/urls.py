@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 handler404 = "arena.views.not_found"
+handler500 = "arena.views.failed"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

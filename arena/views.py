@@ -1,5 +1,5 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.defaults import page_not_found
+from django.views.defaults import page_not_found, server_error
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -13,3 +13,16 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
         }
         return JsonResponse({"error": error}, status=404)
     return page_not_found(request, exception)
+
+
+def failed(request: HttpRequest) -> HttpResponse:
+    """500: the API's error body under /api/ (the error itself is logged), the site's page elsewhere."""
+    if request.path.startswith("/api/"):
+        error = {
+            "status": 500,
+            "code": "server_error",
+            "message": "the server failed to answer this request; the error has been logged",
+            "fields": {},
+        }
+        return JsonResponse({"error": error}, status=500)
+    return server_error(request)

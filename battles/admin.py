@@ -242,3 +242,12 @@ class VoteAdmin(admin.ModelAdmin):
     list_select_related = ["contender_a", "contender_b", "category"]
     raw_id_fields = ["battle", "voter"]
     date_hierarchy = "created_at"
+    # The ratings count votes as they arrive: a vote is a record, changed only by deleting it (after
+    # which `manage.py ratings_rebuild` recounts), never edited in place.
+    readonly_fields = [
+        *["battle", "voter", "contender_a", "contender_b", "category", "outcome", "created_at"],
+        *["recorded_at", "decision_ms", "ip_hash", "external_id", "language"],
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -17,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from arena.api import LARGEST_ID, ApiError, IdCursorPagination, text_parameter
+from arena.api import LARGEST_ID, ApiError, IdCursorPagination, text_parameter, whole_number
 from battles import selectors
 from battles.importers.records import ImportRejected
 from battles.models import Battle, Contender, Question, Voter
@@ -114,10 +115,10 @@ class VotedBattleList(generics.ListAPIView[Battle]):
     pagination_class = IdCursorPagination
 
     def get_queryset(self) -> QuerySet[Battle]:
-        battles = selectors.battles_voted()
+        battles = _public_battles()
         contender = text_parameter(self.request, "contender")
         if contender:
-            if not contender.isdigit() or not 1 <= int(contender) <= LARGEST_ID:
+            if not whole_number(contender) or not 1 <= int(contender) <= LARGEST_ID:
                 raise ApiError(400, "invalid", "contender must be a contender id")
             battles = battles.filter(Q(contender_a_id=contender) | Q(contender_b_id=contender))
         if category := text_parameter(self.request, "category"):
@@ -129,7 +130,13 @@ class VotedBattleDetail(generics.RetrieveAPIView[Battle]):
     serializer_class = VotedBattleSerializer
 
     def get_queryset(self) -> QuerySet[Battle]:
-        return selectors.battles_voted()
+        return _public_battles()
+
+
+def _public_battles() -> QuerySet[Battle]:
+    if not settings.ARENA_API_PUBLIC_BATTLES:
+        raise ApiError(404, "not_found", "this arena does not publish its battles (ARENA_API_PUBLIC_BATTLES)")
+    return selectors.battles_voted()
 
 
 def _voter_from_token(request: Request) -> Voter | None:

@@ -167,7 +167,7 @@ def in_band_error(payload: Any) -> BodyError:
         value = fields.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
             status_code = value
-        elif isinstance(value, str) and value.isdigit() and 100 <= int(value) <= 599:
+        elif isinstance(value, str) and value.isascii() and value.isdigit() and 100 <= int(value) <= 599:
             status_code = int(value)
         if status_code is not None:
             break

@@ -252,7 +252,7 @@ class _Call:
             status_code=response.status_code,
         )
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
+        if declared.isascii() and declared.isdigit() and int(declared) > cap:
             raise too_large
         body, is_over_cap = self._read_capped(response, cap)
         if is_over_cap:

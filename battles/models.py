@@ -1,5 +1,6 @@
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -68,6 +69,23 @@ class Question(models.Model):
         return self.text[:80]
 
 
+def validate_json_object(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(_('Give a JSON object, e.g. {"presence_penalty": 0.5}.'), code="invalid")
+
+
+def validate_text_object(value: object) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    ):
+        raise ValidationError(_('Give a JSON object of texts, e.g. {"X-Team": "arena"}.'), code="invalid")
+
+
+def validate_text_list(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError(_('Give a JSON list of texts, e.g. ["</s>"].'), code="invalid")
+
+
 class Contender(models.Model):
     class Kind(models.TextChoices):
         ENDPOINT = "endpoint", _("endpoint (OpenAI-compatible)")
@@ -105,9 +123,14 @@ class Contender(models.Model):
         default=dict,
         blank=True,
         help_text=_('Other fields sent in the request body, e.g. {"presence_penalty": 0.5}.'),
+        validators=[validate_json_object],
     )
     stop = models.JSONField(
-        _("stop sequences"), default=list, blank=True, help_text=_('A list of strings, e.g. ["</s>"].')
+        _("stop sequences"),
+        default=list,
+        blank=True,
+        help_text=_('A list of strings, e.g. ["</s>"].'),
+        validators=[validate_text_list],
     )
     extra_headers = models.JSONField(
         _("extra headers"),
@@ -117,6 +140,7 @@ class Contender(models.Model):
             "Sent with every request. A value may name an environment variable as ${NAME}; "
             "never put a secret here directly."
         ),
+        validators=[validate_text_object],
     )
     request_timeout_seconds = models.FloatField(
         _("request timeout (seconds)"),

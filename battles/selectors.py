@@ -1,6 +1,6 @@
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from battles.models import Battle, Vote, Voter
 
@@ -34,10 +34,23 @@ def votes_in_time_order() -> QuerySet[Vote]:
     return Vote.objects.order_by("created_at", "id")
 
 
+OPEN_STATUSES = [Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED]
+
+
 def battles_voted() -> QuerySet[Battle]:
-    """Battles that have been voted on, with everything the API shows of them; never an open one."""
-    return Battle.objects.filter(status=Battle.Status.VOTED).select_related(
-        "question__category", "contender_a", "contender_b", "answer_a", "answer_b", "vote"
+    """Battles that have been voted on, with everything the API shows of them; never an open one, and
+    none that shares an answer with an open battle (answers are reused: its answer text next to its
+    model's name would unmask the open battle)."""
+    answer_in_open_battle = Battle.objects.filter(status__in=OPEN_STATUSES).filter(
+        Q(answer_a=OuterRef("answer_a"))
+        | Q(answer_b=OuterRef("answer_a"))
+        | Q(answer_a=OuterRef("answer_b"))
+        | Q(answer_b=OuterRef("answer_b"))
+    )
+    return (
+        Battle.objects.filter(status=Battle.Status.VOTED)
+        .exclude(Exists(answer_in_open_battle))
+        .select_related("question__category", "contender_a", "contender_b", "answer_a", "answer_b", "vote")
     )
 
 

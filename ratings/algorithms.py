@@ -489,7 +489,18 @@ def ratings_compute(
         counts, anchor_index=anchor_index, anchor_rating=anchor_rating, ridge=ridge, tolerance=tolerance
     )
     sandwich = sandwich_intervals(counts, fit)
-    resampled = bootstrap_intervals(counts, fit, rounds=bootstrap_rounds, seed=seed)
+    if bootstrap_rounds == 0:  # no bootstrap: the sandwich intervals serve as the intervals and ranks
+        resampled = BootstrapIntervals(
+            low=sandwich.low,
+            high=sandwich.high,
+            round_ratings=np.empty((0, counts.contender_count)),
+            resampling="none",
+            iterations=0,
+            gradient_norm=0.0,
+            converged=True,
+        )
+    else:
+        resampled = bootstrap_intervals(counts, fit, rounds=bootstrap_rounds, seed=seed)
     totals = counts.totals()
     converged = fit.converged and resampled.converged
     return RatingsResult(

@@ -2,7 +2,8 @@
 
 from datetime import UTC, datetime
 
-from django.http import StreamingHttpResponse
+from django.db.models import Max
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -11,7 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from arena.api import LARGEST_ID, ApiError, IdCursorPagination, not_modified_or, text_parameter
+from arena.api import (
+    LARGEST_ID,
+    ApiError,
+    IdCursorPagination,
+    not_modified_or,
+    text_parameter,
+    whole_number,
+)
 from battles.models import Category, Contender
 from ratings import exports
 from ratings.models import RatingMatrix, RatingSnapshot
@@ -51,9 +59,12 @@ def _snapshot(request: Request) -> RatingSnapshot:
     raw = text_parameter(request, "snapshot")
     snapshots = RatingSnapshot.objects.select_related("category")
     if raw is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= LARGEST_ID:
+        if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
             raise ApiError(400, "invalid", "snapshot must be a snapshot id")
         snapshot = snapshots.filter(pk=int(raw)).first()
+        asked = _category(request) if text_parameter(request, "category") else None
+        if snapshot is not None and asked is not None and snapshot.category_id != asked.pk:
+            raise ApiError(400, "invalid", f"snapshot {raw} is not a snapshot of category {asked.code!r}")
     else:
         snapshot = snapshots.filter(category=_category(request)).order_by("-created_at", "-id").first()
     if snapshot is None:
@@ -61,6 +72,13 @@ def _snapshot(request: Request) -> RatingSnapshot:
             404, "not_found", "no such snapshot" if raw else "no snapshot yet: ratings follow the first vote"
         )
     return snapshot
+
+
+def _board_etag(snapshot: RatingSnapshot) -> str:
+    """A snapshot never changes, but the names it shows are read live: a renamed contender changes
+    the tag too."""
+    renamed = Contender.objects.aggregate(latest=Max("updated_at"))["latest"]
+    return f"snapshot-{snapshot.pk}-{int(renamed.timestamp() * 1000) if renamed else 0}"
 
 
 class Leaderboard(APIView):
@@ -77,11 +95,11 @@ class Leaderboard(APIView):
             404: not_found,
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         snapshot = _snapshot(request)
         return not_modified_or(
             request,
-            etag=f"snapshot-{snapshot.pk}",
+            etag=_board_etag(snapshot),
             last_modified=snapshot.created_at.timestamp(),
             build=lambda: Response(leaderboard_data(snapshot)),
         )
@@ -102,13 +120,13 @@ class SnapshotDetail(APIView):
     """One snapshot with its rows."""
 
     @extend_schema(responses={200: LeaderboardSerializer, 404: not_found})
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: Request, pk: int) -> HttpResponse:
         snapshot = RatingSnapshot.objects.select_related("category").filter(pk=pk).first()
         if snapshot is None:
             raise ApiError(404, "not_found", f"no snapshot {pk}")
         return not_modified_or(
             request,
-            etag=f"snapshot-{snapshot.pk}",
+            etag=_board_etag(snapshot),
             last_modified=snapshot.created_at.timestamp(),
             build=lambda: Response(leaderboard_data(snapshot)),
         )
@@ -122,7 +140,7 @@ class Matrices(APIView):
         parameters=[category_parameter, snapshot_parameter],
         responses={200: MatricesSerializer, 404: not_found},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         snapshot = _snapshot(request)
         matrices = RatingMatrix.objects.filter(snapshot=snapshot).select_related("snapshot__category").first()
         if matrices is None:
@@ -157,7 +175,7 @@ def _number(request: Request, name: str, *, minimum: int, maximum: int = LARGEST
     raw = text_parameter(request, name)
     if raw is None:
         return None
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    if not whole_number(raw) or not minimum <= int(raw) <= maximum:
         raise ApiError(400, "invalid", f"{name} must be a whole number from {minimum} to {maximum}")
     return int(raw)
 

@@ -71,10 +71,13 @@ def last_id_of_page(selection: VoteFilter) -> tuple[int | None, bool]:
 
 def _rows(
     selection: VoteFilter,
-) -> Iterator[tuple[int, datetime, int, int, str, int | None, str, str | None, str]]:
+) -> Iterator[tuple[int, datetime, int, int, str, int | None, str, object | None, str | None, str]]:
     where, parameters = selection.sql()
     limit = "" if selection.limit is None else f"LIMIT {int(selection.limit)}"
-    columns = "v.id, v.created_at, v.contender_a_id, v.contender_b_id, v.outcome, v.category_id, v.language"
+    columns = (
+        "v.id, v.created_at, v.contender_a_id, v.contender_b_id, v.outcome, v.category_id, v.language, "
+        "v.voter_id"
+    )
     tables = (
         "battles_vote v LEFT JOIN battles_battle b ON b.id = v.battle_id "
         "LEFT JOIN battles_question q ON q.id = b.question_id"
@@ -87,6 +90,14 @@ def _rows(
         cursor.execute(sql, parameters)
         while batch := cursor.fetchmany(_BATCH):
             yield from batch
+
+
+def _spreadsheet_safe(value: object) -> object:
+    """A text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+    apostrophe, which spreadsheets show as text; other values pass as they are."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
@@ -109,6 +120,7 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
             outcome,
             category_id,
             language,
+            voter_id,
             external_id,
             question_language,
         ) = row
@@ -122,6 +134,7 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
                 created_at=created_at,
                 external_id=external_id,
                 language=language,
+                voter_id=voter_id,
             )
             buffer.write(("\n" if written == 1 else ",\n") + json.dumps(record, ensure_ascii=False))
         else:
@@ -136,7 +149,7 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
                 language,
             )
             if export_format == "csv":
-                writer.writerow(values)
+                writer.writerow([_spreadsheet_safe(value) for value in values])
             else:
                 buffer.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False) + "\n")
         if written % _BATCH == 0:

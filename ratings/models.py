@@ -93,7 +93,7 @@ class RatingSnapshot(models.Model):
     last_vote_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"))
     # From the oldest vote this snapshot was the first to include being recorded, to this snapshot.
-    vote_lag_ms = models.PositiveIntegerField(_("vote to snapshot (ms)"), null=True, blank=True)
+    vote_lag_ms = models.PositiveBigIntegerField(_("vote to snapshot (ms)"), null=True, blank=True)
     parameters = models.JSONField(default=dict)
     # Warnings from the fit: undefeated, winless, disconnected, single_contender, only_ties, ...
     flags = models.JSONField(default=list, blank=True)

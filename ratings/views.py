@@ -132,6 +132,8 @@ def _category(code: str, boards: list[Category]) -> Category | None:
     """The board asked for: None for all categories; 404 for a category that does not exist."""
     if not code:
         return None
+    if "\x00" in code:  # no category code can hold it (nor can the database)
+        raise Http404(_("There is no category “%(code)s”.") % {"code": code.replace("\x00", "")})
     for board in boards:
         if board.code == code:
             return board

@@ -180,6 +180,9 @@ def vote_cast(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "") 
             return Vote.objects.get(battle=battle)
         if battle.status != Battle.Status.SERVED or battle.served_at is None:
             raise VoteRejected("this battle is no longer open for voting", code="not_open")
+        # The vote's time is taken as late as possible, just before it commits: Elo applies votes in
+        # time order, and one that commits after a later-stamped vote was counted costs a replay.
+        cast_at = timezone.now()
         try:
             with transaction.atomic():
                 vote = Vote.objects.create(
@@ -189,9 +192,9 @@ def vote_cast(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "") 
                     contender_b_id=battle.contender_b_id,
                     category_id=battle.question.category_id,
                     outcome=outcome,
-                    created_at=now,
+                    created_at=cast_at,
                     decision_ms=min(
-                        round((now - battle.served_at).total_seconds() * 1000), _LONGEST_DECISION_MS
+                        round((cast_at - battle.served_at).total_seconds() * 1000), _LONGEST_DECISION_MS
                     ),
                     ip_hash=ip_hash,
                 )
@@ -199,7 +202,7 @@ def vote_cast(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "") 
             # One vote per battle is the database's rule; the first one stands.
             return Vote.objects.get(battle=battle)
         battle.status = Battle.Status.VOTED
-        battle.voted_at = now
+        battle.voted_at = cast_at
         battle.save(update_fields=["status", "voted_at"])
         pair_counts_add(votes=[vote])
         ratings_refresh_request()

@@ -7,6 +7,7 @@ stream: the import reads the list one object at a time and writes in batches (me
 whatever the size of the file), the export writes as it reads.
 """
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from battles.models import Contender, Vote
 from ratings.services.refresh import ratings_rebuild
@@ -27,6 +29,9 @@ _WINNERS["tie (bothbad)"] = Vote.Outcome.BOTH_BAD
 _WINNER_OF_OUTCOME: dict[str, str] = {outcome: winner for winner, outcome in _WINNERS.items()}
 _BATCH = 5000
 _READ_CHARS = 1 << 20
+_MAX_BATTLE_CHARS = 16 << 20  # one battle, conversations included
+_NAME_CHARS = Contender._meta.get_field("name").max_length or 200
+_LATEST_TSTAMP = 253402300799  # 9999-12-31 23:59:59 UTC
 
 
 class BattleLogRejected(Exception):
@@ -54,7 +59,7 @@ def _battles(stream: IO[str], progress: Callable[[int], None] | None) -> Iterato
         if not text:
             return False
         if progress:
-            progress(len(text))
+            progress(len(text.encode()))  # the bar counts the file's bytes
         buffer, position = buffer[position:] + text, 0
         return True
 
@@ -69,6 +74,8 @@ def _battles(stream: IO[str], progress: Callable[[int], None] | None) -> Iterato
             if not fill():
                 return None
 
+    if peek() == "\ufeff":  # a byte order mark some editors write
+        position += 1
     if peek() != "[":
         raise BattleLogRejected("the file is not a JSON list: it must start with [")
     position += 1
@@ -76,6 +83,9 @@ def _battles(stream: IO[str], progress: Callable[[int], None] | None) -> Iterato
     while True:
         character = peek()
         if character == "]":
+            position += 1
+            if peek() is not None:
+                raise BattleLogRejected(f"after the list's ]: unexpected text {buffer[position:][:20]!r}")
             return
         if number:
             if character != ",":
@@ -89,7 +99,10 @@ def _battles(stream: IO[str], progress: Callable[[int], None] | None) -> Iterato
                 value, position = decoder.raw_decode(buffer, position)
                 break
             except json.JSONDecodeError as error:
-                if not fill():  # an object cut off by the end of the file
+                # More text helps only an object cut off by the end of what was read so far, and only
+                # up to a size no battle reaches: a broken file is rejected at once, not read whole.
+                cut_off = error.pos >= len(buffer) - 8 or error.msg.startswith("Unterminated string")
+                if not cut_off or len(buffer) - position > _MAX_BATTLE_CHARS or not fill():
                     raise BattleLogRejected(f"battle {number + 1}: not valid JSON ({error.msg})") from None
         number += 1
         yield number, value
@@ -103,11 +116,20 @@ def _vote_of(number: int, battle: Any, contender_id: Callable[[str], int]) -> Vo
         raise BattleLogRejected(f"battle {number}: model_a must be a model name")
     if not isinstance(model_b, str) or not model_b.strip():
         raise BattleLogRejected(f"battle {number}: model_b must be a model name")
-    if model_a == model_b:
-        raise BattleLogRejected(f"battle {number}: model_a and model_b are both {model_a!r}")
-    if winner not in _WINNERS:
+    for side, name in (("model_a", model_a), ("model_b", model_b)):
+        if len(name.strip()) > _NAME_CHARS or "\x00" in name:
+            raise BattleLogRejected(
+                f"battle {number}: {side} must be a name of at most {_NAME_CHARS} characters"
+            )
+    if model_a.strip() == model_b.strip():
+        raise BattleLogRejected(f"battle {number}: model_a and model_b are both {model_a.strip()!r}")
+    if not isinstance(winner, str) or winner not in _WINNERS:
         raise BattleLogRejected(f"battle {number}: winner {winner!r} is not one of {', '.join(_WINNERS)}")
-    if isinstance(tstamp, bool) or not isinstance(tstamp, int | float):
+    if (
+        isinstance(tstamp, bool)
+        or not isinstance(tstamp, int | float)
+        or not 0 <= tstamp <= _LATEST_TSTAMP  # also false for NaN
+    ):
         raise BattleLogRejected(f"battle {number}: tstamp must be seconds since 1970, not {tstamp!r}")
     question_id = battle.get("question_id")
     external = (
@@ -122,6 +144,10 @@ def _vote_of(number: int, battle: Any, contender_id: Callable[[str], int]) -> Vo
         ).hexdigest()
     )
     language = battle.get("language")
+    if isinstance(language, str) and "\x00" in language:
+        raise BattleLogRejected(f"battle {number}: language holds a NUL character")
+    if isinstance(question_id, str) and "\x00" in question_id:
+        raise BattleLogRejected(f"battle {number}: question_id holds a NUL character")
     return Vote(
         contender_a_id=contender_id(model_a.strip()),
         contender_b_id=contender_id(model_b.strip()),
@@ -131,6 +157,33 @@ def _vote_of(number: int, battle: Any, contender_id: Callable[[str], int]) -> Vo
         external_id=external[:200],
         language=language[:32] if isinstance(language, str) else "",
     )
+
+
+def _not_ours(votes: list[Vote]) -> list[Vote]:
+    """Leave out battles of this arena's own export ("arena-<vote id>") whose vote is still here: the
+    same pair at the same time. Exported and imported again, they would count twice."""
+    exported: dict[int, Vote] = {}
+    for vote in votes:
+        number = (vote.external_id or "").removeprefix("arena-")
+        if (
+            vote.external_id
+            and vote.external_id.startswith("arena-")
+            and number.isascii()
+            and number.isdigit()
+        ):
+            exported[int(number)] = vote
+    if not exported:
+        return votes
+    present = Vote.objects.filter(pk__in=exported).values_list(
+        "id", "contender_a_id", "contender_b_id", "created_at"
+    )
+    ours = {
+        id(exported[vote_id])
+        for vote_id, side_a, side_b, created_at in present
+        if (side_a, side_b) == (exported[vote_id].contender_a_id, exported[vote_id].contender_b_id)
+        and abs((created_at - exported[vote_id].created_at).total_seconds()) < 0.001
+    }
+    return [vote for vote in votes if id(vote) not in ours]
 
 
 def battles_import(
@@ -163,11 +216,12 @@ def battles_import(
             batch.append(_vote_of(number, battle, contender_id))
             read = number
             if len(batch) == _BATCH:
-                Vote.objects.bulk_create(batch, ignore_conflicts=True)
+                Vote.objects.bulk_create(_not_ours(batch), ignore_conflicts=True)
                 batch = []
-        Vote.objects.bulk_create(batch, ignore_conflicts=True)
-    created = Vote.objects.count() - votes_before
-    ratings_rebuild()
+        Vote.objects.bulk_create(_not_ours(batch), ignore_conflicts=True)
+        # In the same transaction: counters and Elo never disagree with the votes, even if this stops.
+        created = Vote.objects.count() - votes_before
+        ratings_rebuild()
     return BattleLogImportReport(read, created, read - created, created_contenders)
 
 
@@ -180,19 +234,30 @@ def fastchat_record(
     created_at: datetime,
     external_id: str | None,
     language: str,
+    voter_id: object | None,
 ) -> dict[str, Any]:
-    """One vote as a battle of FastChat's clean_battle log."""
+    """One vote as a battle of FastChat's clean_battle log. `judge` is a pseudonym of the voter (FastChat
+    groups votes by it, e.g. for its votes-per-user limit), the same in every export of this arena;
+    votes imported from a log have no voter here and share "arena_import"."""
     return {
         "question_id": (external_id or "").removeprefix("fastchat:") or f"arena-{vote_id}",
         "model_a": model_a,
         "model_b": model_b,
         "winner": _WINNER_OF_OUTCOME[outcome],
-        "judge": "arena",
+        "judge": judge_pseudonym(voter_id),
         "turn": 1,
         "anony": True,
         "language": language or "",
         "tstamp": created_at.timestamp(),
     }
+
+
+@functools.lru_cache(maxsize=100_000)
+def judge_pseudonym(voter_id: object | None) -> str:
+    """A voter's stable pseudonym for battle logs: a keyed hash of the id, never the id itself."""
+    if voter_id is None:
+        return "arena_import"
+    return "arena_user_" + salted_hmac("arena.battle-log-judge", str(voter_id)).hexdigest()[:16]
 
 
 def battles_export(*, output: IO[str], progress: Callable[[int], None] | None = None) -> int:
@@ -210,11 +275,12 @@ def battles_export(*, output: IO[str], progress: Callable[[int], None] | None = 
             "created_at",
             "external_id",
             "language_written",
+            "voter_id",
         )
     )
     output.write("[")
     written = 0
-    for vote_id, model_a, model_b, outcome, created_at, external_id, language in rows.iterator(
+    for vote_id, model_a, model_b, outcome, created_at, external_id, language, voter_id in rows.iterator(
         chunk_size=10_000
     ):
         record = fastchat_record(
@@ -225,6 +291,7 @@ def battles_export(*, output: IO[str], progress: Callable[[int], None] | None = 
             created_at=created_at,
             external_id=external_id,
             language=language,
+            voter_id=voter_id,
         )
         output.write(("\n" if written == 0 else ",\n") + json.dumps(record, ensure_ascii=False))
         written += 1

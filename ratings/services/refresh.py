@@ -36,9 +36,14 @@ def ratings_refresh_request() -> None:
 
     def _queue() -> None:
         if cache.add(REFRESH_QUEUED_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
-            ratings_refresh_task.delay()
+            try:
+                ratings_refresh_task.delay()
+            except Exception:
+                cache.delete(REFRESH_QUEUED_KEY)  # the next vote tries again; beat refreshes anyway
+                raise
 
-    transaction.on_commit(_queue)
+    # robust: the vote is committed; a broker that is down must not turn it into an error.
+    transaction.on_commit(_queue, robust=True)
 
 
 def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None:
@@ -264,9 +269,33 @@ def ratings_history_thin(*, now: datetime | None = None) -> int:
     return removed
 
 
+@contextmanager
+def _refresh_lock_held(*, wait_seconds: float = REFRESH_LOCK_SECONDS) -> Iterator[None]:
+    """Hold the lock refreshes take, waiting for a running refresh to finish. While it is held,
+    refreshes queued by votes or beat try again a second later."""
+    deadline = time.monotonic() + wait_seconds
+    while not cache.add(REFRESH_LOCK_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            raise TimeoutError("a ratings refresh has held its lock for too long")
+        time.sleep(0.1)
+    try:
+        yield
+    finally:
+        cache.delete(REFRESH_LOCK_KEY)
+
+
 def ratings_rebuild(*, categories: bool = False) -> RatingSnapshot | None:
     """Recompute the counters and Elo from the vote table and refresh the overall board (and, with
-    `categories`, each category's; otherwise the next periodic refresh does those)."""
+    `categories`, each category's; otherwise the next periodic refresh does those).
+
+    It holds the refresh lock throughout: the counters are emptied and refilled in one transaction,
+    and a refresh reading them meanwhile could see them empty (TRUNCATE is not hidden from other
+    transactions' snapshots)."""
+    with _refresh_lock_held():
+        return _rebuild(categories=categories)
+
+
+def _rebuild(*, categories: bool) -> RatingSnapshot | None:
     with transaction.atomic():
         pair_counts_lock()
         votes = votes_in_time_order()  # read once, for both

@@ -44,9 +44,9 @@ class VoteLog:
             self.outcome.append(outcome)
             self.category_key.append(category_key)
             self.last = (created_at, vote_id)
+            self.max_id = max(self.max_id, vote_id)
         if self.last is not None and timezone.is_naive(self.last[0]):  # SQLite's raw rows: UTC
             self.last = (self.last[0].replace(tzinfo=UTC), self.last[1])
-            self.max_id = max(self.max_id, vote_id)
 
     def __len__(self) -> int:
         return len(self.side_a)

@@ -4,6 +4,8 @@ import json
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
+from django.test import Client
+from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle
 
 from battles.models import Battle
@@ -97,15 +99,54 @@ def test_leaderboard_latest_by_category_and_by_snapshot(api):
 
 
 def test_leaderboard_can_be_polled_cheaply(api):
-    overall, _, _ = board()
+    overall, _, (first_contender, _, _) = board()
     first = api.get("/api/v1/leaderboard/")
-    assert first["ETag"] == f'"snapshot-{overall.pk}"' and first["Last-Modified"]
-    again = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=first["ETag"])
-    assert again.status_code == 304 and again.content == b""
+    tag = first["ETag"]
+    assert tag.startswith(f'"snapshot-{overall.pk}-') and first["Last-Modified"]
+    for if_none_match in (tag, f"W/{tag}", f'"something-else", {tag}', "*"):
+        again = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=if_none_match)
+        assert again.status_code == 304 and again.content == b"", if_none_match
+    since = api.get("/api/v1/leaderboard/", HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
+    assert since.status_code == 304
+    # A renamed contender changes the body, so the tag changes although the snapshot does not.
+    first_contender.name = "first, renamed"
+    first_contender.save()
+    renamed = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=tag)
+    assert renamed.status_code == 200 and renamed["ETag"] != tag
+    assert "first, renamed" in {row["contender"]["name"] for row in renamed.json()["ratings"]}
     VoteFactory()
     newer = ratings_refresh()
-    changed = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=first["ETag"])
-    assert changed.status_code == 200 and changed["ETag"] == f'"snapshot-{newer.pk}"'
+    changed = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=renamed["ETag"])
+    assert changed.status_code == 200 and changed["ETag"].startswith(f'"snapshot-{newer.pk}-')
+
+
+def test_a_snapshot_of_another_category_is_refused(api):
+    overall, code_board, _ = board()
+    assert api.get("/api/v1/leaderboard/", {"snapshot": code_board.pk, "category": "CODE"}).status_code == 200
+    assert_error(
+        api.get("/api/v1/leaderboard/", {"snapshot": overall.pk, "category": "CODE"}), 400, "invalid"
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/questions/?page_size=%C2%B2",
+        "/api/v1/votes/export/?after=%C2%B2",
+        "/api/v1/votes/export/?limit=%C2%B3",
+        "/api/v1/battles/?contender=%C2%B2",
+        "/api/v1/leaderboard/?snapshot=%C2%B9",
+    ],
+)
+def test_odd_numbers_are_refused_in_the_error_shape(api, path):
+    board()
+    assert_error(api.get(path), 400, "invalid")
+
+
+@pytest.mark.parametrize("cursor", ["cD1hYmM=", "cD0xLjU=", "cD0lMDA=", "not-base64"])  # p=abc, 1.5, NUL
+def test_a_cursor_the_api_did_not_give_out_names_no_page(api, cursor):
+    board()
+    assert_error(api.get("/api/v1/battles/", {"cursor": cursor}), 404, "not_found")
 
 
 def test_snapshot_history_and_one_snapshot(api):
@@ -181,6 +222,25 @@ def test_only_voted_battles_are_public(api, django_assert_num_queries):
     assert api.get("/api/v1/battles/", {"contender": hidden[0].contender_a_id}).json()["results"] == []
 
 
+def test_a_voted_battle_stays_hidden_while_one_of_its_answers_is_in_an_open_battle(api):
+    voted = BattleFactory(status=Battle.Status.VOTED, voter=VoterFactory(), served_at="2026-01-01T00:00:00Z")
+    VoteFactory(battle=voted, contender_a=voted.contender_a, contender_b=voted.contender_b, outcome="a")
+    # The same answer of contender A, now on side B of a battle someone is looking at.
+    open_battle = BattleFactory(
+        question=voted.question,
+        contender_b=voted.contender_a,
+        answer_b=voted.answer_a,
+        status=Battle.Status.SERVED,
+        voter=VoterFactory(),
+        served_at="2026-01-02T00:00:00Z",
+    )
+    assert api.get("/api/v1/battles/").json()["results"] == []
+    assert_error(api.get(f"/api/v1/battles/{voted.pk}/"), 404, "not_found")
+    open_battle.status = Battle.Status.RETIRED
+    open_battle.save()
+    assert [item["id"] for item in api.get("/api/v1/battles/").json()["results"]] == [voted.pk]
+
+
 def test_list_endpoints_page_with_cursors(api):
     for number in range(7):
         QuestionFactory(text=f"Q{number}?")
@@ -198,6 +258,17 @@ def test_anonymous_clients_are_throttled(api, monkeypatch):
     response = api.get("/api/v1/contenders/")
     assert_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
+    # A client cannot claim another address: X-Forwarded-For counts only behind a trusted proxy.
+    assert api.get("/api/v1/contenders/", HTTP_X_FORWARDED_FOR="203.0.113.77").status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_forwarded_address_has_its_own_rate(api, monkeypatch, settings):
+    settings.ARENA_TRUST_X_FORWARDED_FOR = True
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "2/min"})
+    for _ in range(2):
+        assert api.get("/api/v1/contenders/", HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 200
+    assert api.get("/api/v1/contenders/", HTTP_X_FORWARDED_FOR="203.0.113.1").status_code == 429
+    assert api.get("/api/v1/contenders/", HTTP_X_FORWARDED_FOR="203.0.113.2").status_code == 200
 
 
 def test_leaderboard_and_history_queries_do_not_grow_with_the_board(api, django_assert_num_queries):
@@ -206,8 +277,9 @@ def test_leaderboard_and_history_queries_do_not_grow_with_the_board(api, django_
         VoteFactory(contender_a=ContenderFactory(name=f"extra-{number}"), contender_b=first, outcome="tie")
     ratings_refresh()
     ratings_refresh(force=True)
-    # The snapshot, then its rows with their contenders: whatever the number of contenders.
-    with django_assert_num_queries(2):
+    # The snapshot, the latest contender change (for the ETag), then the rows with their contenders:
+    # whatever the number of contenders.
+    with django_assert_num_queries(3):
         body = api.get("/api/v1/leaderboard/").json()
     assert len(body["ratings"]) == 23
     with django_assert_num_queries(3):  # the snapshot, its matrices, the contenders named in them
@@ -224,3 +296,26 @@ def test_the_fast_leaderboard_body_is_what_the_serializer_gives(api):
     expected = LeaderboardSerializer({"snapshot": overall, "ratings": rows}).data
     assert leaderboard_data(overall) == expected
     assert api.get("/api/v1/leaderboard/").json() == json.loads(json.dumps(expected, cls=DjangoJSONEncoder))
+
+
+def test_an_unexpected_failure_under_the_api_still_has_the_error_shape(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("ratings.api._snapshot", broken)
+    client = APIClient(raise_request_exception=False)
+    response = client.get("/api/v1/leaderboard/")
+    assert_error(response, 500, "server_error")
+    assert "boom" not in response.content.decode()
+    site = Client(raise_request_exception=False)
+    monkeypatch.setattr("ratings.views.categories_with_boards", broken)
+    page = site.get("/leaderboard/")
+    assert page.status_code == 500 and "Server error" in page.content.decode()
+
+
+def test_an_arena_can_keep_its_battles_unpublished(api, settings):
+    settings.ARENA_API_PUBLIC_BATTLES = False
+    voted = BattleFactory(status=Battle.Status.VOTED, voter=VoterFactory(), served_at="2026-01-01T00:00:00Z")
+    VoteFactory(battle=voted, contender_a=voted.contender_a, contender_b=voted.contender_b, outcome="a")
+    assert_error(api.get("/api/v1/battles/"), 404, "not_found")
+    assert_error(api.get(f"/api/v1/battles/{voted.pk}/"), 404, "not_found")

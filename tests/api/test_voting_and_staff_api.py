@@ -12,7 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from battles.models import Battle, Contender, Question, Vote
-from tests.factories import BattleFactory, CategoryFactory, ContenderFactory, VoteFactory
+from tests.factories import BattleFactory, CategoryFactory, ContenderFactory, VoteFactory, VoterFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -199,6 +199,17 @@ def test_staff_register_edit_pause_and_resume_a_contender(staff_api):
             "api_key_env",
         ),
         ({"name": "x", "base_url": "http://h/v1", "model_id": "m", "temperature": 5}, "temperature"),
+        ({"name": "x", "base_url": "http://h/v1", "model_id": "m", "extra_headers": "x"}, "extra_headers"),
+        (
+            {"name": "x", "base_url": "http://h/v1", "model_id": "m", "extra_headers": {"X": 1}},
+            "extra_headers",
+        ),
+        ({"name": "x", "base_url": "http://h/v1", "model_id": "m", "stop": {"a": 1}}, "stop"),
+        ({"name": "x", "base_url": "http://h/v1", "model_id": "m", "stop": "</s>"}, "stop"),
+        (
+            {"name": "x", "base_url": "http://h/v1", "model_id": "m", "extra_parameters": [1]},
+            "extra_parameters",
+        ),
     ],
 )
 def test_staff_invalid_contender_is_refused_with_the_field(staff_api, body, field):
@@ -225,3 +236,20 @@ def test_staff_import_questions_and_refresh(staff_api):
     assert_error(bad, 400, "import_rejected")
     assert "bad.jsonl:1" in bad.json()["error"]["message"]
     assert staff_api.post("/api/v1/staff/ratings/refresh/").status_code == 202
+
+
+def test_battle_log_judges_are_voter_pseudonyms_and_csv_cells_never_run_as_formulas(api):
+    votes, (first, _) = export_data()
+    first.name = '=HYPERLINK("http://evil.example","x")'
+    first.save()
+    voter = VoterFactory()
+    Vote.objects.filter(pk__in=[votes[0].pk, votes[1].pk]).update(voter=voter)
+    Vote.objects.filter(pk=votes[2].pk).update(voter=None)
+    battles = json.loads(streamed(api.get("/api/v1/votes/export/", {"format": "clean_battle"})))
+    judges = [battle["judge"] for battle in battles]
+    assert judges[0] == judges[1] != judges[3] and judges[2] == "arena_import"
+    assert judges[0].startswith("arena_user_") and str(voter.pk) not in judges[0]
+    rows = list(csv.reader(io.StringIO(streamed(api.get("/api/v1/votes/export/", {"format": "csv"})))))
+    assert rows[1][2] == "'" + first.name
+    lines = [json.loads(line) for line in streamed(api.get("/api/v1/votes/export/")).splitlines()]
+    assert lines[0]["contender_a"] == first.name  # JSON is data, not a spreadsheet: as written

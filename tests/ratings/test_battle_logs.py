@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from battles.models import Contender, Vote
 from ratings.models import PairCount, RatingSnapshot
 from ratings.services.battle_logs import BattleLogRejected, _battles
-from tests.factories import ContenderFactory
+from tests.factories import ContenderFactory, VoteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -116,6 +116,19 @@ def test_importing_twice_adds_nothing(tmp_path):
         ),
         ([{"model_a": "a", "model_b": "b", "winner": "tie", "tstamp": "yesterday"}], "battle 1: tstamp"),
         ([LOG[0], 7], "battle 2: expected an object"),
+        ([{"model_a": "a", "model_b": "b", "winner": ["model_a"], "tstamp": 1}], "battle 1: winner"),
+        ([{"model_a": "a", "model_b": "b", "winner": "tie", "tstamp": 1e20}], "battle 1: tstamp"),
+        ([{"model_a": "a", "model_b": "b", "winner": "tie", "tstamp": -5}], "battle 1: tstamp"),
+        (
+            [{"model_a": "m1", "model_b": "m1 ", "winner": "tie", "tstamp": 1}],
+            "battle 1: model_a and model_b",
+        ),
+        ([{"model_a": "m" * 201, "model_b": "b", "winner": "tie", "tstamp": 1}], "battle 1: model_a must be"),
+        ([{"model_a": "a\u0000", "model_b": "b", "winner": "tie", "tstamp": 1}], "battle 1: model_a must be"),
+        (
+            [{"model_a": "a", "model_b": "b", "winner": "tie", "tstamp": 1, "language": "en\u0000"}],
+            "battle 1: language",
+        ),
     ],
 )
 def test_a_bad_battle_rejects_the_whole_log(tmp_path, battles, message):
@@ -131,11 +144,56 @@ def test_a_bad_battle_rejects_the_whole_log(tmp_path, battles, message):
         ('{"model_a": "a"}', "not a JSON list"),
         ('[{"model_a": "a", "model_b": "b", "winner": "tie", "tstamp": 1}', "expected , or ]"),
         ('[{"model_a": "a", "model_b": "b", "winner": "tie", "tst', "battle 1: not valid JSON"),
+        ('[{"model_a": "a", "model_b": "b", "winner": "tie", "tstamp": 1}] trailing', "after the list"),
     ],
 )
 def test_broken_json_is_rejected(text, message):
     with pytest.raises(BattleLogRejected, match=message):
         list(_battles(io.StringIO(text), None))
+
+
+def test_a_byte_order_mark_and_a_cut_off_literal_are_read_right():
+    text = '\ufeff[{"model_a": "a", "model_b": "b", "winner": "tie", "ok": true, "tstamp": 1}]'
+
+    class Dribble(io.StringIO):
+        def read(self, size: int = -1) -> str:  # three characters at a time: every token gets cut
+            return super().read(3)
+
+    assert [number for number, _ in _battles(Dribble(text), None)] == [1]
+
+
+def test_a_broken_battle_is_rejected_without_reading_the_rest_of_the_file():
+    class Endless(io.TextIOBase):
+        """A log whose first battle is broken, followed by an endless supply of good ones."""
+
+        def __init__(self) -> None:
+            self.sent = 0
+            self.first = '[{"model_a": "a", "model_b" "b"}, '
+
+        def read(self, size: int = -1) -> str:
+            self.sent += 1
+            if self.sent == 1:
+                return self.first
+            return '{"model_a": "a", "model_b": "b", "winner": "tie", "tstamp": 1}, ' * 10_000
+
+    reader = Endless()
+    with pytest.raises(BattleLogRejected, match="battle 1: not valid JSON"):
+        list(_battles(reader, None))
+    assert reader.sent <= 2  # at most one more read to tell a cut-off battle from a broken one
+
+
+def test_our_own_export_imported_again_counts_nothing_twice(tmp_path):
+    first, second = ContenderFactory(name="first"), ContenderFactory(name="second")
+    for outcome in ("a", "b", "tie"):
+        VoteFactory(contender_a=first, contender_b=second, outcome=outcome)
+    exported = tmp_path / "ours.json"
+    call_command("export_battles", "--output", str(exported), stdout=io.StringIO())
+    call_command("import_battles", str(exported), "--quiet", stdout=io.StringIO())
+    assert Vote.objects.count() == 3
+    # Into another arena (no such votes there) the same log imports whole.
+    Vote.objects.all().delete()
+    call_command("import_battles", str(exported), "--quiet", stdout=io.StringIO())
+    assert Vote.objects.count() == 3
 
 
 def test_the_reader_streams_in_bounded_memory():

@@ -492,7 +492,16 @@ def test_ratings_compute_returns_everything_a_snapshot_stores():
     assert result.gradient_norm <= 1e-10
     assert result.bootstrap_gradient_norm <= 1e-10
     with pytest.raises(ValueError, match="at least 1"):
-        algorithms.ratings_compute(counts, bootstrap_rounds=0)
+        algorithms.bootstrap_intervals(counts, algorithms.bradley_terry(counts), rounds=0)
+    # No bootstrap rounds: the sandwich intervals are the intervals, and the ranks follow them.
+    sandwich_only = algorithms.ratings_compute(counts, bootstrap_rounds=0)
+    assert sandwich_only.bootstrap_resampling == "none"
+    assert sandwich_only.bootstrap_low.tolist() == sandwich_only.sandwich_low.tolist()
+    assert sandwich_only.bootstrap_high.tolist() == sandwich_only.sandwich_high.tolist()
+    assert (
+        sandwich_only.ranks.tolist()
+        == algorithms.ranks_from_intervals(sandwich_only.sandwich_low, sandwich_only.sandwich_high).tolist()
+    )
     with pytest.raises(ValueError, match="resampling"):
         algorithms.bootstrap_intervals(counts, algorithms.bradley_terry(counts), resampling="jackknife")
 

@@ -327,7 +327,11 @@ def test_category_tabs_and_a_category_board(settings):
 
 def test_unknown_category_is_404_and_a_category_without_board_is_empty(settings):
     realistic_board(batches=1)
-    assert Client().get("/leaderboard/?category=NOPE").status_code == 404
+    missing = Client().get("/leaderboard/?category=NOPE")
+    assert missing.status_code == 404
+    page = missing.content.decode()
+    assert "没有类别“NOPE”。" in page and 'href="/leaderboard/"' in page  # the site's own page
+    assert Client().get("/leaderboard/?category=%00").status_code == 404
     CategoryFactory(code="MATH", name="数学")
     html = get("/leaderboard/?category=MATH", language="en")
     assert "No votes yet. Cast the first one!" in html

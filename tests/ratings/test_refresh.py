@@ -8,15 +8,18 @@ import redis
 from django.core.cache import cache
 from django.core.management import call_command
 
+from battles.models import Vote
 from ratings.models import RatingSnapshot
 from ratings.selectors import leaderboard_latest
 from ratings.services import (
     REFRESH_LOCK_KEY,
     REFRESH_QUEUED_KEY,
+    ratings_rebuild,
     ratings_refresh,
     ratings_refresh_locked,
     ratings_refresh_request,
 )
+from ratings.services import refresh as refresh_module
 from tests.factories import ContenderFactory, VoteFactory
 
 pytestmark = pytest.mark.django_db
@@ -158,3 +161,40 @@ def test_a_refresh_that_finds_another_running_tries_again_and_keeps_the_queued_f
     assert broker.llen("celery") == 1  # itself, a second later
     assert cache.get(REFRESH_QUEUED_KEY) == "1"  # so new votes do not queue more tasks meanwhile
     assert not RatingSnapshot.objects.exists()
+
+
+def test_a_broker_that_is_down_does_not_fail_a_committed_vote(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from ratings.tasks import ratings_refresh_task
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(ratings_refresh_task, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        ratings_refresh_request()  # robust: logged, not raised
+    assert cache.get(REFRESH_QUEUED_KEY) is None  # the next vote tries to queue again
+
+
+def test_a_snapshot_long_after_its_votes_stores_the_lag():
+    vote = VoteFactory()
+    Vote.objects.filter(pk=vote.pk).update(recorded_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=40))
+    snapshot = ratings_refresh()
+    assert snapshot.vote_lag_ms > 40 * 24 * 3600 * 1000 - 60_000  # beyond a 32-bit integer's range
+
+
+def test_a_rebuild_holds_the_refresh_lock_and_waits_for_a_running_refresh(monkeypatch):
+    VoteFactory()
+    seen = []
+    monkeypatch.setattr(
+        refresh_module, "_rebuild", lambda categories: seen.append(cache.get(REFRESH_LOCK_KEY))
+    )
+    ratings_rebuild()
+    assert seen == ["1"] and cache.get(REFRESH_LOCK_KEY) is None
+    cache.add(REFRESH_LOCK_KEY, "1", timeout=60)  # a refresh is running
+    with pytest.raises(TimeoutError), refresh_module._refresh_lock_held(wait_seconds=0.3):
+        pass
+    assert cache.get(REFRESH_LOCK_KEY) == "1"  # the running refresh's lock is left alone
