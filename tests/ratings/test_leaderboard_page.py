@@ -90,10 +90,13 @@ class _Tables(HTMLParser):
         self.tables: list[dict] = []
         self._stack: list[dict] = []
         self._cell: list[str] | None = None
+        self._phone_copy = False  # inside a phone-only copy of another column's value
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         attributes = dict(attrs)
-        if tag == "table":
+        if "phone-only" in (attributes.get("class") or "").split():
+            self._phone_copy = True
+        elif tag == "table":
             self._stack.append({"attributes": attributes, "head": [], "rows": [], "header_attributes": []})
         elif self._stack and tag == "tr":
             self._stack[-1]["current"] = []
@@ -105,7 +108,9 @@ class _Tables(HTMLParser):
             self._cell.append("[svg]")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "table" and self._stack:
+        if self._phone_copy:
+            self._phone_copy = tag != "span"
+        elif tag == "table" and self._stack:
             self.tables.append(self._stack.pop())
         elif self._stack and tag in ("td", "th") and self._cell is not None:
             self._stack[-1]["current"].append(" ".join("".join(self._cell).split()))
@@ -121,7 +126,7 @@ class _Tables(HTMLParser):
                 )
 
     def handle_data(self, data: str) -> None:
-        if self._cell is not None:
+        if self._cell is not None and not self._phone_copy:
             self._cell.append(data)
 
 
