@@ -70,13 +70,13 @@ def last_id_of_page(selection: VoteFilter) -> tuple[int | None, bool]:
 
 
 def _rows(
-    selection: VoteFilter,
-) -> Iterator[tuple[int, datetime, int, int, str, int | None, str, object | None, str | None, str]]:
+    selection: VoteFilter, *, with_voter: bool
+) -> Iterator[tuple[int, datetime, int, int, str, int | None, str, str | None, str | None, str]]:
     where, parameters = selection.sql()
     limit = "" if selection.limit is None else f"LIMIT {int(selection.limit)}"
     columns = (
         "v.id, v.created_at, v.contender_a_id, v.contender_b_id, v.outcome, v.category_id, v.language, "
-        "v.voter_id"
+        + ("v.voter_id::text" if with_voter else "NULL")  # as text: no UUID object per row
     )
     tables = (
         "battles_vote v LEFT JOIN battles_battle b ON b.id = v.battle_id "
@@ -95,15 +95,21 @@ def _rows(
 def _spreadsheet_safe(value: object) -> object:
     """A text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
     apostrophe, which spreadsheets show as text; other values pass as they are."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
         return "'" + value
     return value
+
+
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
     """The export as text pieces, one batch of votes at a time."""
     names = dict(Contender.objects.values_list("id", "name"))
     codes = dict(Category.objects.values_list("id", "code"))
+    if export_format == "csv":  # once per name, not once per row
+        names = {key: str(_spreadsheet_safe(name)) for key, name in names.items()}
+        codes = {key: str(_spreadsheet_safe(code)) for key, code in codes.items()}
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if export_format == "csv":
@@ -111,7 +117,7 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
     elif export_format == "clean_battle":
         buffer.write("[")
     written = 0
-    for written, row in enumerate(_rows(selection), start=1):
+    for written, row in enumerate(_rows(selection, with_voter=export_format == "clean_battle"), start=1):
         (
             vote_id,
             created_at,
@@ -149,7 +155,9 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
                 language,
             )
             if export_format == "csv":
-                writer.writerow([_spreadsheet_safe(value) for value in values])
+                if language[:1] in _FORMULA_STARTS:
+                    values = (*values[:6], "'" + language)
+                writer.writerow(values)
             else:
                 buffer.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False) + "\n")
         if written % _BATCH == 0:
