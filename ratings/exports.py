@@ -92,6 +92,11 @@ def _rows(
             yield from batch
 
 
+def _json_text(known: dict[str, str], text: str) -> str:
+    known[text] = json.dumps(text, ensure_ascii=False)
+    return known[text]
+
+
 def _spreadsheet_safe(value: object) -> object:
     """A text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
     apostrophe, which spreadsheets show as text; other values pass as they are."""
@@ -110,6 +115,9 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
     if export_format == "csv":  # once per name, not once per row
         names = {key: str(_spreadsheet_safe(name)) for key, name in names.items()}
         codes = {key: str(_spreadsheet_safe(code)) for key, code in codes.items()}
+    names_json = {key: json.dumps(name, ensure_ascii=False) for key, name in names.items()}
+    codes_json = {key: json.dumps(code, ensure_ascii=False) for key, code in codes.items()}
+    languages_json: dict[str, str] = {}
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if export_format == "csv":
@@ -159,7 +167,13 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
                     values = (*values[:6], "'" + language)
                 writer.writerow(values)
             else:
-                buffer.write(json.dumps(dict(zip(COLUMNS, values, strict=True)), ensure_ascii=False) + "\n")
+                # The line json.dumps would write, from pieces encoded once per name and language.
+                buffer.write(
+                    f'{{"id": {vote_id}, "time": "{values[1]}", "contender_a": {names_json[side_a]}, '
+                    f'"contender_b": {names_json[side_b]}, "outcome": "{outcome}", '
+                    f'"category": {codes_json[category_id] if category_id else "null"}, '
+                    f'"language": {languages_json.get(language) or _json_text(languages_json, language)}}}\n'
+                )
         if written % _BATCH == 0:
             yield buffer.getvalue()
             buffer.seek(0)

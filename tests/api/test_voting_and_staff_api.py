@@ -253,3 +253,25 @@ def test_battle_log_judges_are_voter_pseudonyms_and_csv_cells_never_run_as_formu
     assert rows[1][2] == "'" + first.name
     lines = [json.loads(line) for line in streamed(api.get("/api/v1/votes/export/")).splitlines()]
     assert lines[0]["contender_a"] == first.name  # JSON is data, not a spreadsheet: as written
+
+
+def test_json_lines_are_exactly_what_json_dumps_writes(api):
+    odd = ContenderFactory(name='quote " back\\slash 中文 🙂 \u2028 tab\t')
+    other = ContenderFactory(name="plain")
+    VoteFactory(
+        contender_a=odd,
+        contender_b=other,
+        outcome="both_bad",
+        category=CategoryFactory(code='c"1'),
+        language='zh"',
+        created_at=dt.datetime(2026, 5, 1, 12, 30, 15, 123456, tzinfo=dt.UTC),
+    )
+    VoteFactory(contender_a=other, contender_b=odd, outcome="a", category=None, language="")
+    lines = streamed(api.get("/api/v1/votes/export/")).split("\n")  # JSON Lines end lines with \n only
+    assert lines.pop() == "" and len(lines) == 2
+    for line in lines:
+        assert line == json.dumps(json.loads(line), ensure_ascii=False)
+    first = json.loads(lines[0])
+    assert (first["contender_a"], first["category"], first["language"]) == (odd.name, 'c"1', 'zh"')
+    assert first["time"] == "2026-05-01T12:30:15.123456+00:00"
+    assert json.loads(lines[1])["category"] is None
