@@ -163,9 +163,7 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
                 language,
             )
             if export_format == "csv":
-                if language[:1] in _FORMULA_STARTS:
-                    values = (*values[:6], "'" + language)
-                writer.writerow(values)
+                writer.writerow((*values[:6], _spreadsheet_safe(language)))  # names: made safe above
             else:
                 # The line json.dumps would write, from pieces encoded once per name and language.
                 buffer.write(

@@ -70,6 +70,16 @@ def completion_body(content: str, *, model: str = "fault-model") -> dict[str, An
     }
 
 
+def json_reply(handler: BaseHTTPRequestHandler, payload: dict[str, Any], status: int = 200) -> None:
+    """Answer a request with a JSON body and its length (for the small servers tests write)."""
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 def chunk_event(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> bytes:
     chunk = {
         "id": "chatcmpl-fault",

@@ -1,6 +1,5 @@
 """Answers per second from ONE worker process against an endpoint that takes 1 s per answer."""
 
-import json
 import os
 import threading
 import time
@@ -15,6 +14,7 @@ from battles.models import Answer
 from battles.tasks import answer_generate_task
 from tests.benchmarks.conftest import report
 from tests.factories import ContenderFactory, QuestionFactory
+from tests.fault_server import completion_body, json_reply
 from tests.workers import wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,23 +29,7 @@ class _OneSecondModel(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         time.sleep(ENDPOINT_SECONDS)
-        body = json.dumps(
-            {
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "An answer, **in markdown**."},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 12, "completion_tokens": 7},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        json_reply(self, completion_body("An answer, **in markdown**."))
 
     def log_message(self, *args: object) -> None:
         pass

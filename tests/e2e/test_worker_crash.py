@@ -1,7 +1,6 @@
 """A worker killed with SIGKILL in the middle of a generation: after a new worker starts, the answer
 is completed exactly once (real worker processes, the Redis broker, PostgreSQL, a real HTTP endpoint)."""
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ import pytest
 from battles.models import Answer, AnswerAttempt
 from battles.tasks import answer_generate_task
 from tests.factories import AnswerFactory, ContenderFactory
+from tests.fault_server import completion_body, json_reply
 from tests.workers import wait_until, worker_process
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -28,23 +28,7 @@ class _FirstCallHangs(BaseHTTPRequestHandler):
         if len(type(self).calls) == 1:
             time.sleep(30)
             return
-        body = json.dumps(
-            {
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "the second try"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 3},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        json_reply(self, completion_body("the second try"))
 
     def log_message(self, *args: object) -> None:
         pass
