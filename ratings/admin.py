@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from ratings.models import ContenderRating, EloRating, PairCount, RatingMatrix, RatingSnapshot, RatingsState
 
@@ -14,8 +15,24 @@ class ContenderRatingInline(admin.TabularInline):
     ordering = ["rank", "-bt_rating"]
 
 
+class ComputedAdmin(admin.ModelAdmin):
+    """Everything here is computed from the votes: shown, never typed in. (Deleting snapshots is
+    fine; the counters and Elo state are rebuilt with `manage.py ratings_rebuild`, not by hand.)"""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class RunningStateAdmin(ComputedAdmin):
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(RatingSnapshot)
-class RatingSnapshotAdmin(admin.ModelAdmin):
+class RatingSnapshotAdmin(ComputedAdmin):
     list_display = [
         "id",
         "created_at",
@@ -39,7 +56,7 @@ class RatingSnapshotAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContenderRating)
-class ContenderRatingAdmin(admin.ModelAdmin):
+class ContenderRatingAdmin(ComputedAdmin):
     list_display = ["contender", "snapshot", "rank", "bt_rating", "elo", "win_rate", "votes", "preliminary"]
     list_filter = ["preliminary", "contender"]
     search_fields = ["contender__name"]
@@ -47,7 +64,7 @@ class ContenderRatingAdmin(admin.ModelAdmin):
 
 
 @admin.register(PairCount)
-class PairCountAdmin(admin.ModelAdmin):
+class PairCountAdmin(RunningStateAdmin):
     list_display = ["category_key", "contender_a", "contender_b", "outcome", "count"]
     list_filter = ["category_key", "outcome"]
     search_fields = ["contender_a__name", "contender_b__name"]
@@ -56,7 +73,7 @@ class PairCountAdmin(admin.ModelAdmin):
 
 
 @admin.register(EloRating)
-class EloRatingAdmin(admin.ModelAdmin):
+class EloRatingAdmin(RunningStateAdmin):
     list_display = ["contender", "category_key", "rating"]
     list_filter = ["category_key"]
     search_fields = ["contender__name"]
@@ -65,14 +82,14 @@ class EloRatingAdmin(admin.ModelAdmin):
 
 
 @admin.register(RatingsState)
-class RatingsStateAdmin(admin.ModelAdmin):
+class RatingsStateAdmin(RunningStateAdmin):
     list_display = ["id", "elo_through_at", "elo_through_id", "elo_max_vote_id", "elo_vote_count"]
     search_fields = ["id"]
     readonly_fields = ["elo_through_at", "elo_through_id", "elo_max_vote_id", "elo_vote_count"]
 
 
 @admin.register(RatingMatrix)
-class RatingMatrixAdmin(admin.ModelAdmin):
+class RatingMatrixAdmin(ComputedAdmin):
     list_display = ["snapshot", "contender_count"]
     search_fields = ["snapshot__id"]
     readonly_fields = ["snapshot", "contender_ids", "battle_counts", "win_rates", "predicted_win_rates"]

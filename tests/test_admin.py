@@ -99,3 +99,19 @@ def test_resume_action_clears_the_failure_pause(staff):
     )
     contender = Contender.objects.get(pk=contender.pk)
     assert (contender.consecutive_failures, contender.paused_until) == (0, None)
+
+
+@pytest.mark.parametrize(
+    "model", ["ratingsnapshot", "contenderrating", "paircount", "elorating", "ratingmatrix"]
+)
+def test_computed_ratings_are_shown_never_typed_in(staff, model):
+    assert staff.get(f"/admin/ratings/{model}/").status_code == 200
+    assert staff.get(f"/admin/ratings/{model}/add/").status_code == 403
+
+
+def test_a_vote_is_a_record_not_edited_in_the_admin(staff):
+    vote = VoteFactory(outcome="a")
+    assert staff.get("/admin/battles/vote/add/").status_code == 403
+    staff.post(f"/admin/battles/vote/{vote.pk}/change/", {"outcome": "b", "reason": ""})
+    vote.refresh_from_db()
+    assert vote.outcome == "a"
