@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
 
@@ -9,30 +10,46 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def _connect_worker_signals() -> None:
+    from arena.heartbeat import CatchUpOnConnect, task_done, worker_started, worker_stopping
+
+    worker_ready.connect(worker_started, weak=False)
+    worker_shutdown.connect(worker_stopping, weak=False)
+    task_postrun.connect(task_done, weak=False)
+    app.steps["consumer"].add(CatchUpOnConnect)
+
+
+_connect_worker_signals()
+
+
 @app.on_after_finalize.connect
 def _schedule_periodic_tasks(sender: Celery, **_: object) -> None:
     from django.conf import settings
 
-    sender.add_periodic_task(
+    def every(seconds: float, task: str, name: str, **kwargs: object) -> None:
+        # A tick that no worker takes within its interval expires: workers that were down find one
+        # run waiting, not a pile. `periodic` lets the task record its run for the readiness check.
+        sender.add_periodic_task(
+            seconds,
+            sender.signature(task, kwargs={**kwargs, "periodic": True}, options={"expires": seconds}),
+            name=name,
+        )
+
+    every(
         settings.ARENA_POOL_REFILL_INTERVAL_SECONDS,
-        sender.signature("battles.tasks.battle_pool_refill_task"),
-        name="keep the pool of ready battles full",
+        "battles.tasks.battle_pool_refill_task",
+        "keep the pool of ready battles full",
     )
-    sender.add_periodic_task(
+    every(settings.ARENA_SWEEP_INTERVAL_SECONDS, "battles.tasks.answers_sweep_task", "return lost answers")
+    every(
         settings.ARENA_SWEEP_INTERVAL_SECONDS,
-        sender.signature("battles.tasks.answers_sweep_task"),
-        name="return lost answers to the queue",
+        "battles.tasks.contenders_probe_task",
+        "probe contenders paused after failures",
     )
-    sender.add_periodic_task(
-        settings.ARENA_SWEEP_INTERVAL_SECONDS,
-        sender.signature("battles.tasks.contenders_probe_task"),
-        name="probe contenders paused after failures",
-    )
-    sender.add_periodic_task(
+    every(
         settings.ARENA_RATINGS_REFRESH_INTERVAL_SECONDS,
-        sender.signature("ratings.tasks.ratings_refresh_task", kwargs={"categories": True}),
-        name="refresh ratings, categories too",
+        "ratings.tasks.ratings_refresh_task",
+        "refresh ratings, categories too",
+        categories=True,
     )
-    sender.add_periodic_task(
-        3600, sender.signature("ratings.tasks.ratings_history_thin_task"), name="thin the ratings history"
-    )
+    every(3600, "ratings.tasks.ratings_history_thin_task", "thin the ratings history")

@@ -9,6 +9,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -63,12 +64,14 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "arena",
     "battles",
     "ratings",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "arena.availability.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "arena.middleware.CookieLanguageMiddleware",
@@ -129,12 +132,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, locks, rate-limit counters ------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "arena",
+            # Redis may vanish: a call fails within a second and the caller goes on without it
+            # (arena/stores.py), instead of holding a voter's request.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
@@ -161,9 +168,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.2,
     }
 else:
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+        # kombu's Redis transport with a fix for the worker's crash on reconnection (arena/broker.py).
+        CELERY_BROKER_TRANSPORT = "arena.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Above the longest hard time limit, so a task still running is never handed to a second worker.
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=60),
+        "socket_connect_timeout": 2,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -173,6 +184,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", 600, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_SECONDS", 660, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker waits for the broker as long as it takes (the default gives up after 100 tries).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Queuing a task while the broker is away fails within about half a second; the caller goes on
+# without it (arena/stores.py) and beat or the catch-up after reconnection does the work.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 # Endpoint calls get their own queue, so a backlog of answers never delays a ratings refresh.
 CELERY_TASK_ROUTES = {"battles.tasks.answer_generate_task": {"queue": "generation"}}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
@@ -310,5 +331,10 @@ ARENA_RATING_ANCHOR_VALUE = env_float("ARENA_RATING_ANCHOR_VALUE", 1000.0)
 ARENA_PRELIMINARY_VOTES = env_int("ARENA_PRELIMINARY_VOTES", 100, minimum=0)
 ARENA_VOTER_COOKIE_NAME = "arena_voter"
 ARENA_VOTER_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
+# Workers record a heartbeat this often (and touch ARENA_WORKER_HEARTBEAT_FILE, if set, for container
+# health checks); the readiness endpoint counts a worker unseen for ARENA_WORKER_STALE_SECONDS as gone.
+ARENA_WORKER_HEARTBEAT_SECONDS = env_float("ARENA_WORKER_HEARTBEAT_SECONDS", 10.0, minimum=1.0)
+ARENA_WORKER_STALE_SECONDS = env_float("ARENA_WORKER_STALE_SECONDS", 60.0, minimum=2.0)
+ARENA_WORKER_HEARTBEAT_FILE = env_str("ARENA_WORKER_HEARTBEAT_FILE")
 # Where the demo contenders' endpoint listens (started by `make run`).
 ARENA_DEMO_ENDPOINT_URL = env_str("ARENA_DEMO_ENDPOINT_URL", "http://127.0.0.1:8001/v1")

@@ -1,5 +1,9 @@
+import sys
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found, server_error
+
+from arena.availability import DATABASE_ERRORS, database_unavailable
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -16,7 +20,11 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def failed(request: HttpRequest) -> HttpResponse:
-    """500: the API's error body under /api/ (the error itself is logged), the site's page elsewhere."""
+    """500: the API's error body under /api/ (the error itself is logged), the site's page elsewhere.
+    A lost database connection outside a view (in a middleware, say) is a 503, as in a view."""
+    raised = sys.exc_info()[1]
+    if isinstance(raised, DATABASE_ERRORS):
+        return database_unavailable(request, raised)
     if request.path.startswith("/api/"):
         error = {
             "status": 500,

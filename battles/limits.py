@@ -1,7 +1,8 @@
 """How many calls a contender may have in flight, across every worker.
 
 With Redis (REDIS_URL), the slots live in Redis, so the limit holds across all worker processes
-and machines. Embedded (no Redis, one worker process), a lock in the process does the same job.
+and machines. Embedded (no Redis, one worker process), a lock in the process does the same job, and
+so it does while Redis is unreachable (the limit then holds per worker process).
 A slot is a lease: if its holder dies, the slot frees itself when the lease runs out.
 """
 
@@ -13,6 +14,8 @@ from typing import Protocol
 
 import redis
 from django.conf import settings
+
+from arena import stores
 
 # Remove expired holders, then take a slot if one is free. Atomic in Redis.
 _ACQUIRE_SCRIPT = """
@@ -36,26 +39,52 @@ class ConcurrencySlots(Protocol):
 
 
 class RedisConcurrencySlots:
+    """Slots in Redis; while Redis is unreachable, slots in this process (tokens marked "local:")."""
+
     def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
         self._acquire = self._redis.register_script(_ACQUIRE_SCRIPT)
+        self._local = LocalConcurrencySlots()
 
     def acquire(self, key: str, *, limit: int, lease_seconds: float) -> str | None:
         token = uuid.uuid4().hex
-        now = time.time()
-        taken = self._acquire(
-            keys=[f"arena:slots:{key}"],
-            args=[now, limit, now + lease_seconds, token, int(lease_seconds * 1000) + 1000],
-        )
-        return token if taken else None
+
+        def in_redis() -> str | None:
+            now = time.time()
+            taken = self._acquire(
+                keys=[f"arena:slots:{key}"],
+                args=[now, limit, now + lease_seconds, token, int(lease_seconds * 1000) + 1000],
+            )
+            return token if taken else None
+
+        def here() -> str | None:
+            local = self._local.acquire(key, limit=limit, lease_seconds=lease_seconds)
+            return None if local is None else f"local:{local}"
+
+        return stores.call(stores.CACHE, "contender call slots", in_redis, fallback=here)
 
     def release(self, key: str, token: str) -> None:
-        self._redis.zrem(f"arena:slots:{key}", token)
+        if token.startswith("local:"):
+            self._local.release(key, token.removeprefix("local:"))
+            return
+        # Unreleased, the slot frees itself when its lease runs out.
+        stores.call(
+            stores.CACHE,
+            "contender call slots",
+            lambda: self._redis.zrem(f"arena:slots:{key}", token),
+            fallback=lambda: 0,
+        )
 
     def in_use(self, key: str) -> int:
         name = f"arena:slots:{key}"
-        self._redis.zremrangebyscore(name, "-inf", time.time())
-        return int(self._redis.zcard(name))
+
+        def in_redis() -> int:
+            self._redis.zremrangebyscore(name, "-inf", time.time())
+            return int(self._redis.zcard(name))
+
+        return stores.call(
+            stores.CACHE, "contender call slots", in_redis, fallback=lambda: self._local.in_use(key)
+        )
 
 
 class LocalConcurrencySlots:

@@ -60,3 +60,18 @@ def vote_of_voter(*, battle_id: int, voter: Voter) -> Vote | None:
 
 def vote_with_names(*, vote_id: int) -> Vote:
     return Vote.objects.select_related("contender_a", "contender_b").get(pk=vote_id)
+
+
+def pool_counts() -> dict[str, int]:
+    """Open battles: ready in the shared pool, held for voters (served or drawn for one), waiting
+    for answers."""
+    from django.db.models import Count
+
+    counts: dict[str, int] = Battle.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        ready=Count("id", filter=Q(status=Battle.Status.READY, voter__isnull=True)),
+        held=Count(
+            "id", filter=Q(status__in=[Battle.Status.READY, Battle.Status.SERVED], voter__isnull=False)
+        ),
+        generating=Count("id", filter=Q(status=Battle.Status.GENERATING)),
+    )
+    return counts

@@ -1,15 +1,15 @@
 """Celery tasks: thin, idempotent wrappers that take ids and call one service."""
 
 from celery import shared_task
-from django.core.cache import cache
 from django.db import connection
 
+from arena.heartbeat import DATABASE_RETRY, periodic_run
+from arena.locks import lock_held
+from arena.stores import BROKER, call
 from battles.models import MAX_REQUEST_TIMEOUT_SECONDS
 from battles.services.generation import answer_generate
 from battles.services.health import answers_sweep, contenders_probe_due
 from battles.services.pool import battle_pool_refill
-
-_REFILL_LOCK_KEY = "battles:pool:refill-lock"
 
 
 @shared_task(
@@ -18,6 +18,7 @@ _REFILL_LOCK_KEY = "battles:pool:refill-lock"
     # Above the longest request a contender may be allowed, so the limits only stop a stuck worker.
     soft_time_limit=MAX_REQUEST_TIMEOUT_SECONDS + 30,
     time_limit=MAX_REQUEST_TIMEOUT_SECONDS + 60,
+    **DATABASE_RETRY,
 )
 def answer_generate_task(answer_id: int) -> str:
     try:
@@ -26,26 +27,30 @@ def answer_generate_task(answer_id: int) -> str:
         # Hundreds of these run at once in one worker: none keeps a database connection between tasks.
         connection.close()
     if outcome.retry_in_seconds is not None and outcome.status == "deferred":
-        answer_generate_task.apply_async((answer_id,), countdown=outcome.retry_in_seconds)
+        # Without a broker the answer stays pending with its retry time, and the sweeper queues it.
+        call(
+            BROKER,
+            "queue an answer's retry",
+            lambda: answer_generate_task.apply_async((answer_id,), countdown=outcome.retry_in_seconds),
+            fallback=lambda: None,
+        )
     return outcome.status
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150, ignore_result=True)
-def battle_pool_refill_task() -> int:
-    # Two refills at once would both see the same shortfall and overfill the pool.
-    if not cache.add(_REFILL_LOCK_KEY, "1", timeout=150):
-        return 0
-    try:
-        return len(battle_pool_refill().battles_created)
-    finally:
-        cache.delete(_REFILL_LOCK_KEY)
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150, ignore_result=True, **DATABASE_RETRY)
+def battle_pool_refill_task(periodic: bool = False) -> int:
+    with periodic_run("battle_pool_refill_task", periodic=periodic), lock_held("pool-refill") as held:
+        # Two refills at once would both see the same shortfall and overfill the pool.
+        return len(battle_pool_refill().battles_created) if held else 0
 
 
-@shared_task(acks_late=True, soft_time_limit=120, time_limit=150, ignore_result=True)
-def answers_sweep_task() -> int:
-    return len(answers_sweep().answers_requeued)
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150, ignore_result=True, **DATABASE_RETRY)
+def answers_sweep_task(periodic: bool = False) -> int:
+    with periodic_run("answers_sweep_task", periodic=periodic):
+        return len(answers_sweep().answers_requeued)
 
 
-@shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True)
-def contenders_probe_task() -> int:
-    return sum(contenders_probe_due().values())
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True, **DATABASE_RETRY)
+def contenders_probe_task(periodic: bool = False) -> int:
+    with periodic_run("contenders_probe_task", periodic=periodic):
+        return sum(contenders_probe_due().values())

@@ -10,4 +10,5 @@ urlpatterns = [
     path("battles/<int:battle_id>/vote/", views.battle_vote, name="vote"),
     path("battles/<int:battle_id>/reason/", views.battle_reason, name="reason"),
     path("health/", views.health, name="health"),
+    path("health/ready/", views.readiness, name="readiness"),
 ]

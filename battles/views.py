@@ -3,7 +3,6 @@ import uuid
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection
 from django.http import (
     Http404,
     HttpRequest,
@@ -17,6 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from arena import selectors as arena_selectors
 from battles import selectors
 from battles.models import Vote, Voter
 from battles.services.voting import (
@@ -170,6 +170,19 @@ def battle_detail(request: HttpRequest, battle_id: int) -> HttpResponse:
 
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """Liveness: the process answers. Touches no store, so an outage never restarts a web process."""
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readiness(request: HttpRequest) -> JsonResponse:
+    """Readiness: database, cache, broker, workers, beat and the pool, with an overall status; 503
+    when voters cannot be served, or with ?strict=1 whenever any check fails (for monitors)."""
+    report = arena_selectors.readiness()
+    strict = request.GET.get("strict") in {"1", "true", "yes"}
+    failing = report["status"] == arena_selectors.NOT_READY or (
+        strict and report["status"] != arena_selectors.READY
+    )
+    response = JsonResponse(report, status=503 if failing else 200)
+    response["Cache-Control"] = "no-store"
+    return response

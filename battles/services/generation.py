@@ -350,7 +350,9 @@ def _record_failure(
             retry_in_seconds=delay if will_retry else None,
         )
         if will_retry:
-            transaction.on_commit(partial(answer_generate_task.apply_async, (answer.pk,), countdown=delay))
+            transaction.on_commit(
+                partial(answer_generate_task.apply_async, (answer.pk,), countdown=delay), robust=True
+            )
         else:
             answer.status = Answer.Status.FAILED
             battles_advance_for_answer(answer=answer)

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from arena import stores
 from battles.models import Answer, Battle, Contender, Question, Voter
 
 logger = logging.getLogger(__name__)
@@ -221,11 +222,20 @@ def battle_draw(
 
 
 def answers_queue(*, answer_ids: Sequence[int]) -> None:
-    """Queue generation of new answers once the current transaction commits."""
+    """Queue generation of new answers once the current transaction commits. Without a broker they
+    stay pending, and the sweeper queues them once their retry is overdue."""
     from battles.tasks import answer_generate_task
 
+    def _queue(answer_id: int) -> None:
+        stores.call(
+            stores.BROKER,
+            "queue an answer",
+            lambda: answer_generate_task.delay(answer_id),
+            fallback=lambda: None,
+        )
+
     for answer_id in sorted(answer_ids):
-        transaction.on_commit(partial(answer_generate_task.delay, answer_id))
+        transaction.on_commit(partial(_queue, answer_id), robust=True)
 
 
 def battle_pool_refill(*, target: int | None = None, rng: random.Random | None = None) -> PoolRefillReport:
@@ -251,11 +261,23 @@ def battle_pool_refill(*, target: int | None = None, rng: random.Random | None =
 
 
 def battle_pool_refill_request() -> None:
-    """Ask for a refill soon; requests in the same few seconds share one run."""
+    """Ask for a refill soon; requests in the same few seconds share one run. Without Redis or the
+    broker nothing is queued: beat refills every ARENA_POOL_REFILL_INTERVAL_SECONDS anyway."""
     from battles.tasks import battle_pool_refill_task
 
     def _queue() -> None:
-        if cache.add(_REFILL_QUEUED_KEY, "1", timeout=5):
-            battle_pool_refill_task.delay()
+        first = stores.call(
+            stores.CACHE,
+            "coalesce pool refills",
+            lambda: cache.add(_REFILL_QUEUED_KEY, "1", timeout=5),
+            fallback=lambda: True,
+        )
+        if first:
+            stores.call(
+                stores.BROKER,
+                "queue a pool refill",
+                lambda: battle_pool_refill_task.delay(),
+                fallback=lambda: None,
+            )
 
-    transaction.on_commit(_queue)
+    transaction.on_commit(_queue, robust=True)

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import random
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from arena import stores
 from battles.models import Battle, Question, Vote, Voter
 from battles.services.pool import (
     SERVABLE,
@@ -121,27 +123,60 @@ def battle_serve(*, voter: Voter, rng: random.Random | None = None) -> Battle | 
     return _claim(anything, voter, reserved=False, rng=rng)
 
 
-def _over_limit(key: str, *, limit: int, window_seconds: int) -> bool:
-    """Count one more event in a fixed window; True once the window holds more than `limit`."""
-    cache.add(key, 0, timeout=window_seconds)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the window ended between the two calls
-        cache.set(key, 1, timeout=window_seconds)
-        count = 1
-    return int(count) > limit
+def _over_limit(
+    key: str, *, limit: int, window_seconds: int, counted: Callable[[], int], purpose: str = "rate limit"
+) -> bool:
+    """Count one more event in a fixed window; True once the window holds more than `limit`.
+
+    Without Redis, `counted()` says how many events the window already holds (from PostgreSQL), so
+    the limits still hold, only less cheaply.
+    """
+
+    def in_cache() -> bool:
+        cache.add(key, 0, timeout=window_seconds)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window ended between the two calls
+            cache.set(key, 1, timeout=window_seconds)
+            count = 1
+        return int(count) > limit
+
+    return stores.call(stores.CACHE, purpose, in_cache, fallback=lambda: counted() + 1 > limit)
 
 
 def _rate_limits_check(*, voter: Voter, ip_hash: str, now: datetime) -> None:
     minute = int(now.timestamp()) // 60
+    minute_start = now.replace(second=0, microsecond=0)
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    votes = Vote.objects.all()
     limits = [
-        (f"votes:voter:{voter.pk}:{minute}", settings.ARENA_VOTES_PER_MINUTE_PER_VOTER, 60, "voter_rate"),
-        (f"votes:day:{voter.pk}:{now:%Y%m%d}", settings.ARENA_VOTES_PER_DAY_PER_VOTER, 86_400, "daily_cap"),
+        (
+            f"votes:voter:{voter.pk}:{minute}",
+            settings.ARENA_VOTES_PER_MINUTE_PER_VOTER,
+            60,
+            "voter_rate",
+            votes.filter(voter=voter, created_at__gte=minute_start),
+        ),
+        (
+            f"votes:day:{voter.pk}:{now:%Y%m%d}",
+            settings.ARENA_VOTES_PER_DAY_PER_VOTER,
+            86_400,
+            "daily_cap",
+            votes.filter(voter=voter, created_at__gte=day_start),
+        ),
     ]
     if ip_hash:
-        limits.append((f"votes:ip:{ip_hash}:{minute}", settings.ARENA_VOTES_PER_MINUTE_PER_IP, 60, "ip_rate"))
-    for key, limit, window_seconds, code in limits:
-        if _over_limit(key, limit=limit, window_seconds=window_seconds):
+        limits.append(
+            (
+                f"votes:ip:{ip_hash}:{minute}",
+                settings.ARENA_VOTES_PER_MINUTE_PER_IP,
+                60,
+                "ip_rate",
+                votes.filter(ip_hash=ip_hash, created_at__gte=minute_start),
+            )
+        )
+    for key, limit, window_seconds, code, window in limits:
+        if _over_limit(key, limit=limit, window_seconds=window_seconds, counted=window.count):
             retry_after = (
                 60 - int(now.timestamp()) % 60
                 if window_seconds == 60

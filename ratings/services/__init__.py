@@ -3,7 +3,7 @@
 from ratings.services.counters import pair_counts_add, pair_counts_load, pair_counts_rebuild
 from ratings.services.elo import elo_ratings
 from ratings.services.refresh import (
-    REFRESH_LOCK_KEY,
+    REFRESH_LOCK,
     REFRESH_QUEUED_KEY,
     ratings_history_thin,
     ratings_rebuild,
@@ -13,7 +13,7 @@ from ratings.services.refresh import (
 )
 
 __all__ = [
-    "REFRESH_LOCK_KEY",
+    "REFRESH_LOCK",
     "REFRESH_QUEUED_KEY",
     "elo_ratings",
     "pair_counts_add",

@@ -13,6 +13,8 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
+from arena import stores
+from arena.locks import lock_held, one_at_a_time
 from battles.models import Category, Vote
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, ContenderRating, PairCount, RatingMatrix, RatingSnapshot
@@ -23,50 +25,85 @@ from ratings.services.vote_log import votes_in_time_order
 logger = logging.getLogger(__name__)
 
 REFRESH_QUEUED_KEY = "ratings:refresh-queued"
-REFRESH_LOCK_KEY = "ratings:refresh-lock"
-# Longer than any refresh takes; a crashed refresh frees the lock after this.
-REFRESH_LOCK_SECONDS = 600
+# How long a queued refresh keeps later requests from queuing another, should its task be lost.
+REFRESH_QUEUED_SECONDS = 600
+# The advisory lock a refresh and a rebuild hold (arena/locks.py).
+REFRESH_LOCK = "ratings-refresh"
 # Matrices are kept for this many of the newest snapshots of each board; history keeps the rows.
 _MATRICES_KEPT = 3
 
 
 def ratings_refresh_request() -> None:
-    """Queue a refresh once the current transaction commits; a burst of requests queues one."""
+    """Queue a refresh once the current transaction commits; a burst of requests queues one.
+
+    Without Redis or the broker nothing is queued and the vote is not held up: the refresh that runs
+    when the worker reconnects (and beat's, every ARENA_RATINGS_REFRESH_INTERVAL_SECONDS) counts it.
+    """
     from ratings.tasks import ratings_refresh_task
 
     def _queue() -> None:
-        if cache.add(REFRESH_QUEUED_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
-            try:
-                ratings_refresh_task.delay()
-            except Exception:
-                cache.delete(REFRESH_QUEUED_KEY)  # the next vote tries again; beat refreshes anyway
-                raise
+        first = stores.call(
+            stores.CACHE,
+            "coalesce ratings refreshes",
+            lambda: cache.add(REFRESH_QUEUED_KEY, "1", timeout=REFRESH_QUEUED_SECONDS),
+            fallback=lambda: True,
+        )
+        if not first:
+            return
+        queued = stores.call(
+            stores.BROKER,
+            "queue a ratings refresh",
+            lambda: bool(ratings_refresh_task.delay()),
+            fallback=lambda: False,
+        )
+        if not queued:  # let the next vote try again
+            stores.call(
+                stores.CACHE,
+                "coalesce ratings refreshes",
+                lambda: cache.delete(REFRESH_QUEUED_KEY),
+                fallback=bool,
+            )
 
-    # robust: the vote is committed; a broker that is down must not turn it into an error.
+    # robust: the vote is committed; nothing that happens here may turn it into an error.
     transaction.on_commit(_queue, robust=True)
 
 
 def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None:
-    """Refresh, one worker at a time; a refresh that finds another running tries again a second later.
+    """Refresh, one worker at a time, and once more while votes arrived during a refresh.
 
     Requests (one per vote) queue a task only while none is queued, so a burst of votes queues one
-    task. The flag is cleared when a refresh starts: votes arriving during it queue the next one.
-    With `categories`, the boards of categories with new votes are refreshed too.
+    task. The flag is cleared when a refresh starts: votes arriving during it queue the next one,
+    which finds the lock held and leaves them to the running refresh (`one_at_a_time`). With
+    `categories`, the boards of categories with new votes are refreshed too. Returns the overall
+    board's newest snapshot written by this call, if any.
     """
-    if not cache.add(REFRESH_LOCK_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
-        from ratings.tasks import ratings_refresh_task
+    written: list[RatingSnapshot] = []
 
-        ratings_refresh_task.apply_async(kwargs={"categories": categories}, countdown=1)
-        return None
-    try:
-        cache.delete(REFRESH_QUEUED_KEY)
+    def refresh() -> None:
+        stores.call(
+            stores.CACHE,
+            "coalesce ratings refreshes",
+            lambda: cache.delete(REFRESH_QUEUED_KEY),
+            fallback=bool,
+        )
         snapshot = ratings_refresh()
+        if snapshot is not None:
+            written.append(snapshot)
         if categories:
             for category in _categories_with_votes():
                 ratings_refresh(category=category)
-        return snapshot
-    finally:
-        cache.delete(REFRESH_LOCK_KEY)
+
+    one_at_a_time(REFRESH_LOCK, work=refresh, pending=_votes_not_on_the_board)
+    return written[-1] if written else None
+
+
+def _votes_not_on_the_board() -> bool:
+    """Whether the overall board misses votes that are in the counters."""
+    latest = _latest(None)
+    newest = Vote.objects.aggregate(newest=Max("id"))["newest"]
+    if latest is None:
+        return newest is not None
+    return latest.last_vote_id != newest or latest.vote_count != _overall_total()
 
 
 def _latest(category: Category | None) -> RatingSnapshot | None:
@@ -269,21 +306,6 @@ def ratings_history_thin(*, now: datetime | None = None) -> int:
     return removed
 
 
-@contextmanager
-def _refresh_lock_held(*, wait_seconds: float = REFRESH_LOCK_SECONDS) -> Iterator[None]:
-    """Hold the lock refreshes take, waiting for a running refresh to finish. While it is held,
-    refreshes queued by votes or beat try again a second later."""
-    deadline = time.monotonic() + wait_seconds
-    while not cache.add(REFRESH_LOCK_KEY, "1", timeout=REFRESH_LOCK_SECONDS):
-        if time.monotonic() > deadline:
-            raise TimeoutError("a ratings refresh has held its lock for too long")
-        time.sleep(0.1)
-    try:
-        yield
-    finally:
-        cache.delete(REFRESH_LOCK_KEY)
-
-
 def ratings_rebuild(*, categories: bool = False) -> RatingSnapshot | None:
     """Recompute the counters and Elo from the vote table and refresh the overall board (and, with
     `categories`, each category's; otherwise the next periodic refresh does those).
@@ -291,7 +313,7 @@ def ratings_rebuild(*, categories: bool = False) -> RatingSnapshot | None:
     It holds the refresh lock throughout: the counters are emptied and refilled in one transaction,
     and a refresh reading them meanwhile could see them empty (TRUNCATE is not hidden from other
     transactions' snapshots)."""
-    with _refresh_lock_held():
+    with lock_held(REFRESH_LOCK, wait=True):
         return _rebuild(categories=categories)
 
 

@@ -1,26 +1,29 @@
 import datetime as dt
 import json
 import math
+import threading
 from io import StringIO
 
 import pytest
 import redis
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db import connection
 
 from battles.models import Vote
 from ratings.models import RatingSnapshot
 from ratings.selectors import leaderboard_latest
 from ratings.services import (
-    REFRESH_LOCK_KEY,
+    REFRESH_LOCK,
     REFRESH_QUEUED_KEY,
     ratings_rebuild,
     ratings_refresh,
     ratings_refresh_locked,
     ratings_refresh_request,
 )
-from ratings.services import refresh as refresh_module
 from tests.factories import ContenderFactory, VoteFactory
+from tests.locks import another_session_holds, sessions_waiting_for
+from tests.workers import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -75,14 +78,12 @@ def test_refresh_without_new_votes_stores_nothing():
     assert ratings_refresh().vote_count == 2
 
 
-def test_locked_refresh_waits_for_the_running_one():
+def test_a_refresh_that_finds_another_running_leaves_its_votes_to_it():
     VoteFactory()
-    cache.add(REFRESH_LOCK_KEY, "1", timeout=60)
-    assert ratings_refresh_locked() is None
+    with another_session_holds(REFRESH_LOCK):
+        assert ratings_refresh_locked() is None
     assert not RatingSnapshot.objects.exists()
-    cache.delete(REFRESH_LOCK_KEY)
     assert ratings_refresh_locked() is not None
-    assert cache.get(REFRESH_LOCK_KEY) is None
 
 
 def test_leaderboard_command_prints_json_best_first():
@@ -152,13 +153,13 @@ def test_a_burst_of_refresh_requests_queues_one_refresh(settings, django_capture
     assert broker.llen("celery") == 2
 
 
-def test_a_refresh_that_finds_another_running_tries_again_and_keeps_the_queued_flag(settings):
+def test_a_refresh_that_finds_another_running_queues_nothing_and_keeps_the_queued_flag(settings):
     broker = redis.Redis.from_url(settings.REDIS_URL)
     VoteFactory()
-    cache.add(REFRESH_LOCK_KEY, "1", timeout=60)
     cache.add(REFRESH_QUEUED_KEY, "1", timeout=60)
-    assert ratings_refresh_locked() is None
-    assert broker.llen("celery") == 1  # itself, a second later
+    with another_session_holds(REFRESH_LOCK):
+        assert ratings_refresh_locked() is None
+    assert broker.llen("celery") == 0  # no polling: the running refresh looks again before it ends
     assert cache.get(REFRESH_QUEUED_KEY) == "1"  # so new votes do not queue more tasks meanwhile
     assert not RatingSnapshot.objects.exists()
 
@@ -186,15 +187,24 @@ def test_a_snapshot_long_after_its_votes_stores_the_lag():
     assert snapshot.vote_lag_ms > 40 * 24 * 3600 * 1000 - 60_000  # beyond a 32-bit integer's range
 
 
-def test_a_rebuild_holds_the_refresh_lock_and_waits_for_a_running_refresh(monkeypatch):
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_waits_for_a_running_refresh_without_polling_and_then_runs():
     VoteFactory()
-    seen = []
-    monkeypatch.setattr(
-        refresh_module, "_rebuild", lambda categories: seen.append(cache.get(REFRESH_LOCK_KEY))
-    )
-    ratings_rebuild()
-    assert seen == ["1"] and cache.get(REFRESH_LOCK_KEY) is None
-    cache.add(REFRESH_LOCK_KEY, "1", timeout=60)  # a refresh is running
-    with pytest.raises(TimeoutError), refresh_module._refresh_lock_held(wait_seconds=0.3):
-        pass
-    assert cache.get(REFRESH_LOCK_KEY) == "1"  # the running refresh's lock is left alone
+    finished = threading.Event()
+
+    def rebuild() -> None:
+        try:
+            ratings_rebuild()
+        finally:
+            connection.close()
+            finished.set()
+
+    with another_session_holds(REFRESH_LOCK) as holder:
+        thread = threading.Thread(target=rebuild)
+        thread.start()
+        # The rebuild's session waits on the lock inside PostgreSQL (no sleep-and-retry loop).
+        wait_until(lambda: sessions_waiting_for(holder, REFRESH_LOCK) == 1, timeout_seconds=30)
+        assert not finished.is_set() and not RatingSnapshot.objects.exists()
+    thread.join(timeout=60)
+    assert finished.is_set()
+    assert RatingSnapshot.objects.get(category=None).vote_count == 1
