@@ -108,6 +108,8 @@ if DATABASE_URL:
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, waiting a moment for a restarting server (arena/db/postgresql/base.py).
+        DATABASES["default"]["ENGINE"] = "arena.db.postgresql"
         # Sessions start in UTC, so Django need not SET TIME ZONE on each new connection (generation
         # workers open one per answer).
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c timezone=UTC")
@@ -128,6 +130,8 @@ else:
             },
         }
     }
+# How long a new database connection keeps trying while the server restarts (PostgreSQL only).
+DATABASE_CONNECT_WAIT_SECONDS = env_float("DATABASE_CONNECT_WAIT_SECONDS", 3.0, minimum=0.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, locks, rate-limit counters ------------------------------------------------------
