@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.backends.postgresql import base
+from psycopg2 import OperationalError
 
 _FIRST_DELAY_SECONDS = 0.1
 _LONGEST_DELAY_SECONDS = 1.0
@@ -24,7 +25,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         while True:
             try:
                 return super().get_new_connection(conn_params)
-            except self.Database.OperationalError:
+            except OperationalError:
                 if time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
