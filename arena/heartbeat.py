@@ -52,10 +52,8 @@ def worker_started(sender: Any, **_: Any) -> None:
     """Celery's worker_ready signal: start beating."""
     _state.started_at = timezone.now()
     _state.stop.clear()
-    consumer = getattr(sender, "consumer", None)
-    queues = ",".join(
-        sorted(queue.name for queue in getattr(getattr(consumer, "task_consumer", None), "queues", []))
-    )
+    consumer = getattr(sender, "consumer", sender)
+    queues = ",".join(sorted(sender.app.amqp.queues.consume_from or sender.app.amqp.queues))
     name = f"{sender.hostname}:{os.getpid()}"
     thread = threading.Thread(
         target=_beat, args=(name, queues, consumer), name="arena-heartbeat", daemon=True
