@@ -8,7 +8,16 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/arena
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint typecheck pytest bench format lock messages schema clean help
+# The browser tests drive the system Chromium, and Chinese text needs a CJK font: both come from Debian
+# packages, installed by `make test` when missing (as root, with apt-get).
+CHROMIUM ?= /usr/bin/chromium
+CJK_FONT ?= /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+APT_GET ?= apt-get
+browser_missing = $(strip $(if $(wildcard $(CHROMIUM)),,chromium) $(if $(wildcard $(CJK_FONT)),,fonts-wqy-microhei))
+browser_help = the browser tests need the Debian packages $(browser_missing); install them as root with: apt-get install $(browser_missing)
+can_install = $(and $(filter 0,$(shell id -u)),$(shell command -v $(APT_GET)))
+
+.PHONY: run test lint typecheck pytest browser-deps bench format lock messages schema clean help
 
 help:
 	@echo "make run    install (first time), migrate, load the demo and run web + worker + beat"
@@ -34,11 +43,24 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/mypy .
 
-pytest: $(VENV)/.dev-installed
+pytest: browser-deps $(VENV)/.dev-installed
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/python -m pytest $(if $(CI),--create-db) $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: browser-deps lint typecheck pytest
+
+# Nothing to do (and nothing printed) when both are there; one line saying what to install when they
+# are missing and cannot be installed here.
+browser-deps:
+ifeq ($(browser_missing),)
+	@:
+else
+	$(if $(can_install),,$(error $(browser_help)))
+	@echo "installing $(browser_missing) for the browser tests"
+	@export DEBIAN_FRONTEND=noninteractive; $(APT_GET) update -qq && $(APT_GET) install -y -qq $(browser_missing) >/dev/null \
+		|| { echo "apt-get failed: $(browser_help)" >&2; exit 1; }
+	@test -x $(CHROMIUM) -a -f $(CJK_FONT) || { echo "still missing after apt-get: $(browser_help)" >&2; exit 1; }
+endif
 
 bench: $(VENV)/.dev-installed
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \

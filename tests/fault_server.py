@@ -5,12 +5,18 @@
         ...
         assert server.request_count("status_500") == 1
 
+The server also counts the requests in flight (and the most there were at once) and the requests whose
+client went away before the server had finished answering them, so tests can assert what happened
+(calls overlapped, a client gave up mid-body) instead of how long it took.
+
 The behaviour of each request is chosen by its model id, "<behaviour>" or "<behaviour>:<argument>"
 (e.g. "slow:3" sleeps 3 s), or for every model by `server.behaviour = "drip"`. Behaviours:
 
     ok                       200 JSON chat completion (whatever the request's stream flag)
     ok_stream                200 event stream: a few chunks, finish_reason, usage chunk, [DONE]
     slow[:seconds]           sleeps (default 5 s), then answers like ok
+    gather:<count>           waits until <count> requests are in flight at once (at most 30 s), then
+                             answers like ok
     status_<code>            that status with an OpenAI-style JSON error body, e.g. status_500
     status_429_retry_after   429 with Retry-After: 7
     malformed_json           200 application/json whose body is not JSON
@@ -97,6 +103,10 @@ class FaultServer:
         self._server = server
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
+        self._changed = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._peak_in_flight = 0
+        self._client_gone: list[str] = []  # the behaviour of each request the client left mid-answer
         self.stopping = threading.Event()
         self.behaviour: str | None = None  # overrides the model id for every request when set
         host, port = server.server_address[:2]
@@ -112,9 +122,49 @@ class FaultServer:
         """Requests received so far, of one behaviour (as named by the model id) or all."""
         return sum(1 for request in self.requests if behaviour is None or request.behaviour == behaviour)
 
+    @property
+    def in_flight(self) -> int:
+        """Requests the server is working on now."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests the server was working on at once."""
+        with self._lock:
+            return self._peak_in_flight
+
+    def client_gone_count(self, behaviour: str | None = None) -> int:
+        """Requests whose client closed the connection while the server was still sending the answer."""
+        with self._lock:
+            return sum(1 for gone in self._client_gone if behaviour is None or gone == behaviour)
+
     def record(self, request: ReceivedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            self._changed.notify_all()
+
+    def finished(self, behaviour: str, *, is_client_gone: bool) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if is_client_gone:
+                self._client_gone.append(behaviour)
+
+    def wait_for_in_flight(self, count: int, timeout_seconds: float) -> bool:
+        """Wait until `count` requests are in flight at once (True), or the time is up or the server stops."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._peak_in_flight >= count or self.stopping.is_set(), timeout=timeout_seconds
+            )
+            return self._peak_in_flight >= count
+
+    def stop(self) -> None:
+        """End every wait of the behaviours that hold a request open."""
+        with self._changed:
+            self.stopping.set()
+            self._changed.notify_all()
 
     def wait(self, seconds: float) -> bool:
         """Sleep, ending early (True) when the server stops."""
@@ -140,6 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
         name, _, argument = choice.partition(":")
         fault.record(ReceivedRequest(self.path, dict(self.headers.items()), body, name))
         handler = getattr(self, f"_fault_{name}", None)
+        is_client_gone = False
         try:
             if handler is not None:
                 handler(argument)
@@ -148,7 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._error(404, f"The model `{choice}` does not exist.", error_type="NotFoundError")
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up, as it should
+            is_client_gone = True  # the client gave up, as it should
+        finally:
+            fault.finished(name, is_client_gone=is_client_gone)
         self.close_connection = True
 
     # -- helpers
@@ -213,6 +266,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._fault_ok(argument)
 
+    def _fault_gather(self, argument: str) -> None:
+        self.server.fault.wait_for_in_flight(int(argument), timeout_seconds=30)
+        self._fault_ok(argument)
+
     def _fault_status_429_retry_after(self, argument: str) -> None:
         self._error(
             429, "Rate limit reached, retry after 7 s", error_type="rate_limit", headers={"Retry-After": "7"}
@@ -240,14 +297,18 @@ class _Handler(BaseHTTPRequestHandler):
         # No terminating zero-length chunk: the connection closes mid-body.
 
     def _fault_huge_body(self, argument: str) -> None:
-        size = int(float(argument or 10) * 1024 * 1024)
-        data = json.dumps(completion_body("x" * size)).encode()
+        block = b"x" * (256 * 1024)
+        blocks = int(float(argument or 10) * 1024 * 1024) // len(block)
+        # Written as it goes: a body far larger than the socket buffers is never held in memory.
+        head, tail = json.dumps(completion_body("<content>")).encode().split(b"<content>")
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Connection", "close")
         self.end_headers()
-        for start in range(0, len(data), 256 * 1024):
-            self.wfile.write(data[start : start + 256 * 1024])
+        self.wfile.write(head)
+        for _ in range(blocks):
+            self.wfile.write(block)
+        self.wfile.write(tail)
 
     def _fault_huge_stream(self, argument: str) -> None:
         size = int(float(argument or 10) * 1024 * 1024)
@@ -299,12 +360,15 @@ def fault_server() -> Iterator[FaultServer]:
     server = _Server(("127.0.0.1", 0), _Handler)
     fault = FaultServer(server)
     server.fault = fault
-    thread = threading.Thread(target=server.serve_forever, name="fault-server", daemon=True)
+    # A short poll interval: the server stops at once when the block ends, not up to half a second later.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fault-server", daemon=True
+    )
     thread.start()
     try:
         yield fault
     finally:
-        fault.stopping.set()
+        fault.stop()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -242,9 +242,19 @@ def test_a_paused_contender_defers_its_answers_without_calling(settings):
     from django.utils import timezone
 
     _, answer = pending_battle(paused_until=timezone.now() + timezone.timedelta(seconds=60))
+    paused_until = Contender.objects.get(pk=answer.contender_id).paused_until
     route = respx.post(URL)
+    before = timezone.now()
     outcome = answer_generate(answer_id=answer.pk, rng=random.Random(0))
-    assert outcome.status == "deferred" and 59 <= outcome.retry_in_seconds <= 66
+    after = timezone.now()
+    # Until the pause ends, as of the moment it was checked (between these two), plus the jitter.
+    jitter = random.Random(0).uniform(0, 5)
+    assert outcome.status == "deferred"
+    assert (
+        (paused_until - after).total_seconds() + jitter
+        <= outcome.retry_in_seconds
+        <= (paused_until - before).total_seconds() + jitter
+    )
     assert not route.called
     answer.refresh_from_db()
     assert answer.status == Answer.Status.PENDING and answer.attempts == 0

@@ -2,6 +2,9 @@
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 from django.test import Client
@@ -21,6 +24,26 @@ def served(voter, *, seconds_ago: float) -> Battle:
     return battle
 
 
+@dataclass
+class Moments:
+    before: dt.datetime
+    after: dt.datetime
+
+    def seconds_since(self, start: dt.datetime) -> tuple[float, float]:
+        """The least and the most seconds from `start` to a moment inside the block."""
+        return (self.before - start).total_seconds(), (self.after - start).total_seconds()
+
+
+@contextmanager
+def between() -> Iterator[Moments]:
+    """The instants just before and just after the block: what it stamped lies between them."""
+    moments = Moments(before=timezone.now(), after=timezone.now())  # `after` is taken again at the end
+    try:
+        yield moments
+    finally:
+        moments.after = timezone.now()
+
+
 def database_state() -> tuple:
     return (
         list(Vote.objects.values_list("id", "outcome")),
@@ -33,21 +56,31 @@ def test_a_vote_sooner_than_the_minimum_is_refused_and_can_be_cast_later(setting
     voter = VoterFactory()
     battle = served(voter, seconds_ago=1)
     before = database_state()
-    with pytest.raises(VoteRejected) as rejection:
+    with pytest.raises(VoteRejected) as rejection, between() as moments:
         vote_cast(battle_id=battle.pk, voter=voter, outcome="a")
-    assert rejection.value.code == "too_early" and 1.5 < rejection.value.retry_after_seconds <= 2
+    served_at = Battle.objects.get(pk=battle.pk).served_at
+    # The rest of the 3 s, as of the moment the vote was checked: somewhere between these two instants.
+    assert rejection.value.code == "too_early"
+    least, most = moments.seconds_since(served_at)
+    assert 3 - most <= rejection.value.retry_after_seconds <= 3 - least
     assert database_state() == before
     Battle.objects.filter(pk=battle.pk).update(served_at=timezone.now() - dt.timedelta(seconds=3.5))
-    vote = vote_cast(battle_id=battle.pk, voter=voter, outcome="a")
-    assert 3400 < vote.decision_ms < 5000
+    served_at = Battle.objects.get(pk=battle.pk).served_at
+    with between() as moments:
+        vote = vote_cast(battle_id=battle.pk, voter=voter, outcome="a")
+    least, most = moments.seconds_since(served_at)
+    assert round(least * 1000) <= vote.decision_ms <= round(most * 1000)
 
 
 def test_the_time_to_decide_and_a_hash_of_the_address_are_stored(settings):
     voter = VoterFactory()
     battle = served(voter, seconds_ago=12)
-    vote = vote_cast(battle_id=battle.pk, voter=voter, outcome="b", ip_hash=ip_hash_of("203.0.113.7"))
+    served_at = Battle.objects.get(pk=battle.pk).served_at
+    with between() as moments:
+        vote = vote_cast(battle_id=battle.pk, voter=voter, outcome="b", ip_hash=ip_hash_of("203.0.113.7"))
     vote.refresh_from_db()
-    assert 12_000 <= vote.decision_ms < 13_000
+    least, most = moments.seconds_since(served_at)
+    assert round(least * 1000) <= vote.decision_ms <= round(most * 1000)
     assert vote.ip_hash == ip_hash_of("203.0.113.7") and len(vote.ip_hash) == 32
     assert "203.0.113.7" not in str(Vote.objects.values().get(pk=vote.pk))
     assert ip_hash_of("203.0.113.8") != vote.ip_hash

@@ -31,7 +31,7 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "install the Debian package chromium (see .ci/run)"
+    assert Path(CHROMIUM).exists(), "install the Debian package chromium (make browser-deps does, as root)"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         yield launched

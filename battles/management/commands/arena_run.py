@@ -1,9 +1,17 @@
-"""Run the whole arena in one terminal: web, worker, beat and the demo endpoint. Ctrl-C stops them all."""
+"""Run the whole arena in one terminal: web, worker, beat and the demo endpoint.
 
+A process that dies is started again after a delay that doubles with each quick death; only Ctrl-C
+(SIGINT) or SIGTERM stops them all.
+"""
+
+import contextlib
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +24,117 @@ from arena.env import env_int, env_str
 from battles.models import Contender, Question
 
 _STOP_GRACE_SECONDS = 10
+_TEND_INTERVAL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Exponential backoff: a process that keeps dying at once is retried ever less often, up to the cap;
+    one that ran healthily for a while before dying starts again from the first delay."""
+
+    first_delay_seconds: float = 1.0
+    max_delay_seconds: float = 30.0
+    healthy_after_seconds: float = 60.0
+
+
+@dataclass
+class _Child:
+    name: str
+    command: list[str]
+    process: "subprocess.Popen[bytes] | None" = None
+    started_at: float = 0.0
+    restart_at: float | None = None  # set while the process is dead and waiting to be started again
+    next_delay_seconds: float = 0.0
+    restarts: int = 0
+
+
+def exit_description(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+class Supervisor:
+    """Keeps a set of commands running, each in a session of its own."""
+
+    def __init__(
+        self,
+        commands: dict[str, list[str]],
+        *,
+        log: Callable[[str], Any],
+        policy: RestartPolicy = RestartPolicy(),
+    ) -> None:
+        self.policy = policy
+        self._log = log
+        self._children = [
+            _Child(name, command, next_delay_seconds=policy.first_delay_seconds)
+            for name, command in commands.items()
+        ]
+
+    def start(self) -> None:
+        for child in self._children:
+            self._start(child)
+
+    def pids(self) -> dict[str, int | None]:
+        """The process id of each command; None while it waits to be started again."""
+        return {child.name: child.process.pid if child.process else None for child in self._children}
+
+    def tend(self) -> None:
+        """Notice the processes that died and start again those whose delay has passed."""
+        now = time.monotonic()
+        for child in self._children:
+            if child.process is not None and child.process.poll() is not None:
+                self._schedule_restart(child, now)
+            if child.restart_at is not None and child.restart_at <= now:
+                self._start(child)
+
+    def stop(self, *, grace_seconds: float) -> None:
+        """SIGTERM to every running process, the last started first; SIGKILL what is left after the grace."""
+        running = [child for child in reversed(self._children) if child.process is not None]
+        for child in running:
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for child in running:
+            assert child.process is not None
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._log(f"{child.name} did not stop in {grace_seconds:g} s; killing it")
+                child.process.kill()
+                child.process.wait()
+            _kill_group(child.process.pid)
+
+    def _start(self, child: _Child) -> None:
+        # A session of its own: Ctrl-C reaches only this process, which stops them in order.
+        child.process = subprocess.Popen(child.command, start_new_session=True)  # noqa: S603
+        child.started_at = time.monotonic()
+        child.restart_at = None
+
+    def _schedule_restart(self, child: _Child, now: float) -> None:
+        assert child.process is not None
+        returncode = child.process.returncode
+        # What the dead process left behind (gunicorn's workers holding the port) goes with it.
+        _kill_group(child.process.pid)
+        child.process = None
+        if now - child.started_at >= self.policy.healthy_after_seconds:
+            child.next_delay_seconds = self.policy.first_delay_seconds
+        delay = child.next_delay_seconds
+        child.next_delay_seconds = min(delay * 2, self.policy.max_delay_seconds)
+        child.restarts += 1
+        child.restart_at = now + delay
+        self._log(
+            f"{child.name} {exit_description(returncode)}; "
+            f"restarting it in {delay:g} s (restart {child.restarts})"
+        )
+
+
+def _kill_group(process_group: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process_group, signal.SIGKILL)
 
 
 class Command(BaseCommand):
@@ -78,7 +197,7 @@ class Command(BaseCommand):
             "--workers",
             str(options["web_workers"]),
         ]
-        processes: dict[str, subprocess.Popen[bytes]] = {}
+        supervisor = Supervisor(commands, log=self.stderr.write)
         stopping = False
 
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -88,9 +207,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
-            for name, command in commands.items():
-                # A session of their own: Ctrl-C reaches only this process, which stops them in order.
-                processes[name] = subprocess.Popen(command, start_new_session=True)  # noqa: S603
+            supervisor.start()
             from battles.tasks import battle_pool_refill_task
 
             battle_pool_refill_task.delay()
@@ -98,25 +215,8 @@ class Command(BaseCommand):
                 self.style.SUCCESS(f"Arena is running at http://{options['bind']}/  (Ctrl-C stops it)")
             )
             while not stopping:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {process.returncode}; stopping the rest")
-                        stopping = True
-                        break
-                time.sleep(0.5)
+                supervisor.tend()
+                time.sleep(_TEND_INTERVAL_SECONDS)
         finally:
-            self._stop_all(processes)
-
-    def _stop_all(self, processes: dict[str, "subprocess.Popen[bytes]"]) -> None:
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_GRACE_SECONDS
-        for name, process in processes.items():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"{name} did not stop in {_STOP_GRACE_SECONDS} s; killing it")
-                process.kill()
-                process.wait()
-        self.stdout.write("Arena stopped.")
+            supervisor.stop(grace_seconds=_STOP_GRACE_SECONDS)
+            self.stdout.write("Arena stopped.")
