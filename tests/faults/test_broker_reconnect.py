@@ -52,12 +52,15 @@ def test_the_worker_reconnects_after_each_restart_and_keeps_consuming(tmp_path):
 def test_after_connecting_the_worker_catches_up_and_reports_itself(tmp_path):
     VoteFactory()  # a vote whose refresh could not be queued (nothing was sent for it)
     started = timezone.now()
-    with private_redis() as store, worker_process(
-        REDIS_URL=store.url(0),
-        ARENA_WORKER_HEARTBEAT_SECONDS="1",
-        ARENA_RATINGS_REFRESH_INTERVAL_SECONDS="3600",
-        ARENA_POOL_REFILL_INTERVAL_SECONDS="1",
-        beat_schedule=tmp_path / "beat-schedule",
+    with (
+        private_redis() as store,
+        worker_process(
+            REDIS_URL=store.url(0),
+            ARENA_WORKER_HEARTBEAT_SECONDS="1",
+            ARENA_RATINGS_REFRESH_INTERVAL_SECONDS="3600",
+            ARENA_POOL_REFILL_INTERVAL_SECONDS="1",
+            beat_schedule=tmp_path / "beat-schedule",
+        ),
     ):
         # The catch-up queued on connecting refreshes the board; beat's hourly refresh has not come.
         wait_until(lambda: RatingSnapshot.objects.exists(), timeout_seconds=60, message="the catch-up")
