@@ -2,8 +2,6 @@
 kombu raised AttributeError ('NoneType' object has no attribute 'hostname') while restoring them and
 the worker stopped for good. A real worker on a private Redis, restarted three times."""
 
-import time
-
 import pytest
 import redis
 from django.utils import timezone
