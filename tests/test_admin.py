@@ -115,3 +115,16 @@ def test_a_vote_is_a_record_not_edited_in_the_admin(staff):
     staff.post(f"/admin/battles/vote/{vote.pk}/change/", {"outcome": "b", "reason": ""})
     vote.refresh_from_db()
     assert vote.outcome == "a"
+
+
+@pytest.mark.parametrize("model", ["storeoutage", "workerheartbeat", "periodictaskrun"])
+def test_what_processes_report_is_shown_never_typed_in(staff, model):
+    from arena.models import PeriodicTaskRun, StoreOutage, WorkerHeartbeat
+
+    now = timezone.now()
+    StoreOutage.objects.create(store="cache", started_at=now, fallbacks={"rate limit": 3}, fallback_total=3)
+    WorkerHeartbeat.objects.create(name="celery@host:1", pid=1, started_at=now, last_seen_at=now)
+    PeriodicTaskRun.objects.create(task="battle_pool_refill_task", last_run_at=now, runs=1)
+    page = staff.get(reverse(f"admin:arena_{model}_changelist"))
+    assert page.status_code == 200 and len(page.context["cl"].result_list) == 1
+    assert staff.get(reverse(f"admin:arena_{model}_add")).status_code == 403

@@ -98,3 +98,23 @@ def test_settings_values_parse(monkeypatch):
     assert env.env_list("ARENA_TEST_VALUE", []) == ["a", "b", "c"]
     monkeypatch.delenv("ARENA_TEST_VALUE")
     assert env.env_int("ARENA_TEST_VALUE", 7) == 7
+
+
+def test_web_and_worker_health_checks(compose, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    services = compose["services"]
+    web = services["web"]["healthcheck"]["test"]
+    assert web[:3] == ["CMD", "python", "-c"] and "/health/ready/" in web[3]
+    worker = services["worker"]
+    assert worker["environment"]["ARENA_WORKER_HEARTBEAT_FILE"] == "/tmp/arena-worker-alive"
+    assert worker["environment"]["DATABASE_URL"].startswith("postgres://")  # the shared environment kept
+    check = worker["healthcheck"]["test"][3].replace("/tmp/arena-worker-alive", str(tmp_path / "alive"))
+    (tmp_path / "alive").touch()
+    assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 0  # fresh heartbeat
+    old = time.time() - 120
+    os.utime(tmp_path / "alive", (old, old))
+    assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 1  # silent worker
