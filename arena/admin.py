@@ -25,7 +25,9 @@ class StoreOutageAdmin(ReportedAdmin):
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(ReportedAdmin):
     list_display = ["name", "queues", "last_seen_at", "started_at", "tasks_done", "broker_connected"]
-    readonly_fields = ["name", "pid", "queues", "started_at", "last_seen_at", "tasks_done", "broker_connected"]
+    readonly_fields = [
+        *["name", "pid", "queues", "started_at", "last_seen_at", "tasks_done", "broker_connected"],
+    ]
 
 
 @admin.register(PeriodicTaskRun)

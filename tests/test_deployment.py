@@ -110,9 +110,10 @@ def test_web_and_worker_health_checks(compose, tmp_path):
     web = services["web"]["healthcheck"]["test"]
     assert web[:3] == ["CMD", "python", "-c"] and "/health/ready/" in web[3]
     worker = services["worker"]
-    assert worker["environment"]["ARENA_WORKER_HEARTBEAT_FILE"] == "/tmp/arena-worker-alive"
+    heartbeat_file = "/tmp/arena-worker-alive"  # noqa: S108 (the container's own /tmp)
+    assert worker["environment"]["ARENA_WORKER_HEARTBEAT_FILE"] == heartbeat_file
     assert worker["environment"]["DATABASE_URL"].startswith("postgres://")  # the shared environment kept
-    check = worker["healthcheck"]["test"][3].replace("/tmp/arena-worker-alive", str(tmp_path / "alive"))
+    check = worker["healthcheck"]["test"][3].replace(heartbeat_file, str(tmp_path / "alive"))
     (tmp_path / "alive").touch()
     assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 0  # fresh heartbeat
     old = time.time() - 120
