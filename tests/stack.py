@@ -90,7 +90,16 @@ class Process:
 
 
 class ArenaStack:
-    def __init__(self, redis: PrivateRedis, postgres: PrivatePostgres, folder: Path, **settings: str) -> None:
+    def __init__(
+        self,
+        redis: PrivateRedis,
+        postgres: PrivatePostgres,
+        folder: Path,
+        *,
+        web_workers: int = 2,
+        web_threads: int = 8,
+        **settings: str,
+    ) -> None:
         self.redis = redis
         self.postgres = postgres
         self.folder = folder
@@ -127,7 +136,7 @@ class ArenaStack:
             "web",
             [
                 *[python, "-m", "gunicorn", "arena.wsgi", "--bind", f"127.0.0.1:{self.port}"],
-                *["--workers", "2", "--threads", "8", "--graceful-timeout", "5"],
+                *["--workers", str(web_workers), "--threads", str(web_threads), "--graceful-timeout", "5"],
             ],
             self.environment,
             folder / "web.log",
@@ -230,10 +239,12 @@ class ArenaStack:
 
 
 @contextmanager
-def arena_stack(**settings: str) -> Iterator[ArenaStack]:
+def arena_stack(*, web_workers: int = 2, web_threads: int = 8, **settings: str) -> Iterator[ArenaStack]:
     folder = Path(tempfile.mkdtemp(prefix="arena-stack-"))
     with private_redis() as redis, private_postgres() as postgres:
-        stack = ArenaStack(redis, postgres, folder, **settings)
+        stack = ArenaStack(
+            redis, postgres, folder, web_workers=web_workers, web_threads=web_threads, **settings
+        )
         stack.prepare()
         stack.start()
         try:
