@@ -279,6 +279,9 @@ ARENA_POOL_REFILL_INTERVAL_SECONDS = env_float("ARENA_POOL_REFILL_INTERVAL_SECON
 ARENA_RATINGS_REFRESH_INTERVAL_SECONDS = env_float(
     "ARENA_RATINGS_REFRESH_INTERVAL_SECONDS", 60.0, minimum=1.0
 )
+# Draw and serve battles with the synthetic contenders and questions of seed_arena / seed_votes. Off,
+# so seeding a live arena never puts synthetic battles before real voters; load tests turn it on.
+ARENA_SERVE_SEEDED = env_bool("ARENA_SERVE_SEEDED", False)
 # Connect and read timeouts for model endpoints unless a contender sets its own request timeout.
 ARENA_ENDPOINT_CONNECT_TIMEOUT_SECONDS = env_float(
     "ARENA_ENDPOINT_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.1

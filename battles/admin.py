@@ -19,11 +19,20 @@ class CategoryAdmin(admin.ModelAdmin):
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     form = QuestionForm
-    list_display = ["id", "short_text", "category", "language", "is_active", "external_id", "created_at"]
-    list_filter = ["is_active", "language", "category"]
+    list_display = [
+        "id",
+        "short_text",
+        "category",
+        "language",
+        "is_active",
+        "origin",
+        "external_id",
+        "created_at",
+    ]
+    list_filter = ["is_active", "origin", "language", "category"]
     search_fields = ["text", "external_id", "source"]
     list_editable = ["is_active"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["origin", "created_at"]
     actions = ["activate", "deactivate"]
 
     @admin.display(description=_("text"))
@@ -60,6 +69,7 @@ class ContenderAdmin(admin.ModelAdmin):
         "name",
         "kind",
         "is_active",
+        "origin",
         "health",
         "model_id",
         "base_url",
@@ -67,11 +77,12 @@ class ContenderAdmin(admin.ModelAdmin):
         "max_concurrent_requests",
         "last_success_at",
     ]
-    list_filter = ["kind", "is_active", PausedAfterFailuresFilter]
+    list_filter = ["kind", "is_active", "origin", PausedAfterFailuresFilter]
     search_fields = ["name", "model_id", "base_url", "description"]
     list_editable = ["is_active"]
     actions = ["test_endpoint", "resume"]
     readonly_fields = [
+        "origin",
         "consecutive_failures",
         "paused_until",
         "last_error",
@@ -79,7 +90,7 @@ class ContenderAdmin(admin.ModelAdmin):
         "last_success_at",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "kind", "is_active", "description", "sampling_weight"]}),
+        (None, {"fields": ["name", "kind", "is_active", "origin", "description", "sampling_weight"]}),
         (
             _("Endpoint"),
             {

@@ -24,6 +24,22 @@ secret_variable_validator = RegexValidator(
 MAX_REQUEST_TIMEOUT_SECONDS = 600
 
 
+class Origin(models.TextChoices):
+    """Where a question or contender came from. Seeded rows are synthetic load for benchmarks and are
+    kept out of voters' battles (see battles.services.pool); demo rows are the demo `make run` loads,
+    which is asked for and served like real data."""
+
+    REAL = "real", _("real")
+    DEMO = "demo", _("demo")
+    SEEDED = "seeded", _("seeded for benchmarks")
+
+
+ORIGIN_HELP_TEXT = _(
+    "Seeded rows come from seed_arena or seed_votes and are not drawn into voters' battles unless "
+    "ARENA_SERVE_SEEDED is on; demo rows come from the demo that make run loads."
+)
+
+
 class Category(models.Model):
     code = models.CharField(
         _("code"), max_length=64, unique=True, help_text=_("Stable key, e.g. QA or CODE.")
@@ -57,6 +73,9 @@ class Question(models.Model):
     language = models.CharField(_("language"), max_length=16, help_text=_("BCP 47 code, e.g. zh or en."))
     is_active = models.BooleanField(_("active"), default=True)
     source = models.CharField(_("source"), max_length=500, blank=True)
+    origin = models.CharField(
+        _("origin"), max_length=16, choices=Origin.choices, default=Origin.REAL, help_text=ORIGIN_HELP_TEXT
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,6 +83,11 @@ class Question(models.Model):
         verbose_name = _("question")
         verbose_name_plural = _("questions")
         indexes = [models.Index(fields=["category", "is_active"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(origin__in=["real", "demo", "seeded"]), name="question_origin_valid"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.text[:80]
@@ -95,6 +119,9 @@ class Contender(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.ENDPOINT)
     description = models.TextField(_("description"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    origin = models.CharField(
+        _("origin"), max_length=16, choices=Origin.choices, default=Origin.REAL, help_text=ORIGIN_HELP_TEXT
+    )
     base_url = models.CharField(
         _("base URL"),
         max_length=500,
@@ -193,6 +220,9 @@ class Contender(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=["endpoint", "offline"]), name="contender_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(origin__in=["real", "demo", "seeded"]), name="contender_origin_valid"
             ),
             models.CheckConstraint(
                 condition=Q(kind="offline") | (~Q(base_url="") & ~Q(model_id="")),

@@ -2,6 +2,8 @@
 
 Imports take what the parsers in battles.importers read from JSONL, CSV and the seed projects'
 markdown, and write questions, categories, offline contenders and their answers.
+A question is one question whatever file names it: its whitespace-normalised text is the key, and
+ids are names for it. Real data supersedes demo and seeded data (see bank_import).
 """
 
 import hashlib
@@ -14,9 +16,9 @@ from pathlib import Path
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from battles.importers import PARSERS_BY_SUFFIX, parse_file
+from battles.importers import files_to_import, parse_file
 from battles.importers.records import AnswerRecord, ImportRejected, ParsedBank, QuestionRecord
-from battles.models import Answer, Category, Contender, Question
+from battles.models import Answer, Category, Contender, Origin, Question
 from battles.rendering import render_markdown
 
 # Rows per INSERT: large enough that 1,440 answers take three statements.
@@ -59,11 +61,32 @@ def _chunks(values: list[str], size: int = 1000) -> Iterator[list[str]]:
         yield values[start : start + size]
 
 
+@dataclass(frozen=True)
+class _GivenId:
+    """Where a file of the current import run gave an id to a question text."""
+
+    text_sha256: str
+    path: Path
+    line: int
+
+
+@dataclass(frozen=True)
+class _Takeover:
+    """A stored demo or seeded question that becomes the question a real file's record describes."""
+
+    question: Question
+    record: QuestionRecord
+    external_id: str | None
+
+
 class _BankImport:
     """One file's import. Everything that could reject the file is checked before the first write."""
 
-    def __init__(self, parsed: ParsedBank) -> None:
+    def __init__(self, parsed: ParsedBank, origin: Origin, ids_given_in_run: dict[str, _GivenId]) -> None:
         self.parsed = parsed
+        self.origin = origin
+        # Ids that earlier files of the same run gave to question texts; this file's are added on success.
+        self.ids_given_in_run = ids_given_in_run
         self.notices = list(parsed.notices)
         # The first record of each distinct question text, by text_sha256, in file order.
         self.records_by_sha: dict[str, QuestionRecord] = {}
@@ -74,6 +97,7 @@ class _BankImport:
         self.first_line_by_model: dict[str, int] = {}
         self.categories: dict[str, Category] = {}
         self.contenders: dict[str, Contender] = {}
+        self.takeovers: list[_Takeover] = []
 
     def reject(self, line: int | None, reason: str) -> ImportRejected:
         return ImportRejected(self.parsed.path, line, reason)
@@ -120,6 +144,13 @@ class _BankImport:
                     f'the id "{record.external_id}" is already used at line '
                     f"{line_by_external_id[record.external_id]} for a different question",
                 )
+            given = self.ids_given_in_run.get(record.external_id)
+            if given is not None and given.text_sha256 != sha:
+                raise self.reject(
+                    record.line,
+                    f'the id "{record.external_id}" is given to a different question at '
+                    f"{given.path}:{given.line}",
+                )
             line_by_external_id.setdefault(record.external_id, record.line)
             self.external_id_by_sha.setdefault(sha, record.external_id)
 
@@ -131,7 +162,8 @@ class _BankImport:
     def check_stored_questions(self) -> list[tuple[int, str]]:
         """Reject ids that name another stored question; return (pk, id) of stored questions that lack one.
 
-        Stored questions are never changed otherwise; where the file disagrees, a notice says so.
+        A real import takes over stored demo and seeded questions of the same text (see _Takeover).
+        Other stored questions are never changed otherwise; where the file disagrees, a notice says so.
         """
         owners: dict[str, Question] = {}
         for external_ids in _chunks(list(self.sha_by_external_id)):
@@ -153,6 +185,18 @@ class _BankImport:
             existing = self.question_by_sha.get(sha)
             if existing is None:
                 continue
+            if self.origin == Origin.REAL and existing.origin != Origin.REAL:
+                self.takeovers.append(_Takeover(existing, record, external_id))
+                name = (
+                    f'#{existing.pk} ("{existing.external_id}")'
+                    if existing.external_id
+                    else f"#{existing.pk}"
+                )
+                self.notices.append(
+                    f"line {record.line}: the {existing.origin} question {name} has the same text; it is now "
+                    "this file's question, with its id, category and source"
+                )
+                continue
             if existing.category.code != record.category_code:
                 self.notices.append(
                     f"line {record.line}: this question is already stored in category "
@@ -165,7 +209,8 @@ class _BankImport:
             elif existing.external_id != external_id:
                 self.notices.append(
                     f"line {record.line}: this question is already stored with the id "
-                    f'"{existing.external_id}"; kept that id, not "{external_id}"'
+                    f'"{existing.external_id}"; kept that id, and answers in this import may name it '
+                    f'"{external_id}" too'
                 )
         return ids_to_set
 
@@ -186,43 +231,47 @@ class _BankImport:
         )
 
     def resolve_answer_questions(self) -> list[tuple[AnswerRecord, str]]:
-        """Each answer with the text_sha256 of its question; rejects answers whose question is nowhere."""
-        unknown_ids = sorted(
-            {
-                answer.question_external_id
-                for answer in self.parsed.answers
-                if answer.question_external_id is not None
-                and answer.question_external_id not in self.sha_by_external_id
-            }
-        )
+        """Each answer with the text_sha256 of its question; rejects answers whose question is nowhere.
+
+        An id names the question this file gives it to, else the one an earlier file of the run gave
+        it to, else the stored question that has it.
+        """
+        sha_by_run_id = {
+            external_id: given.text_sha256
+            for external_id, given in self.ids_given_in_run.items()
+            if external_id not in self.sha_by_external_id
+        }
+        answer_ids = {
+            a.question_external_id for a in self.parsed.answers if a.question_external_id is not None
+        }
+        unknown_ids = sorted(answer_ids - set(self.sha_by_external_id) - set(sha_by_run_id))
         sha_by_stored_id: dict[str, str] = {}
         for external_ids in _chunks(unknown_ids):
             for question in Question.objects.filter(external_id__in=external_ids):
                 assert question.external_id is not None
                 sha_by_stored_id[question.external_id] = question.text_sha256
                 self.question_by_sha.setdefault(question.text_sha256, question)
-        texts_not_in_file = sorted(
-            {
-                question_text_sha256(answer.question_text)
-                for answer in self.parsed.answers
-                if answer.question_text is not None
-            }
-            - set(self.records_by_sha)
-        )
+        wanted = {
+            question_text_sha256(a.question_text) for a in self.parsed.answers if a.question_text is not None
+        }
+        wanted |= {sha_by_run_id[external_id] for external_id in answer_ids if external_id in sha_by_run_id}
+        texts_not_in_file = sorted(wanted - set(self.records_by_sha))
         for shas in _chunks(texts_not_in_file):
             for question in Question.objects.filter(text_sha256__in=shas):
                 self.question_by_sha.setdefault(question.text_sha256, question)
         resolved: list[tuple[AnswerRecord, str]] = []
         for answer in self.parsed.answers:
             if answer.question_external_id is not None:
-                sha = self.sha_by_external_id.get(answer.question_external_id) or sha_by_stored_id.get(
-                    answer.question_external_id
+                sha = (
+                    self.sha_by_external_id.get(answer.question_external_id)
+                    or sha_by_run_id.get(answer.question_external_id)
+                    or sha_by_stored_id.get(answer.question_external_id)
                 )
                 if sha is None:
                     raise self.reject(
                         answer.line,
-                        f'the answer is to question id "{answer.question_external_id}", which is neither '
-                        "in this file nor in the database; import the questions first",
+                        f'the answer is to question id "{answer.question_external_id}", which no file of '
+                        "this import gives and no stored question has; import the questions first",
                     )
             else:
                 assert answer.question_text is not None
@@ -238,8 +287,10 @@ class _BankImport:
 
     def write_categories(self) -> int:
         created_count = 0
+        taken_over = {takeover.question.text_sha256 for takeover in self.takeovers}
         for sha, record in self.records_by_sha.items():
-            if sha in self.question_by_sha or record.category_code in self.categories:
+            kept_as_stored = sha in self.question_by_sha and sha not in taken_over
+            if kept_as_stored or record.category_code in self.categories:
                 continue
             category, created = Category.objects.get_or_create(
                 code=record.category_code, defaults={"name": record.category_name}
@@ -262,6 +313,7 @@ class _BankImport:
                     language=record.language,
                     is_active=record.is_active,
                     source=record.source[:source_limit],
+                    origin=self.origin,
                 )
                 for sha, record in new.items()
             ],
@@ -279,6 +331,19 @@ class _BankImport:
                     "the same time; nothing from this file was written, run the import again",
                 )
         return len(new)
+
+    def write_takeovers(self) -> None:
+        source_limit = _max_length(Question, "source")
+        for takeover in self.takeovers:
+            record = takeover.record
+            Question.objects.filter(pk=takeover.question.pk).update(
+                text=record.text,
+                external_id=takeover.external_id,
+                category=self.categories[record.category_code],
+                language=record.language,
+                source=record.source[:source_limit],
+                origin=Origin.REAL,
+            )
 
     def write_contenders(self, names: list[str]) -> int:
         created_count = 0
@@ -346,6 +411,7 @@ class _BankImport:
         resolved = self.resolve_answer_questions()
 
         categories_created = self.write_categories()
+        self.write_takeovers()
         questions_created = self.write_questions()
         for pk, external_id in ids_to_set:
             Question.objects.filter(pk=pk, external_id__isnull=True).update(external_id=external_id)
@@ -355,6 +421,9 @@ class _BankImport:
             )
         contenders_created = self.write_contenders(model_names)
         answers_created, answers_existing = self.write_answers(resolved)
+        for external_id, sha in self.sha_by_external_id.items():
+            record = self.records_by_sha[sha]
+            self.ids_given_in_run.setdefault(external_id, _GivenId(sha, self.parsed.path, record.line))
         return BankImportReport(
             path=self.parsed.path,
             questions_created=questions_created,
@@ -367,17 +436,23 @@ class _BankImport:
         )
 
 
-def bank_import(*, parsed: ParsedBank) -> BankImportReport:
+def bank_import(
+    *, parsed: ParsedBank, origin: Origin = Origin.REAL, ids_given_in_run: dict[str, _GivenId] | None = None
+) -> BankImportReport:
     """Write one parsed file in one transaction: all of it, or (on ImportRejected) none of it.
 
-    Questions are matched by their whitespace-normalised text and never changed, except that a
-    stored question without an external id takes the one the file gives it. Answers go to offline
-    contenders (created by name); an answer whose text that contender already has for that question
-    is skipped, any other becomes the next sample.
+    Questions are matched by their whitespace-normalised text; new ones are stored with `origin`.
+    A stored real question is never changed, except that one without an external id takes the one
+    the file gives it. A stored demo or seeded question, imported as real, becomes the file's: it
+    takes the file's id, category, language, source and exact text, and keeps its answers, battles,
+    votes and whether it is active. Answers go to offline contenders (created by name); an answer
+    whose text that contender already has for that question is skipped, any other becomes the next
+    sample. Answers may name a question by any id that this file or an earlier file of the run
+    (`ids_given_in_run`) gives it, or by its stored id.
     """
     try:
         with transaction.atomic():
-            return _BankImport(parsed).run()
+            return _BankImport(parsed, origin, {} if ids_given_in_run is None else ids_given_in_run).run()
     except IntegrityError as error:
         detail = str(error).strip().splitlines()[0]
         raise ImportRejected(
@@ -388,35 +463,6 @@ def bank_import(*, parsed: ParsedBank) -> BankImportReport:
         ) from error
 
 
-def _files_to_import(paths: list[Path]) -> list[Path]:
-    """The files to import: each path as given, each directory as its supported files in name order.
-
-    Directories are not searched recursively. A file named twice is imported once.
-    """
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(
-                child
-                for child in path.iterdir()
-                if child.is_file() and child.suffix.lower() in PARSERS_BY_SUFFIX
-            )
-            if not found:
-                raise ImportRejected(
-                    path, None, f"the directory holds no {', '.join(PARSERS_BY_SUFFIX)} file"
-                )
-            files.extend(found)
-        else:
-            files.append(path)
-    seen: set[Path] = set()
-    unique: list[Path] = []
-    for file in files:
-        if file.resolve() not in seen:
-            seen.add(file.resolve())
-            unique.append(file)
-    return unique
-
-
 def _renamed(parsed: ParsedBank, model_names: Mapping[str, str]) -> ParsedBank:
     answers = [
         replace(answer, model=model_names.get(answer.model, answer.model)) for answer in parsed.answers
@@ -425,7 +471,11 @@ def _renamed(parsed: ParsedBank, model_names: Mapping[str, str]) -> ParsedBank:
 
 
 def bank_import_paths(
-    *, paths: list[Path], dry_run: bool = False, model_names: Mapping[str, str] | None = None
+    *,
+    paths: list[Path],
+    dry_run: bool = False,
+    model_names: Mapping[str, str] | None = None,
+    origin: Origin = Origin.REAL,
 ) -> list[BankImportReport]:
     """Import files and directories all or nothing: one rejected file and nothing at all is written.
 
@@ -436,12 +486,17 @@ def bank_import_paths(
     answers.jsonl may be named (or sorted) before the questions.jsonl it refers to. With dry_run,
     the same work is done and then rolled back: the reports say what would have been written.
     model_names renames models as they are read (e.g. a table's "Plus-7B" to the full name another
-    file uses), so one model's answers from several sources land on one contender.
+    file uses), so one model's answers from several sources land on one contender. `origin` is
+    that of new questions: the demo loader imports its bank as demo.
     """
-    parsed_files = [_renamed(parse_file(path), model_names or {}) for path in _files_to_import(paths)]
+    parsed_files = [_renamed(parse_file(path), model_names or {}) for path in files_to_import(paths)]
     parsed_files.sort(key=lambda parsed: not parsed.questions and bool(parsed.answers))
+    ids_given_in_run: dict[str, _GivenId] = {}
     with transaction.atomic():
-        reports = [bank_import(parsed=parsed) for parsed in parsed_files]
+        reports = [
+            bank_import(parsed=parsed, origin=origin, ids_given_in_run=ids_given_in_run)
+            for parsed in parsed_files
+        ]
         if dry_run:
             transaction.set_rollback(True)
     return reports

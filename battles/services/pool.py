@@ -6,15 +6,16 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import BooleanField, Expression, Q, QuerySet
 from django.utils import timezone
 
 from arena import stores
-from battles.models import Answer, Battle, Contender, Question, Voter
+from battles.models import Answer, Battle, Contender, Origin, Question, Voter
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +25,33 @@ _REFILL_QUEUED_KEY = "battles:pool:refill-queued"
 _SEED_RANGE = 2**31
 
 
-# A battle may be shown only while its question and both contenders are active.
-SERVABLE = Q(question__is_active=True, contender_a__is_active=True, contender_b__is_active=True)
+class _SeededServed(Expression):
+    """ARENA_SERVE_SEEDED as an SQL constant, read each time a query is compiled, not once at import:
+    SERVABLE stays a plain Q that other modules import, and still follows the setting."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        return ("TRUE" if settings.ARENA_SERVE_SEEDED else "FALSE"), []
+
+
+# A battle may be shown only while its question and both contenders are active, and not seeded for
+# benchmarks unless ARENA_SERVE_SEEDED is on.
+SERVABLE = Q(question__is_active=True, contender_a__is_active=True, contender_b__is_active=True) & (
+    Q(_SeededServed())
+    | (
+        ~Q(question__origin=Origin.SEEDED)
+        & ~Q(contender_a__origin=Origin.SEEDED)
+        & ~Q(contender_b__origin=Origin.SEEDED)
+    )
+)
+
+
+_Row = TypeVar("_Row", Contender, Question)
+
+
+def _drawable(rows: QuerySet[_Row]) -> QuerySet[_Row]:
+    return rows if settings.ARENA_SERVE_SEEDED else rows.exclude(origin=Origin.SEEDED)
 
 
 class NoBattleCanBeDrawn(Exception):
@@ -71,7 +97,7 @@ def _weighted_pick(candidates: list[Contender], weights: dict[int, float], rng: 
 
 def drawable_contenders() -> tuple[list[Contender], dict[int, float]]:
     """Active contenders that are not paused and have a positive weight; raises with the reason if < 2."""
-    active = list(Contender.objects.filter(is_active=True))
+    active = list(_drawable(Contender.objects.filter(is_active=True)))
     if len(active) < 2:
         raise NoBattleCanBeDrawn(f"{len(active)} active contender(s): a battle needs two.")
     healthy = [contender for contender in active if contender.paused_until is None]
@@ -174,13 +200,21 @@ def battle_draw(
     """Draw a question uniformly and two contenders by weight, sides at random.
 
     `question_ids` limits the draw to those questions (a voter's unseen ones); `reserved_for` keeps
-    the battle for that voter instead of putting it in the shared pool.
+    the battle for that voter instead of putting it in the shared pool. Seeded questions and
+    contenders are left out unless ARENA_SERVE_SEEDED is on.
     """
     created_answer_ids = set() if created_answer_ids is None else created_answer_ids
     contenders, weights = drawable_contenders()
     offline_ids = {contender.pk for contender in contenders if not contender.is_endpoint}
     if question_ids is None:
-        question_ids = list(Question.objects.filter(is_active=True).values_list("id", flat=True))
+        question_ids = list(_drawable(Question.objects.filter(is_active=True)).values_list("id", flat=True))
+    elif not settings.ARENA_SERVE_SEEDED:
+        # The caller (a voter's unseen questions) does not leave seeded questions out by itself.
+        question_ids = list(
+            Question.objects.filter(pk__in=question_ids)
+            .exclude(origin=Origin.SEEDED)
+            .values_list("id", flat=True)
+        )
     if not question_ids:
         raise NoBattleCanBeDrawn("there is no active question: import a bank with `manage.py import_bank`.")
     for _ in range(_DRAW_ATTEMPTS):

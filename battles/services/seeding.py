@@ -3,14 +3,23 @@
 Contenders get hidden strengths (Elo-like, evenly spread); pairs are drawn with a skew (popular
 contenders battle far more often, as in public arenas); outcomes follow the strengths, with ties
 and "both are bad" mixed in. The random sequence is fixed by `seed`.
+
+The contenders and questions are stored with origin "seeded", which keeps them out of voters'
+battles unless ARENA_SERVE_SEEDED is on. The votes are written directly, not through the vote
+service: the pair counters and Elo do not see them until ratings_rebuild runs.
 """
 
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 
 SEED_PREFIX = "seed-"
+
+
+class SeedingRefused(Exception):
+    """Seeding cannot run on this database; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,16 @@ class SeedReport:
     voted_battles: int
     open_battles: int
     votes_without_battle: int
+
+
+def seeded_serving_note() -> str:
+    """What becomes of the seeded rows for voters, as the seeding commands tell it."""
+    if settings.ARENA_SERVE_SEEDED:
+        return "ARENA_SERVE_SEEDED is on: voters are served battles with the seeded contenders and questions"
+    return (
+        'the seeded contenders and questions are marked "seeded" and are not drawn into voters\' battles '
+        "while ARENA_SERVE_SEEDED is off (set it to true to serve them, e.g. for a load test)"
+    )
 
 
 def _execute(sql: str, parameters: dict[str, Any] | None = None) -> None:
@@ -39,9 +58,12 @@ def arena_seed(
     seed: float = 0.42,
 ) -> SeedReport:
     """Add seeded contenders (offline), questions with an answer from each, voters, voted battles
-    (each with its vote), open (ready) battles, and votes without a battle (like imported logs)."""
+    (each with its vote), open (ready) battles, and votes without a battle (like imported logs).
+
+    Runs once per database: the seeded names and ids are fixed, so a second run is refused.
+    """
     if connection.vendor != "postgresql":
-        raise RuntimeError(
+        raise SeedingRefused(
             "seeding generates its data inside PostgreSQL; set DATABASE_URL to a PostgreSQL database"
         )
     parameters: dict[str, Any] = {
@@ -54,6 +76,18 @@ def arena_seed(
         "seed": seed,
         "prefix": SEED_PREFIX,
     }
+    try:
+        _seed(parameters)
+    except IntegrityError as error:
+        raise SeedingRefused(
+            f"this database already holds seeded contenders or questions ({SEED_PREFIX}model-..., "
+            f"{SEED_PREFIX}q-...): seeding runs once per database; nothing was written"
+        ) from error
+    _execute("ANALYZE")
+    return SeedReport(contenders, questions, voters, voted_battles, open_battles, votes_without_battle)
+
+
+def _seed(parameters: dict[str, Any]) -> None:
     with transaction.atomic():
         _execute("SELECT setseed(%(seed)s)", parameters)
         _execute(
@@ -63,21 +97,22 @@ def arena_seed(
             parameters,
         )
         _execute(
-            """INSERT INTO battles_contender (name, kind, description, is_active, base_url, model_id, api_key_env,
-                   system_prompt, extra_parameters, stop, extra_headers, stream, stream_usage,
+            """INSERT INTO battles_contender (name, kind, description, is_active, origin, base_url, model_id,
+                   api_key_env, system_prompt, extra_parameters, stop, extra_headers, stream, stream_usage,
                    max_concurrent_requests, sampling_weight, samples_per_question, consecutive_failures,
                    last_error, created_at, updated_at)
-               SELECT %(prefix)s || 'model-' || lpad(g::text, 4, '0'), 'offline', 'synthetic', true, '', '', '',
-                   '', '{}', '[]', '{}', true, true, 8, 1.0, 1, 0, '', now(), now()
+               SELECT %(prefix)s || 'model-' || lpad(g::text, 4, '0'), 'offline', 'synthetic', true, 'seeded',
+                   '', '', '', '', '{}', '[]', '{}', true, true, 8, 1.0, 1, 0, '', now(), now()
                FROM generate_series(1, %(contenders)s) g""",
             parameters,
         )
         _execute(
             """INSERT INTO battles_question (external_id, text, text_sha256, category_id, language, is_active,
-                   source, created_at)
+                   source, origin, created_at)
                SELECT %(prefix)s || 'q-' || g, 'Seed question ' || g || '?',
                    encode(sha256(convert_to('Seed question ' || g || '?', 'UTF8')), 'hex'),
-                   (SELECT id FROM battles_category WHERE code = %(prefix)s || (1 + g %% 10)), 'en', true, 'seed', now()
+                   (SELECT id FROM battles_category WHERE code = %(prefix)s || (1 + g %% 10)), 'en', true, 'seed',
+                   'seeded', now()
                FROM generate_series(1, %(questions)s) g""",
             parameters,
         )
@@ -167,5 +202,3 @@ def arena_seed(
                ORDER BY coalesce(b.voted_at, now() - make_interval(secs => %(voted)s + %(open)s + %(loose)s - p.number + 3600))""",
             parameters,
         )
-    _execute("ANALYZE")
-    return SeedReport(contenders, questions, voters, voted_battles, open_battles, votes_without_battle)

@@ -28,7 +28,7 @@ CATEGORY_NAMES = {
     "TRANSLATION": "翻译",
     "ADVICE": "生活建议",
 }
-SKY_QUESTION = "为什么天空是蓝色的？"
+SKY_QUESTION = "天空为什么白天是蓝色的，傍晚却常常变成橙红色？"
 BAT_QUESTION = (
     "A bat and a ball cost $1.10 in total. The bat costs $1.00 more than the ball. "
     "How much does the ball cost?"
@@ -115,8 +115,9 @@ def test_completion_has_the_openai_shape(client: httpx.Client) -> None:
         }
     ]
     usage = body["usage"]
-    # Nine Chinese characters, one each, plus the full-width question mark as a quarter token rounded up.
-    assert usage["prompt_tokens"] == 10
+    # Twenty-one Chinese characters, one each, plus the full-width comma and question mark as a quarter
+    # token each, rounded up.
+    assert usage["prompt_tokens"] == 22
     assert usage["completion_tokens"] == endpoint.estimate_tokens(reference_for(SKY_QUESTION))
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 

@@ -1,16 +1,18 @@
 """`manage.py import_bank` and the bank import service, on PostgreSQL, with the seed projects' real files."""
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Count
 from pytest_django import DjangoAssertNumQueries
 
 from battles.importers.records import ImportRejected
-from battles.models import Answer, Category, Contender, Question
+from battles.models import Answer, Category, Contender, Origin, Question
 from battles.rendering import render_markdown
 from battles.services.bank import bank_import_paths, question_text_sha256
 from tests.factories import AnswerFactory, ContenderFactory, QuestionFactory
@@ -246,8 +248,8 @@ def test_rejection_by_the_service_rolls_back_the_files_before_it(tmp_path: Path)
     with pytest.raises(CommandError) as caught:
         import_bank(answers, QUESTIONS_JSONL)
     assert str(caught.value) == (
-        f'{answers}:3: the answer is to question id "nowhere", which is neither in this file nor in the '
-        "database; import the questions first\nNothing was imported."
+        f'{answers}:3: the answer is to question id "nowhere", which no file of this import gives and no '
+        "stored question has; import the questions first\nNothing was imported."
     )
     assert database_state() == {"categories": [], "questions": [], "contenders": [], "answers": []}
 
@@ -302,7 +304,8 @@ def test_question_ids_fill_gaps_and_never_overwrite(tmp_path: Path) -> None:
     assert lines[1:5] == [
         f"  notice: line 1: this question is already stored in category {kept.category.code}; "
         "kept it there, not in OTHER",
-        '  notice: line 1: this question is already stored with the id "old-id"; kept that id, not "new-id"',
+        '  notice: line 1: this question is already stored with the id "old-id"; kept that id, and answers '
+        'in this import may name it "new-id" too',
         f"  notice: line 2: this question is already stored in category {filled.category.code}; "
         "kept it there, not in GENERAL",
         "  notice: stored questions that had no id took the one this file gives them: 1",
@@ -409,3 +412,247 @@ def test_malformed_rename_is_refused(pair: str) -> None:
     with pytest.raises(CommandError, match="LABEL=NAME"):
         call_command("import_bank", str(QA_MD), f"--rename={pair}", stdout=io.StringIO())
     assert not Question.objects.exists()
+
+
+README_RENAMES = [
+    "--rename",
+    "Plus-7B=Chinese-Alpaca-Plus-7B",
+    "--rename",
+    "Plus-13B=Chinese-Alpaca-Plus-13B",
+    "--rename",
+    "33B=Chinese-Alpaca-33B",
+]
+
+
+def readme_import() -> list[str]:
+    """The README's one command for the seed projects' bank, on the real files."""
+    output = io.StringIO()
+    call_command(
+        "import_bank",
+        f"{ORIGINAL}/",
+        str(QUESTIONS_JSONL),
+        str(ANSWERS_JSONL),
+        *README_RENAMES,
+        stdout=output,
+    )
+    return output.getvalue().splitlines()
+
+
+def demo_load() -> list[str]:
+    output = io.StringIO()
+    call_command("demo_load", stdout=output)
+    return output.getvalue().splitlines()
+
+
+def seed_question_text(external_id: str) -> str:
+    """A question's text as the seed projects' questions.jsonl has it (read, not copied into the project)."""
+    with QUESTIONS_JSONL.open(encoding="utf-8") as questions:
+        return next(row["text"] for row in map(json.loads, questions) if row["id"] == external_id)
+
+
+def origins(model: type[Question] | type[Contender]) -> dict[str, int]:
+    return dict(model.objects.values_list("origin").annotate(count=Count("id")).order_by("origin"))
+
+
+README_IMPORT_AFTER_DEMO_LINES = [
+    f"{ALPACA_2_7B_MD}: questions 30 new, 0 existing; answers 30 new, 0 existing; categories 6 new; "
+    "contenders 1 new",
+    f"{LICENSE_MD}: questions 0 new, 0 existing; answers 0 new, 0 existing; categories 0 new; "
+    "contenders 0 new",
+    "  notice: no question table found",
+    f"{CODE_MD}: questions 17 new, 3 existing; answers 60 new, 0 existing; categories 0 new; "
+    "contenders 3 new",
+    f"{QA_MD}: questions 19 new, 1 existing; answers 60 new, 0 existing; categories 0 new; contenders 0 new",
+    f"{QUESTIONS_JSONL}: questions 185 new, 66 existing; answers 0 new, 0 existing; categories 1 new; "
+    "contenders 0 new",
+    "  notice: stored questions that had no id took the one this file gives them: 66",
+    f"{ANSWERS_JSONL}: questions 0 new, 0 existing; answers 1322 new, 118 existing; categories 0 new; "
+    "contenders 5 new",
+    "total (6 files): questions 251 new, 70 existing; answers 1472 new, 118 existing; categories 7 new; "
+    "contenders 9 new",
+]
+README_IMPORT_AGAIN_TOTAL = (
+    "total (6 files): questions 0 new, 321 existing; answers 0 new, 1590 existing; categories 0 new; "
+    "contenders 0 new"
+)
+RENAMED_CONTENDERS = ALL_CONTENDERS - {"Plus-7B", "Plus-13B", "33B"}
+DEMO_CONTENDERS = {"Demo Sage", "Demo Brief", "Demo Jumble", "Demo Parrot"}
+
+
+def test_the_readme_import_succeeds_on_an_arena_with_the_demo_loaded() -> None:
+    assert demo_load() == [
+        "demo bank: 32 questions created, 0 already there",
+        *[
+            f"demo contender {name}: created"
+            for name in ["Demo Sage", "Demo Brief", "Demo Jumble", "Demo Parrot"]
+        ],
+    ]
+    assert readme_import() == README_IMPORT_AFTER_DEMO_LINES
+    assert origins(Question) == {"demo": 32, "real": 251}
+    assert not Question.objects.filter(origin="real", external_id__isnull=True).exists()
+    assert set(Contender.objects.filter(origin="demo").values_list("name", flat=True)) == DEMO_CONTENDERS
+    assert set(Contender.objects.filter(origin="real").values_list("name", flat=True)) == RENAMED_CONTENDERS
+    assert Answer.objects.count() == 1472
+    # The demo's own question about the sky is not the seed's: each is its own question.
+    assert Question.objects.get(external_id="CLA-QA-02").text == seed_question_text("CLA-QA-02")
+    assert Question.objects.get(external_id="demo-zh-qa-04").origin == "demo"
+
+    before = database_state()
+    assert readme_import()[-1] == README_IMPORT_AGAIN_TOTAL
+    assert demo_load()[0] == "demo bank: 0 questions created, 32 already there"
+    assert database_state() == before
+
+
+def test_a_demo_question_with_a_bank_questions_text_becomes_the_banks_question(tmp_path: Path) -> None:
+    """An arena that loaded a demo whose question had the seed's text takes the README import whole."""
+    sky = seed_question_text("CLA-QA-02")
+    demo_bank = tmp_path / "bank.jsonl"
+    demo_bank.write_text(
+        json.dumps({"id": "demo-zh-qa-01", "category": "QA", "category_name": "知识问答", "text": sky})
+        + "\n",
+        encoding="utf-8",
+    )
+    bank_import_paths(paths=[demo_bank], origin=Origin.DEMO)
+    demo_question = Question.objects.get()
+    demo_contender = ContenderFactory(name="Demo Sage", origin=Origin.DEMO)
+    AnswerFactory(question=demo_question, contender=demo_contender, text="A demo answer.")
+
+    lines = readme_import()
+    assert lines[4:6] == [
+        f"{QA_MD}: questions 18 new, 2 existing; answers 60 new, 0 existing; categories 0 new; "
+        "contenders 0 new",
+        f'  notice: line 16: the demo question #{demo_question.pk} ("demo-zh-qa-01") has the same text; '
+        "it is now this file's question, with its id, category and source",
+    ]
+    assert lines[-1] == (
+        "total (6 files): questions 250 new, 71 existing; answers 1472 new, 118 existing; categories 10 new; "
+        "contenders 9 new"
+    )
+    taken_over = Question.objects.get(pk=demo_question.pk)
+    assert (taken_over.external_id, taken_over.origin, taken_over.category.code, taken_over.source) == (
+        "CLA-QA-02",
+        "real",
+        "QA",
+        f"{QA_MD.name}:16",
+    )
+    assert origins(Question) == {"real": 251}
+    # Its demo answer stays. answers.jsonl names it CLA-QA-02 (lines 4 to 6 equal the table's answers
+    # of the renamed models, so they are found there and skipped, not refused).
+    assert sorted(taken_over.answers.values_list("contender__name", "sample_index", "source")) == [
+        ("Chinese-Alpaca-13B", 0, "answers.jsonl:602"),
+        ("Chinese-Alpaca-13B", 1, "answers.jsonl:1009"),
+        ("Chinese-Alpaca-33B", 0, f"{QA_MD.name}:16"),
+        ("Chinese-Alpaca-7B", 0, "answers.jsonl:802"),
+        ("Chinese-Alpaca-7B", 1, "answers.jsonl:1008"),
+        ("Chinese-Alpaca-Plus-13B", 0, f"{QA_MD.name}:16"),
+        ("Chinese-Alpaca-Plus-7B", 0, f"{QA_MD.name}:16"),
+        ("Demo Sage", 0, ""),
+    ]
+
+    before = database_state()
+    assert readme_import()[-1] == README_IMPORT_AGAIN_TOTAL
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("origin", [Origin.DEMO, Origin.SEEDED])
+def test_real_data_takes_over_a_demo_or_seeded_question(tmp_path: Path, origin: Origin) -> None:
+    stored = stored_question(
+        text="Why is grass green?",
+        external_id="demo-7",
+        origin=origin,
+        is_active=False,
+        source="bank.jsonl:7",
+    )
+    AnswerFactory(question=stored, text="Kept.")
+    questions = write(
+        tmp_path,
+        "questions.jsonl",
+        '{"id": "bio-1", "text": "Why is  grass green? ", "category": "BIO", "category_name": "Biology", '
+        '"language": "en-GB"}\n',
+    )
+    answers = write(
+        tmp_path, "answers.jsonl", '{"question_id": "bio-1", "model": "m", "answer": "Chlorophyll."}\n'
+    )
+    lines = import_bank(questions, answers)
+    assert lines[:2] == [
+        f"{questions}: questions 0 new, 1 existing; answers 0 new, 0 existing; categories 1 new; "
+        "contenders 0 new",
+        f'  notice: line 1: the {origin} question #{stored.pk} ("demo-7") has the same text; it is now this '
+        "file's question, with its id, category and source",
+    ]
+    stored.refresh_from_db()
+    assert (stored.external_id, stored.text, stored.category.code, stored.category.name) == (
+        "bio-1",
+        "Why is  grass green?",
+        "BIO",
+        "Biology",
+    )
+    assert (stored.language, stored.source, stored.origin, stored.is_active) == (
+        "en-GB",
+        "questions.jsonl:1",
+        "real",
+        False,  # whether it is served stays the admin's decision
+    )
+    assert sorted(stored.answers.values_list("text", flat=True)) == ["Chlorophyll.", "Kept."]
+
+
+def test_the_demo_never_takes_over_a_real_question(tmp_path: Path) -> None:
+    real = stored_question(text="Why is grass green?", external_id="bio-1")
+    demo = write(
+        tmp_path, "bank.jsonl", '{"id": "demo-7", "text": "Why is grass green?", "category": "DEMO"}\n'
+    )
+    before = database_state()
+    [report] = bank_import_paths(paths=[demo], origin=Origin.DEMO)
+    assert (report.questions_created, report.questions_existing) == (0, 1)
+    assert report.notices == [
+        f"line 1: this question is already stored in category {real.category.code}; kept it there, "
+        "not in DEMO",
+        'line 1: this question is already stored with the id "bio-1"; kept that id, and answers in this '
+        'import may name it "demo-7" too',
+    ]
+    assert database_state() == before
+    assert Question.objects.get().origin == "real"
+
+
+def test_answers_may_name_a_question_by_any_id_the_run_gave_it(tmp_path: Path) -> None:
+    kept = stored_question(text="Kept id?", external_id="old-id")
+    questions = write(tmp_path, "questions.jsonl", '{"id": "new-id", "text": "Kept id?"}\n')
+    answers = write(
+        tmp_path,
+        "answers.jsonl",
+        '{"question_id": "new-id", "model": "m", "answer": "By the new id."}\n'
+        '{"question_id": "old-id", "model": "m", "answer": "By the stored id."}\n',
+    )
+    # The answers file comes first on the command line; questions are imported first anyway.
+    lines = import_bank(answers, questions)
+    assert lines[-1] == (
+        "total (2 files): questions 0 new, 1 existing; answers 2 new, 0 existing; categories 0 new; "
+        "contenders 1 new"
+    )
+    kept.refresh_from_db()
+    assert kept.external_id == "old-id"
+    assert sorted(kept.answers.values_list("text", flat=True)) == ["By the new id.", "By the stored id."]
+
+    # Outside the run that gave it, the file's id names nothing.
+    later = write(tmp_path, "later.jsonl", '{"question_id": "new-id", "model": "m", "answer": "Later."}\n')
+    before = database_state()
+    with pytest.raises(CommandError) as caught:
+        import_bank(later)
+    assert str(caught.value) == (
+        f'{later}:1: the answer is to question id "new-id", which no file of this import gives and no stored '
+        "question has; import the questions first\nNothing was imported."
+    )
+    assert database_state() == before
+
+
+def test_two_files_of_one_run_giving_one_id_to_different_questions_are_rejected(tmp_path: Path) -> None:
+    stored_question(text="First?", external_id="stored-id")
+    first = write(tmp_path, "a.jsonl", '{"id": "x", "text": "First?"}\n')
+    second = write(tmp_path, "b.jsonl", '{"text": "Fine?"}\n{"id": "x", "text": "Second?"}\n')
+    before = database_state()
+    with pytest.raises(CommandError) as caught:
+        import_bank(first, second)
+    assert str(caught.value) == (
+        f'{second}:2: the id "x" is given to a different question at {first}:1\nNothing was imported.'
+    )
+    assert database_state() == before

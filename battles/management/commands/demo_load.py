@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from battles.demo.endpoint import API_KEY_ENV, DEMO_MODELS
-from battles.models import Contender
+from battles.models import Contender, Origin
 from battles.services.bank import bank_import_paths
 from battles.services.contenders import contender_save
 
@@ -16,7 +16,8 @@ DEMO_BANK = Path(__file__).resolve().parents[2] / "demo" / "bank.jsonl"
 class Command(BaseCommand):
     help = (
         "Load the demo bank (the project's own questions, Chinese and English) and the demo contenders, "
-        "which are synthetic models served by `python -m battles.demo.endpoint`."
+        "which are synthetic models served by `python -m battles.demo.endpoint`. Both are stored with "
+        'origin "demo": a real bank imported later takes over a demo question with the same text.'
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,11 +29,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, update_only: bool, **options: Any) -> None:
         if not update_only:
-            for report in bank_import_paths(paths=[DEMO_BANK]):
+            for report in bank_import_paths(paths=[DEMO_BANK], origin=Origin.DEMO):
                 created, existing = report.questions_created, report.questions_existing
                 self.stdout.write(f"demo bank: {created} questions created, {existing} already there")
         endpoint = {
             "kind": Contender.Kind.ENDPOINT,
+            "origin": Origin.DEMO,
             "base_url": settings.ARENA_DEMO_ENDPOINT_URL,
             # The demo endpoint asks for a key only when this variable is set.
             "api_key_env": API_KEY_ENV if os.environ.get(API_KEY_ENV) else "",

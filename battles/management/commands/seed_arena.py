@@ -1,14 +1,17 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from battles.services.seeding import arena_seed
+from battles.services.seeding import SeedingRefused, arena_seed, seeded_serving_note
+from ratings.services import ratings_rebuild
 
 
 class Command(BaseCommand):
     help = (
         "Fill a PostgreSQL database with a synthetic arena of realistic size, for benchmarks: offline "
-        "contenders with hidden strengths, questions, voters, voted and open battles, and votes."
+        "contenders with hidden strengths, questions, voters, voted and open battles, and votes. The "
+        "leaderboard is rebuilt from the votes before it finishes. The seeded contenders and questions "
+        "are not drawn into voters' battles unless ARENA_SERVE_SEEDED is on."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,17 +26,26 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=float, default=0.42, help="fixes the random sequence (-1 to 1)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = arena_seed(
-            contenders=options["contenders"],
-            questions=options["questions"],
-            voters=options["voters"],
-            voted_battles=options["voted_battles"],
-            open_battles=options["open_battles"],
-            votes_without_battle=options["votes"],
-            seed=options["seed"],
-        )
+        try:
+            report = arena_seed(
+                contenders=options["contenders"],
+                questions=options["questions"],
+                voters=options["voters"],
+                voted_battles=options["voted_battles"],
+                open_battles=options["open_battles"],
+                votes_without_battle=options["votes"],
+                seed=options["seed"],
+            )
+        except SeedingRefused as refusal:
+            raise CommandError(str(refusal)) from refusal
         self.stdout.write(
             f"seeded {report.contenders} contenders, {report.questions} questions, {report.voters} voters, "
             f"{report.voted_battles} voted and {report.open_battles} open battles, "
             f"{report.votes_without_battle} votes without a battle"
         )
+        snapshot = ratings_rebuild(categories=True)
+        votes = snapshot.vote_count if snapshot else 0
+        self.stdout.write(
+            f"leaderboard rebuilt from {votes} votes: the overall and category boards are up to date"
+        )
+        self.stdout.write(seeded_serving_note())
