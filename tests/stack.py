@@ -9,6 +9,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,7 +183,8 @@ class ArenaStack:
         for process in (self.web, self.worker, self.beat):
             process.start()
         self.wait_until(lambda: self.get("/health/").status_code == 200, what="the web server", seconds=60)
-        self.wait_until(lambda: self.ready_battles() > 0, what="a ready battle", seconds=60)
+        if self.environment["ARENA_POOL_TARGET"] != "0":
+            self.wait_until(lambda: self.ready_battles() > 0, what="a ready battle", seconds=60)
 
     def stop(self) -> None:
         for process in (self.beat, self.worker, self.web):

@@ -88,19 +88,16 @@ def test_bench_votes_sustained_over_http():
     settings = {
         "DJANGO_SETTINGS_MODULE": "tests.benchmarks.floor_settings",
         "ARENA_POOL_TARGET": "0",
-        "ARENA_SERVE_SYNTHETIC": "true",
+        "ARENA_SERVE_SEEDED": "true",
         "ARENA_RATINGS_REFRESH_INTERVAL_SECONDS": "10",
         "ARENA_BOOTSTRAP_ROUNDS": "200",
         "LOG_LEVEL": "WARNING",
     }
     with arena_stack(web_workers=3, web_threads=8, **settings) as stack:
         stack.manage(
-            *["seed_arena", "--contenders", "20", "--questions", "2000", "--voters", "0"],
+            *["seed_arena", "--contenders", "20", "--questions", "2000", "--voters", "1000"],
             *["--open-battles", "15000"],
         )
-        stack.web.stop()  # forget the pool counts cached before seeding
-        stack.web.start()
-        stack.wait_until(lambda: stack.get("/health/").status_code == 200, what="the web server", seconds=60)
         before = len(stack.votes_stored())
         results = _run(_voter, stack.base_url, SECONDS)
         confirmed = [vote for voter in results.values() for vote in voter[0]]

@@ -36,6 +36,13 @@ def _under_voters(stack: ArenaStack, fault: Callable[[], None]) -> tuple[Voters,
         what="the board counting every vote\n" + stack.logs(),
         seconds=CATCH_UP_BOUND_SECONDS,
     )
+    # Every process is still there, and the arena reports itself ready again.
+    assert all(p.process.poll() is None for p in (stack.web, stack.worker, stack.beat)), stack.logs()
+    stack.wait_until(
+        lambda: stack.get("/health/ready/").json()["status"] == "ready",
+        what="readiness after the fault\n" + stack.get("/health/ready/").text,
+        seconds=CATCH_UP_BOUND_SECONDS,
+    )
     tally = voters.tally
     print(  # the figures of the fault, for whoever runs the test with -s
         f"\nFAULT {fault.__name__}: {len(tally.confirmed)} votes confirmed, {len(stack.votes_stored())} "
