@@ -247,12 +247,13 @@ def arena_stack(*, web_workers: int = 2, web_threads: int = 8, **settings: str) 
         stack = ArenaStack(
             redis, postgres, folder, web_workers=web_workers, web_threads=web_threads, **settings
         )
-        stack.prepare()
-        stack.start()
         try:
+            stack.prepare()
+            stack.start()
             yield stack
         finally:
             stack.stop()
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
