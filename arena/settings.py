@@ -140,7 +140,8 @@ CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, reusing its client (arena/cache.py).
+            "BACKEND": "arena.cache.ArenaRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "arena",
             # Redis may vanish: a call fails within a second and the caller goes on without it
