@@ -136,6 +136,7 @@ def _battle_create(
     answer_a: Answer,
     answer_b: Answer,
     reserved_for: Voter | None,
+    holder_ip_hash: str,
 ) -> Battle | None:
     """Create the battle, ready at once if both answers are done; None if one has just failed.
 
@@ -161,6 +162,7 @@ def _battle_create(
             status=Battle.Status.READY if both_done else Battle.Status.GENERATING,
             ready_at=timezone.now() if both_done else None,
             voter=reserved_for,
+            holder_ip_hash=holder_ip_hash if reserved_for is not None else "",
         )
 
 
@@ -170,11 +172,13 @@ def battle_draw(
     created_answer_ids: set[int] | None = None,
     question_ids: Sequence[int] | None = None,
     reserved_for: Voter | None = None,
+    holder_ip_hash: str = "",
 ) -> Battle:
     """Draw a question uniformly and two contenders by weight, sides at random.
 
     `question_ids` limits the draw to those questions (a voter's unseen ones); `reserved_for` keeps
-    the battle for that voter instead of putting it in the shared pool.
+    the battle for that voter instead of putting it in the shared pool, held for the voter's address
+    (`holder_ip_hash`).
     """
     created_answer_ids = set() if created_answer_ids is None else created_answer_ids
     contenders, weights = drawable_contenders()
@@ -212,6 +216,7 @@ def battle_draw(
             answer_a=answer_a,
             answer_b=answer_b,
             reserved_for=reserved_for,
+            holder_ip_hash=holder_ip_hash,
         )
         if battle is not None:
             return battle
@@ -239,7 +244,10 @@ def answers_queue(*, answer_ids: Sequence[int]) -> None:
 
 
 def battle_pool_refill(*, target: int | None = None, rng: random.Random | None = None) -> PoolRefillReport:
-    """Draw battles until the shared pool holds `target` open ones (ready or waiting for answers)."""
+    """Draw battles until the shared pool holds `target` open ones (ready or waiting for answers).
+
+    Battles held for voters (served, or drawn for one) are not in the pool: the refill draws around
+    them, so voters holding battles never leave the next voter waiting for longer than a draw."""
     rng = rng or random.Random()
     target = settings.ARENA_POOL_TARGET if target is None else target
     open_battles = Battle.objects.filter(
