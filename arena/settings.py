@@ -313,8 +313,21 @@ ARENA_SWEEP_INTERVAL_SECONDS = env_float("ARENA_SWEEP_INTERVAL_SECONDS", 30.0, m
 ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS = env_float(
     "ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS", 900.0, minimum=10.0
 )
-# A battle served but not voted on within this time goes back to the pool for someone else.
-ARENA_SERVED_BATTLE_TTL_SECONDS = env_float("ARENA_SERVED_BATTLE_TTL_SECONDS", 1800.0, minimum=60.0)
+# A battle served to a voter is held for them (out of the pool) while they can plausibly still vote:
+# not voted on within this time, the sweeper returns it to the pool for someone else. Its older name,
+# ARENA_SERVED_BATTLE_TTL_SECONDS, is read when this one is unset.
+ARENA_BATTLE_HOLD_SECONDS = env_float(
+    "ARENA_BATTLE_HOLD_SECONDS",
+    env_float("ARENA_SERVED_BATTLE_TTL_SECONDS", 600.0, minimum=60.0),
+    minimum=60.0,
+)
+# A loop of anonymous calls must not drain the pool: new holds (a battle served, or drawn for a
+# voter) are limited per voter and per IP address each minute, an address holds at most this many
+# battles not voted on (keep it below ARENA_POOL_TARGET), and new voters are limited per address.
+ARENA_NEW_BATTLES_PER_MINUTE_PER_VOTER = env_int("ARENA_NEW_BATTLES_PER_MINUTE_PER_VOTER", 20, minimum=1)
+ARENA_NEW_BATTLES_PER_MINUTE_PER_IP = env_int("ARENA_NEW_BATTLES_PER_MINUTE_PER_IP", 120, minimum=1)
+ARENA_HELD_BATTLES_PER_IP = env_int("ARENA_HELD_BATTLES_PER_IP", 10, minimum=1)
+ARENA_NEW_VOTERS_PER_MINUTE_PER_IP = env_int("ARENA_NEW_VOTERS_PER_MINUTE_PER_IP", 60, minimum=1)
 # Trustworthy votes: a vote sooner than this after the battle was shown is refused politely, and
 # votes are limited per voter and per IP address (per minute) and per voter per day.
 ARENA_VOTE_MIN_SECONDS = env_float("ARENA_VOTE_MIN_SECONDS", 3.0, minimum=0.0)

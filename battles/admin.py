@@ -234,7 +234,7 @@ class BattleAdmin(admin.ModelAdmin):
     list_filter = ["status", "question__category"]
     search_fields = ["contender_a__name", "contender_b__name", "question__text"]
     list_select_related = ["contender_a", "contender_b", "question"]
-    raw_id_fields = ["question", "answer_a", "answer_b", "voter"]
+    raw_id_fields = ["question", "answer_a", "answer_b", "voter", "expired_holder"]
     date_hierarchy = "created_at"
 
 

@@ -34,7 +34,15 @@ from battles.serializers import (
     VoteResultSerializer,
 )
 from battles.services.bank import bank_import_paths
-from battles.services.voting import VoteRejected, battle_serve, ip_hash_of, vote_cast, vote_reason_set
+from battles.services.serving import ServeLimited
+from battles.services.voting import (
+    VoteRejected,
+    battle_serve,
+    ip_hash_of,
+    vote_cast,
+    vote_reason_set,
+    voter_get_or_create,
+)
 from battles.views import client_ip
 
 _VOTER_HEADER = "X-Arena-Voter"
@@ -43,6 +51,7 @@ _REJECTION_STATUS = {
     "invalid_outcome": 400,
     "not_served_to_voter": 403,
     "not_open": 409,
+    "hold_expired": 409,
     "too_early": 409,
     "voter_rate": 429,
     "ip_rate": 429,
@@ -165,12 +174,32 @@ class NextBattle(APIView):
     Without a voter token a new anonymous voter is made: keep the returned token and send it as the
     X-Arena-Voter header. The names stay hidden until the vote. When no battle is ready yet, the
     status is "preparing": ask again after retry_after_seconds.
+
+    A battle is held for the voter until they vote or ARENA_BATTLE_HOLD_SECONDS pass. New battles
+    and new voters are limited per address and per voter, and an address holds at most
+    ARENA_HELD_BATTLES_PER_IP battles not voted on: over a limit the answer is 429 with Retry-After.
     """
 
-    @extend_schema(parameters=[voter_header], request=None, responses={200: NextBattleSerializer})
+    @extend_schema(
+        parameters=[voter_header],
+        request=None,
+        responses={
+            200: NextBattleSerializer,
+            403: _error_response("The voter token is not one this API gave out."),
+            429: _error_response(
+                "Over a limit on new battles or new voters (serve_voter_rate, serve_ip_rate, held_ip_cap, "
+                "new_voter_ip_rate); see Retry-After."
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
-        voter = _voter_from_token(request) or Voter.objects.create()
-        battle = battle_serve(voter=voter)
+        ip_hash = ip_hash_of(client_ip(request))
+        try:
+            voter = _voter_from_token(request) or voter_get_or_create(voter_id=None, ip_hash=ip_hash)
+            battle = battle_serve(voter=voter, ip_hash=ip_hash)
+        except ServeLimited as limited:
+            retry = max(1, math.ceil(limited.retry_after_seconds))
+            raise ApiError(429, limited.code, str(limited), retry_after=retry) from None
         payload = {
             "voter_token": _voter_token(voter),
             "status": "ready" if battle else "preparing",
@@ -195,7 +224,7 @@ class CastVote(APIView):
             200: OpenApiResponse(VoteResultSerializer, description="Already voted: the first vote."),
             400: _error_response("Invalid verdict."),
             403: _error_response("No voter token, or the battle was not served to this voter."),
-            409: _error_response("Too early, or the battle is no longer open."),
+            409: _error_response("Too early, the battle is no longer open, or its hold ran out."),
             429: _error_response("Over a rate limit; see Retry-After."),
         },
     )

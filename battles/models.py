@@ -398,6 +398,15 @@ class Battle(models.Model):
     answer_b = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.GENERATING)
     voter = models.ForeignKey(Voter, on_delete=models.SET_NULL, null=True, blank=True, related_name="battles")
+    # A keyed hash of the address of the voter the battle is held for (served to, or drawn for), never
+    # the address itself: an address may hold only so many battles not voted on
+    # (ARENA_HELD_BATTLES_PER_IP). Empty while the battle is in the shared pool.
+    holder_ip_hash = models.CharField(_("holder's IP hash"), max_length=32, blank=True)
+    # The voter whose hold ran out before they voted (the battle went back to the pool): a vote they
+    # cast late is told so, instead of "not served to you".
+    expired_holder = models.ForeignKey(
+        Voter, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     retired_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     ready_at = models.DateTimeField(null=True, blank=True)
@@ -428,6 +437,10 @@ class Battle(models.Model):
             models.Index(fields=["created_at"], name="battle_ready_pool", condition=Q(status="ready")),
             models.Index(fields=["status"], name="battle_generating", condition=Q(status="generating")),
             models.Index(fields=["voter", "status"]),
+            # Battles held per address: counted before every new hold.
+            models.Index(
+                fields=["holder_ip_hash", "status"], name="battle_holder_ip", condition=~Q(holder_ip_hash="")
+            ),
         ]
 
     def __str__(self) -> str:

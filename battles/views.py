@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from arena import selectors as arena_selectors
 from battles import selectors
 from battles.models import Vote, Voter
+from battles.services.serving import ServeLimited
 from battles.services.voting import (
     VoteRejected,
     battle_serve,
@@ -33,6 +34,7 @@ _REJECTION_STATUS = {
     "invalid_outcome": 400,
     "not_served_to_voter": 403,
     "not_open": 409,
+    "hold_expired": 409,
     "too_early": 409,
     "voter_rate": 429,
     "ip_rate": 429,
@@ -79,9 +81,17 @@ def _with_voter_cookie(response: HttpResponse, voter: Voter) -> HttpResponse:
 
 @require_GET
 def battle_page(request: HttpRequest) -> HttpResponse:
-    """The next battle for this voter, or a page that waits for one."""
-    voter = voter_get_or_create(voter_id=_voter_id_from_cookie(request))
-    battle = battle_serve(voter=voter)
+    """The next battle for this voter, or a page that waits for one, or one that asks to slow down."""
+    ip_hash = ip_hash_of(client_ip(request))
+    voter = None
+    try:
+        voter = voter_get_or_create(voter_id=_voter_id_from_cookie(request), ip_hash=ip_hash)
+        battle = battle_serve(voter=voter, ip_hash=ip_hash)
+    except ServeLimited as limited:
+        response = render(request, "battles/serve_limited.html", {"reason": limited.code}, status=429)
+        response["Retry-After"] = str(max(1, math.ceil(limited.retry_after_seconds)))
+        response["Cache-Control"] = "no-store"
+        return response if voter is None else _with_voter_cookie(response, voter)
     if battle is None:
         response = render(request, "battles/waiting.html", status=200)
     else:

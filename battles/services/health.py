@@ -7,7 +7,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from battles import endpoints
@@ -119,11 +119,18 @@ def answers_sweep() -> SweepReport:
         answer_a__status=Answer.Status.DONE,
         answer_b__status=Answer.Status.DONE,
     ).update(status=Battle.Status.READY, ready_at=now)
-    # Served long ago and never voted on (a closed tab, a link-preview bot): back to the pool.
+    # Held past the hold and never voted on (a closed tab, a link-preview bot, a loop of calls): back
+    # to the pool. The holder is remembered, so that a late vote is told what happened.
     report.battles_returned = Battle.objects.filter(
         status=Battle.Status.SERVED,
-        served_at__lt=now - timedelta(seconds=settings.ARENA_SERVED_BATTLE_TTL_SECONDS),
-    ).update(status=Battle.Status.READY, voter=None, served_at=None)
+        served_at__lt=now - timedelta(seconds=settings.ARENA_BATTLE_HOLD_SECONDS),
+    ).update(
+        status=Battle.Status.READY,
+        voter=None,
+        served_at=None,
+        holder_ip_hash="",
+        expired_holder=F("voter"),
+    )
     too_old = now - timedelta(seconds=settings.ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS)
     report.battles_retired = Battle.objects.filter(
         Q(created_at__lt=too_old)

@@ -162,6 +162,7 @@ def _battle_create(
     answer_a: Answer,
     answer_b: Answer,
     reserved_for: Voter | None,
+    holder_ip_hash: str,
 ) -> Battle | None:
     """Create the battle, ready at once if both answers are done; None if one has just failed.
 
@@ -187,6 +188,7 @@ def _battle_create(
             status=Battle.Status.READY if both_done else Battle.Status.GENERATING,
             ready_at=timezone.now() if both_done else None,
             voter=reserved_for,
+            holder_ip_hash=holder_ip_hash if reserved_for is not None else "",
         )
 
 
@@ -196,12 +198,13 @@ def battle_draw(
     created_answer_ids: set[int] | None = None,
     question_ids: Sequence[int] | None = None,
     reserved_for: Voter | None = None,
+    holder_ip_hash: str = "",
 ) -> Battle:
     """Draw a question uniformly and two contenders by weight, sides at random.
 
     `question_ids` limits the draw to those questions (a voter's unseen ones); `reserved_for` keeps
-    the battle for that voter instead of putting it in the shared pool. Seeded questions and
-    contenders are left out unless ARENA_SERVE_SEEDED is on.
+    the battle for that voter instead of putting it in the shared pool, held for the voter's address
+    (`holder_ip_hash`). Seeded questions and contenders are left out unless ARENA_SERVE_SEEDED is on.
     """
     created_answer_ids = set() if created_answer_ids is None else created_answer_ids
     contenders, weights = drawable_contenders()
@@ -246,6 +249,7 @@ def battle_draw(
             answer_a=answer_a,
             answer_b=answer_b,
             reserved_for=reserved_for,
+            holder_ip_hash=holder_ip_hash,
         )
         if battle is not None:
             return battle
@@ -273,7 +277,10 @@ def answers_queue(*, answer_ids: Sequence[int]) -> None:
 
 
 def battle_pool_refill(*, target: int | None = None, rng: random.Random | None = None) -> PoolRefillReport:
-    """Draw battles until the shared pool holds `target` open ones (ready or waiting for answers)."""
+    """Draw battles until the shared pool holds `target` open ones (ready or waiting for answers).
+
+    Battles held for voters (served, or drawn for one) are not in the pool: the refill draws around
+    them, so voters holding battles never leave the next voter waiting for longer than a draw."""
     rng = rng or random.Random()
     target = settings.ARENA_POOL_TARGET if target is None else target
     open_battles = Battle.objects.filter(

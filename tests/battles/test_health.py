@@ -145,7 +145,7 @@ def test_sweeper_promotes_a_waiting_battle_whose_answers_are_both_done():
 
 
 def test_sweeper_returns_battles_served_long_ago_and_never_voted_on(settings):
-    settings.ARENA_SERVED_BATTLE_TTL_SECONDS = 600
+    settings.ARENA_BATTLE_HOLD_SECONDS = 600
     voter = VoterFactory()
     abandoned = BattleFactory(
         status=Battle.Status.SERVED, voter=voter, served_at=timezone.now() - dt.timedelta(minutes=11)
