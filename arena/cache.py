@@ -30,3 +30,34 @@ class ArenaRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _ReusingClient
+
+
+def windows_count(windows: list[tuple[str, int]]) -> list[int]:
+    """Count one more event in each fixed window (key, its length in seconds) and return the counts.
+
+    On Redis in one round trip (INCR, and EXPIRE on a new key, for each window); on another cache
+    (the embedded database cache) key by key. Raises what the cache raises when it is unreachable:
+    callers go through arena.stores.call.
+    """
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        redis_cache: Any = cache  # its client is Django's private attribute, not in the type stubs
+        client = redis_cache._cache.get_client(write=True)
+        pipeline = client.pipeline(transaction=False)
+        for key, seconds in windows:
+            full_key = cache.make_and_validate_key(key)
+            pipeline.incr(full_key)
+            pipeline.expire(full_key, seconds, nx=True)
+        replies = pipeline.execute()
+        return [int(count) for count in replies[0::2]]
+    counts = []
+    for key, seconds in windows:
+        cache.add(key, 0, timeout=seconds)
+        try:
+            counts.append(int(cache.incr(key)))
+        except ValueError:  # the window ended between the two calls
+            cache.set(key, 1, timeout=seconds)
+            counts.append(1)
+    return counts

@@ -55,8 +55,10 @@ def lock_held(name: str, *, wait: bool = False) -> Iterator[bool]:
             try:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-            except DatabaseError:  # the session is gone, and its locks with it
-                pass
+            except DatabaseError:
+                # The session is gone (and its locks with it), or its transaction failed and cannot run
+                # the unlock: closing the session is what releases the lock then.
+                connection.close()
 
 
 def one_at_a_time(name: str, *, work: Callable[[], None], pending: Callable[[], bool]) -> bool:

@@ -22,6 +22,9 @@ def another_session_holds(name: str) -> Iterator["psycopg2.extensions.connection
         with session.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [_key(name)])
         yield session
+        # Released before the session closes: a closed session's backend lets go a moment later.
+        with session.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_key(name)])
     finally:
         session.close()
 

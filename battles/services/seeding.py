@@ -166,10 +166,10 @@ def _seed(parameters: dict[str, Any]) -> None:
         # Inserted in draw order, so the n-th new battle (by id) is draw number n.
         _execute(
             """INSERT INTO battles_battle (question_id, contender_a_id, contender_b_id, answer_a_id, answer_b_id,
-                   status, voter_id, retired_reason, created_at, ready_at, served_at, voted_at)
+                   status, voter_id, holder_ip_hash, retired_reason, created_at, ready_at, served_at, voted_at)
                SELECT q.id, ca.id, cb.id, aa.id, ab.id,
                    CASE WHEN p.number <= %(voted)s THEN 'voted' ELSE 'ready' END,
-                   CASE WHEN p.number <= %(voted)s THEN v.id END, '',
+                   CASE WHEN p.number <= %(voted)s THEN v.id END, '', '',
                    now() - make_interval(secs => %(voted)s + %(open)s - p.number + 60),
                    now() - make_interval(secs => %(voted)s + %(open)s - p.number + 50),
                    CASE WHEN p.number <= %(voted)s THEN now() - make_interval(secs => %(voted)s - p.number + 40) END,

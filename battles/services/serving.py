@@ -23,6 +23,7 @@ from django.core.cache import cache
 from django.db.models import Count, Min, Q, QuerySet
 
 from arena import stores
+from arena.cache import windows_count
 from arena.locks import lock_held
 from battles.models import Battle, Voter
 
@@ -195,12 +196,7 @@ def _windows_add(windows: list[_Window], *, purpose: str) -> None:
         return
 
     def in_cache() -> None:
-        for window in windows:
-            cache.add(window.key, 0, timeout=_WINDOW_SECONDS)
-            try:
-                cache.incr(window.key)
-            except ValueError:  # the window ended between the two calls
-                cache.set(window.key, 1, timeout=_WINDOW_SECONDS)
+        windows_count([(window.key, _WINDOW_SECONDS) for window in windows])
 
     # Without Redis there is nothing to add: the fallback counts the rows themselves.
     stores.call(stores.CACHE, purpose, in_cache, fallback=lambda: None)

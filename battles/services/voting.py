@@ -4,15 +4,14 @@ import hashlib
 import hmac
 import random
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arena import stores
+from arena.cache import windows_count
 from battles.models import Battle, Question, Vote, Voter
 from battles.services import serving
 from battles.services.pool import (
@@ -163,27 +162,6 @@ def _hold_start(*, voter: Voter, ip_hash: str, rng: random.Random) -> tuple[Batt
     return battle, battle is not None
 
 
-def _over_limit(
-    key: str, *, limit: int, window_seconds: int, counted: Callable[[], int], purpose: str = "rate limit"
-) -> bool:
-    """Count one more event in a fixed window; True once the window holds more than `limit`.
-
-    Without Redis, `counted()` says how many events the window already holds (from PostgreSQL), so
-    the limits still hold, only less cheaply.
-    """
-
-    def in_cache() -> bool:
-        cache.add(key, 0, timeout=window_seconds)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window ended between the two calls
-            cache.set(key, 1, timeout=window_seconds)
-            count = 1
-        return int(count) > limit
-
-    return stores.call(stores.CACHE, purpose, in_cache, fallback=lambda: counted() + 1 > limit)
-
-
 def _rate_limits_check(*, voter: Voter, ip_hash: str, now: datetime) -> None:
     minute = int(now.timestamp()) // 60
     minute_start = now.replace(second=0, microsecond=0)
@@ -215,8 +193,15 @@ def _rate_limits_check(*, voter: Voter, ip_hash: str, now: datetime) -> None:
                 votes.filter(ip_hash=ip_hash, created_at__gte=minute_start),
             )
         )
-    for key, limit, window_seconds, code, window in limits:
-        if _over_limit(key, limit=limit, window_seconds=window_seconds, counted=window.count):
+    # One round trip to Redis for every window; without Redis, each window is counted in PostgreSQL.
+    counts = stores.call(
+        stores.CACHE,
+        "rate limit",
+        lambda: windows_count([(key, window_seconds) for key, _, window_seconds, _, _ in limits]),
+        fallback=lambda: [window.count() + 1 for _, _, _, _, window in limits],
+    )
+    for (_, limit, window_seconds, code, _), count in zip(limits, counts, strict=True):
+        if count > limit:
             retry_after = (
                 60 - int(now.timestamp()) % 60
                 if window_seconds == 60
