@@ -1,5 +1,6 @@
 """What the REST API shares: one error shape, cursor pagination, conditional GETs."""
 
+import time
 from typing import Any
 
 from django.http import Http404, HttpResponse
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from arena import stores
+from arena.cache import windows_count
 
 _CODES = {
     status.HTTP_400_BAD_REQUEST: "invalid",
@@ -110,7 +112,11 @@ def not_modified_or(request: Request, *, etag: str, last_modified: float, build:
 
 class AnonymousThrottle(throttling.AnonRateThrottle):
     """The anonymous rate per client address, taken as the voting pages take it: X-Forwarded-For
-    only behind a trusted proxy (ARENA_TRUST_X_FORWARDED_FOR), never from the client alone."""
+    only behind a trusted proxy (ARENA_TRUST_X_FORWARDED_FOR), never from the client alone.
+
+    Counted in fixed windows (one Redis round trip, a counter), not DRF's sliding history (a list of
+    every request's time, read and written whole on each request). Without Redis it lets requests
+    through, counted as an outage (arena/stores.py)."""
 
     def get_ident(self, request: Request) -> str:
         from battles.views import client_ip
@@ -118,13 +124,21 @@ class AnonymousThrottle(throttling.AnonRateThrottle):
         return client_ip(request._request)
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        # The windows live in Redis: without it, the throttle lets requests through (counted as an outage).
-        return stores.call(
-            stores.CACHE,
-            "API throttle",
-            lambda: bool(super(AnonymousThrottle, self).allow_request(request, view)),
-            fallback=lambda: True,
+        key = None if self.rate is None else self.get_cache_key(request, view)
+        if key is None:
+            return True
+        allowed, period = self.parse_rate(self.rate)
+        window = max(1, int(period or 60))
+        now = time.time()
+        slot_key = f"{key}:{int(now) // window}"
+        count = stores.call(
+            stores.CACHE, "API throttle", lambda: windows_count([(slot_key, window)])[0], fallback=lambda: 0
         )
+        self._wait_seconds = window - now % window
+        return allowed is None or count <= allowed
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait_seconds", None)
 
 
 _ERROR_SCHEMA = {
