@@ -290,6 +290,7 @@ class Voters:
     def __init__(self, base_url: str, *, api_voters: int, form_voters: int = 0) -> None:
         self.base_url = base_url
         self.tally = VoteTally()
+        self.preparing = 0  # answers "preparing": no battle ready for this voter yet
         self.stopping = threading.Event()
         self.threads = [
             threading.Thread(target=self._api_voter, args=(number,), daemon=True)
@@ -348,6 +349,8 @@ class Voters:
                 body = response.json()
                 token = body["voter_token"]
                 if body["status"] != "ready":
+                    with self.tally.lock:
+                        self.preparing += 1
                     time.sleep(_RETRY_SECONDS)
                     continue
                 battle_id = body["battle"]["id"]

@@ -20,7 +20,15 @@ def _fault(stack: ArenaStack, name: str, inject: Callable[[], None]) -> None:
     with Voters(stack.base_url, api_voters=16, form_voters=4) as voters:
         time.sleep(VOTING_SECONDS)
         inject()
-        time.sleep(VOTING_SECONDS)
+        # Recovered: how soon does the board count every vote stored up to now (those of the outage too)?
+        stored_at_recovery = len(stack.votes_stored())
+        recovered = time.monotonic()
+        behind = stack.wait_until(
+            lambda: stack.board_vote_count() >= stored_at_recovery,
+            what="the board after recovery",
+            seconds=300,
+        )
+        time.sleep(max(0.0, VOTING_SECONDS - (time.monotonic() - recovered)))
     catch_up = stack.wait_until(
         lambda: stack.board_vote_count() == len(stack.votes_stored()), what="the board", seconds=300
     )
@@ -33,6 +41,7 @@ def _fault(stack: ArenaStack, name: str, inject: Callable[[], None]) -> None:
     report(f"fault_{name}_5xx", sum(voters.tally.server_errors.values()), "responses")
     report(f"fault_{name}_500", voters.tally.statuses.get(500, 0), "responses")
     report(f"fault_{name}_dropped_connections", voters.tally.dropped_connections, "connections")
+    report(f"fault_{name}_board_counted_the_outage_seconds", behind, "s")
     report(f"fault_{name}_board_caught_up_seconds", catch_up, "s")
 
 
