@@ -5,6 +5,7 @@ from typing import Any
 from django.http import Http404, HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, quote_etag
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, status, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,7 +36,7 @@ class ApiError(exceptions.APIException):
 def exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
     """Every error body is {"error": {"status", "code", "message", "fields"}}."""
     if isinstance(error, Http404):
-        error = exceptions.NotFound(str(error) or "not found")
+        error = exceptions.NotFound(str(error) or _("not found"))
     response = drf_exception_handler(error, context)
     if response is None:
         return None
@@ -80,7 +81,7 @@ class IdCursorPagination(pagination.CursorPagination):
         cursor = super().decode_cursor(request)
         position = None if cursor is None else cursor.position
         if position is not None and not _signed_whole_number(str(position)):
-            raise exceptions.NotFound("cursor is not one this API gave out")
+            raise exceptions.NotFound(_("cursor is not one this API gave out"))
         return cursor
 
     def get_page_size(self, request: Request) -> int:
@@ -88,7 +89,11 @@ class IdCursorPagination(pagination.CursorPagination):
         if raw is None:
             return self.page_size
         if not whole_number(raw) or not 1 <= int(raw) <= self.max_page_size:
-            raise ApiError(400, "invalid", f"page_size must be a whole number from 1 to {self.max_page_size}")
+            raise ApiError(
+                400,
+                "invalid",
+                _("page_size must be a whole number from 1 to %(maximum)s") % {"maximum": self.max_page_size},
+            )
         return int(raw)
 
 
@@ -180,7 +185,9 @@ def text_parameter(request: Request, name: str) -> str | None:
     can hold) is refused."""
     values = request.query_params.getlist(name)
     if len(values) > 1:
-        raise ApiError(400, "invalid", f"{name} is given {len(values)} times")
+        raise ApiError(
+            400, "invalid", _("%(name)s is given %(count)s times") % {"name": name, "count": len(values)}
+        )
     if values and "\x00" in values[0]:
-        raise ApiError(400, "invalid", f"{name} holds a NUL character")
+        raise ApiError(400, "invalid", _("%(name)s holds a NUL character") % {"name": name})
     return values[0] if values else None

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -47,6 +49,16 @@ _REJECTION_STATUS = {
     "voter_rate": 429,
     "ip_rate": 429,
     "daily_cap": 429,
+}
+# The voting service's reasons, in the client's language.
+_REJECTION_MESSAGES = {
+    "invalid_outcome": gettext_lazy("unknown verdict"),
+    "not_served_to_voter": gettext_lazy("this battle was not served to you"),
+    "not_open": gettext_lazy("this battle is no longer open for voting"),
+    "too_early": gettext_lazy("read both answers first"),
+    "voter_rate": gettext_lazy("too many votes"),
+    "ip_rate": gettext_lazy("too many votes"),
+    "daily_cap": gettext_lazy("too many votes"),
 }
 _PREPARING_RETRY_SECONDS = 2
 
@@ -119,7 +131,7 @@ class VotedBattleList(generics.ListAPIView[Battle]):
         contender = text_parameter(self.request, "contender")
         if contender:
             if not whole_number(contender) or not 1 <= int(contender) <= LARGEST_ID:
-                raise ApiError(400, "invalid", "contender must be a contender id")
+                raise ApiError(400, "invalid", _("contender must be a contender id"))
             battles = battles.filter(Q(contender_a_id=contender) | Q(contender_b_id=contender))
         if category := text_parameter(self.request, "category"):
             battles = battles.filter(question__category__code=category)
@@ -135,7 +147,9 @@ class VotedBattleDetail(generics.RetrieveAPIView[Battle]):
 
 def _public_battles() -> QuerySet[Battle]:
     if not settings.ARENA_API_PUBLIC_BATTLES:
-        raise ApiError(404, "not_found", "this arena does not publish its battles (ARENA_API_PUBLIC_BATTLES)")
+        raise ApiError(
+            404, "not_found", _("this arena does not publish its battles (ARENA_API_PUBLIC_BATTLES)")
+        )
     return selectors.battles_voted()
 
 
@@ -147,11 +161,13 @@ def _voter_from_token(request: Request) -> Voter | None:
         voter_id = uuid.UUID(signing.Signer(salt=_VOTER_TOKEN_SALT).unsign(token))
     except (signing.BadSignature, ValueError):
         raise ApiError(
-            403, "invalid_voter_token", f"the {_VOTER_HEADER} header is not a voter token"
+            403,
+            "invalid_voter_token",
+            _("the %(header)s header is not a voter token") % {"header": _VOTER_HEADER},
         ) from None
     voter = selectors.voter_find(voter_id=voter_id)
     if voter is None:
-        raise ApiError(403, "invalid_voter_token", "this voter token belongs to no voter")
+        raise ApiError(403, "invalid_voter_token", _("this voter token belongs to no voter"))
     return voter
 
 
@@ -202,7 +218,11 @@ class CastVote(APIView):
     def post(self, request: Request, pk: int) -> Response:
         voter = _voter_from_token(request)
         if voter is None:
-            raise ApiError(403, "voter_token_missing", f"send the voter token as the {_VOTER_HEADER} header")
+            raise ApiError(
+                403,
+                "voter_token_missing",
+                _("send the voter token as the %(header)s header") % {"header": _VOTER_HEADER},
+            )
         body = VoteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         already = selectors.vote_of_voter(battle_id=pk, voter=voter)
@@ -219,8 +239,9 @@ class CastVote(APIView):
                 if rejection.retry_after_seconds is None
                 else max(1, math.ceil(rejection.retry_after_seconds))
             )
+            message = str(_REJECTION_MESSAGES.get(rejection.code, rejection))
             raise ApiError(
-                _REJECTION_STATUS[rejection.code], rejection.code, str(rejection), retry_after=retry
+                _REJECTION_STATUS[rejection.code], rejection.code, message, retry_after=retry
             ) from None
         if body.validated_data.get("reason"):
             vote = vote_reason_set(battle_id=pk, voter=voter, reason=body.validated_data["reason"]) or vote

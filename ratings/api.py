@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from django.db.models import Max
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -51,7 +52,7 @@ def _category(request: Request) -> Category | None:
         return None
     category = Category.objects.filter(code=code).first()
     if category is None:
-        raise ApiError(404, "not_found", f"no category {code!r}")
+        raise ApiError(404, "not_found", _("no category %(code)r") % {"code": code})
     return category
 
 
@@ -60,16 +61,22 @@ def _snapshot(request: Request) -> RatingSnapshot:
     snapshots = RatingSnapshot.objects.select_related("category")
     if raw is not None:
         if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
-            raise ApiError(400, "invalid", "snapshot must be a snapshot id")
+            raise ApiError(400, "invalid", _("snapshot must be a snapshot id"))
         snapshot = snapshots.filter(pk=int(raw)).first()
         asked = _category(request) if text_parameter(request, "category") else None
         if snapshot is not None and asked is not None and snapshot.category_id != asked.pk:
-            raise ApiError(400, "invalid", f"snapshot {raw} is not a snapshot of category {asked.code!r}")
+            raise ApiError(
+                400,
+                "invalid",
+                _("snapshot %(id)s is not a snapshot of category %(code)r") % {"id": raw, "code": asked.code},
+            )
     else:
         snapshot = snapshots.filter(category=_category(request)).order_by("-created_at", "-id").first()
     if snapshot is None:
         raise ApiError(
-            404, "not_found", "no such snapshot" if raw else "no snapshot yet: ratings follow the first vote"
+            404,
+            "not_found",
+            _("no such snapshot") if raw else _("no snapshot yet: ratings follow the first vote"),
         )
     return snapshot
 
@@ -123,7 +130,7 @@ class SnapshotDetail(APIView):
     def get(self, request: Request, pk: int) -> HttpResponse:
         snapshot = RatingSnapshot.objects.select_related("category").filter(pk=pk).first()
         if snapshot is None:
-            raise ApiError(404, "not_found", f"no snapshot {pk}")
+            raise ApiError(404, "not_found", _("no snapshot %(id)s") % {"id": pk})
         return not_modified_or(
             request,
             etag=_board_etag(snapshot),
@@ -144,7 +151,11 @@ class Matrices(APIView):
         snapshot = _snapshot(request)
         matrices = RatingMatrix.objects.filter(snapshot=snapshot).select_related("snapshot__category").first()
         if matrices is None:
-            raise ApiError(404, "not_found", f"the matrices of snapshot {snapshot.pk} are no longer kept")
+            raise ApiError(
+                404,
+                "not_found",
+                _("the matrices of snapshot %(id)s are no longer kept") % {"id": snapshot.pk},
+            )
         names = dict(Contender.objects.filter(pk__in=matrices.contender_ids).values_list("id", "name"))
         return not_modified_or(
             request,
@@ -163,12 +174,16 @@ def _time(request: Request, name: str) -> datetime | None:
     except ValueError:  # a well-formed time that does not exist, such as 25:00
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        example = "2026-05-01T00:00:00Z"
-        raise ApiError(400, "invalid", f"{name} must be an ISO 8601 time with a zone, e.g. {example}")
+        raise ApiError(
+            400,
+            "invalid",
+            _("%(name)s must be an ISO 8601 time with a zone, e.g. %(example)s")
+            % {"name": name, "example": "2026-05-01T00:00:00Z"},
+        )
     try:
         return parsed.astimezone(UTC)  # the database takes offsets of at most 15 hours
     except OverflowError:
-        raise ApiError(400, "invalid", f"{name} is out of range") from None
+        raise ApiError(400, "invalid", _("%(name)s is out of range") % {"name": name}) from None
 
 
 def _number(request: Request, name: str, *, minimum: int, maximum: int = LARGEST_ID) -> int | None:
@@ -176,7 +191,12 @@ def _number(request: Request, name: str, *, minimum: int, maximum: int = LARGEST
     if raw is None:
         return None
     if not whole_number(raw) or not minimum <= int(raw) <= maximum:
-        raise ApiError(400, "invalid", f"{name} must be a whole number from {minimum} to {maximum}")
+        raise ApiError(
+            400,
+            "invalid",
+            _("%(name)s must be a whole number from %(minimum)s to %(maximum)s")
+            % {"name": name, "minimum": minimum, "maximum": maximum},
+        )
     return int(raw)
 
 
@@ -219,10 +239,9 @@ class VotesExport(APIView):
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         export_format = text_parameter(request, "format") or "jsonl"
-        if request.query_params.get("format") == "":
-            raise ApiError(400, "invalid", f"format must be one of {', '.join(exports.FORMATS)}")
-        if export_format not in exports.FORMATS:
-            raise ApiError(400, "invalid", f"format must be one of {', '.join(exports.FORMATS)}")
+        choices = ", ".join(exports.FORMATS)
+        if request.query_params.get("format") == "" or export_format not in exports.FORMATS:
+            raise ApiError(400, "invalid", _("format must be one of %(choices)s") % {"choices": choices})
         category = _category(request)
         selection = exports.VoteFilter(
             after_id=_number(request, "after", minimum=0) or 0,
