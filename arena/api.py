@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, quote_etag
@@ -19,6 +21,7 @@ _CODES = {
     status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
     status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",
     status.HTTP_409_CONFLICT: "conflict",
+    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE: "content_too_large",
     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
     status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
 }
@@ -37,6 +40,17 @@ def exception_handler(error: Exception, context: dict[str, Any]) -> Response | N
     """Every error body is {"error": {"status", "code", "message", "fields"}}."""
     if isinstance(error, Http404):
         error = exceptions.NotFound(str(error) or _("not found"))
+    elif isinstance(error, RequestDataTooBig):
+        # The middleware refuses bodies over their limit; this is Django's own limit on the form fields
+        # of a multipart body (DATA_UPLOAD_MAX_MEMORY_SIZE).
+        error = ApiError(
+            413,
+            "content_too_large",
+            _("the form fields of the request are larger than the %(limit)s bytes accepted (%(setting)s)")
+            % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "setting": "ARENA_REQUEST_MAX_BYTES"},
+        )
+    elif isinstance(error, SuspiciousOperation):  # too many fields or files, a malformed multipart body
+        error = ApiError(400, "invalid", str(error))
     response = drf_exception_handler(error, context)
     if response is None:
         return None
@@ -145,6 +159,7 @@ _ERRORS = {
     "401": "No staff token (Authorization: Token ...).",
     "403": "Not allowed: not staff; or, voting, a missing or wrong voter token, or someone else's battle.",
     "404": "No such object, category or snapshot.",
+    "413": "The request body is larger than ARENA_REQUEST_MAX_BYTES.",
     "429": "Too many requests (see Retry-After).",
 }
 
@@ -160,10 +175,12 @@ def schema_with_errors(result: dict[str, Any], generator: Any, request: Any, pub
                 if value.get("type") == "string" and not {"enum", "format", "pattern"} & set(value):
                     value["pattern"] = NO_NUL_PATTERN  # text_parameter refuses a NUL character
             responses = operation.setdefault("responses", {})
-            statuses = ["400", "403", "404", "429"] + (["401"] if "/staff/" in path else [])
+            statuses = ["400", "403", "404", "413", "429"] + (["401"] if "/staff/" in path else [])
             for status_code in statuses:
-                documented = responses.setdefault(status_code, {"description": _ERRORS[status_code]})
-                documented["content"] = {"application/json": {"schema": reference}}
+                responses.setdefault(status_code, {"description": _ERRORS[status_code]})
+            for status_code, documented in responses.items():
+                if str(status_code).startswith("4"):
+                    documented["content"] = {"application/json": {"schema": reference}}
     return result
 
 

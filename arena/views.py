@@ -1,6 +1,6 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 
 from arena.middleware import is_api_request
 
@@ -8,6 +8,20 @@ from arena.middleware import is_api_request
 def _api_error(status: int, code: str, message: str) -> JsonResponse:
     error = {"status": status, "code": code, "message": message, "fields": {}}
     return JsonResponse({"error": error}, status=status)
+
+
+def invalid(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400 raised outside the API's views (a suspicious request: a host not served, too many form
+    fields): the API's error body under /api/, Django's page elsewhere."""
+    if is_api_request(request):
+        return _api_error(400, "invalid", _("the request is malformed and was refused"))
+    return bad_request(request, exception)
+
+
+def forbidden(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_request(request):
+        return _api_error(403, "forbidden", _("this request is not allowed"))
+    return permission_denied(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
@@ -296,19 +297,28 @@ class StaffContenderResume(_StaffContenderSwitch):
 
 
 class StaffBankImport(APIView):
-    """Staff: import a question bank file, as `manage.py import_bank` does (all or nothing)."""
+    """Staff: import a question bank file, as `manage.py import_bank` does (all or nothing).
+
+    The upload may be up to ARENA_BANK_UPLOAD_MAX_BYTES (a larger one is refused with 413 before the
+    import starts) and is streamed to a temporary file, never held in memory whole."""
 
     permission_classes = [permissions.IsAdminUser]
     parser_classes = [MultiPartParser]
+    # Read by arena.middleware.RequestBodyLimitMiddleware instead of ARENA_REQUEST_MAX_BYTES.
+    request_body_limit_setting = "ARENA_BANK_UPLOAD_MAX_BYTES"
 
     @extend_schema(
         request={"multipart/form-data": BankImportRequestSerializer},
         responses={
             200: BankImportReportSerializer,
             400: _error_response("The file was rejected: where and why."),
+            413: _error_response("The upload is larger than ARENA_BANK_UPLOAD_MAX_BYTES."),
         },
     )
     def post(self, request: Request) -> Response:
+        # Every upload goes to a temporary file as it arrives, whatever its size (Django keeps small
+        # ones in memory by default); set before the body is parsed.
+        request._request.upload_handlers = [TemporaryFileUploadHandler(request._request)]
         body = BankImportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]

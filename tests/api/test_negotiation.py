@@ -74,6 +74,9 @@ def test_every_kind_of_message_follows_accept_language(api):
         message(api.post(vote, {"outcome": "a"}, format="json", **zh))
         == "请在 X-Arena-Voter 请求头中发送投票者令牌"
     )
+    assert message(
+        api.post(vote, "[" * 100, content_type="application/json", HTTP_X_ARENA_VOTER=token, **zh)
+    ) == ("JSON 嵌套了 100 层：最多允许 64 层")
     assert message(api.get("/api/v1/leaderboard/", {"category": "NOPE"}, **zh)) == "没有类别 'NOPE'"
     # DRF's own field messages too.
     refused = api.post(vote, {"outcome": "a", "reason": ["x"]}, format="json", HTTP_X_ARENA_VOTER=token, **zh)

@@ -1,0 +1,415 @@
+"""Bad input to the API and the site: too large, too deep, malformed. Each is refused with one clear
+answer in the one error shape, and nothing is written."""
+
+import io
+import json
+import tracemalloc
+
+import pytest
+from django.test import Client
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from rest_framework.settings import api_settings
+
+from arena.parsers import JSONParser
+from battles.models import Battle, Category, Contender, Question, Vote
+from tests.factories import BattleFactory
+
+pytestmark = pytest.mark.django_db
+
+MEGABYTE = 1024 * 1024
+
+
+def error(status: int, code: str, message: str, fields: dict | None = None) -> dict:
+    return {"error": {"status": status, "code": code, "message": message, "fields": fields or {}}}
+
+
+def database_state() -> dict:
+    """Everything a rejected request could have changed."""
+    return {
+        "votes": list(Vote.objects.order_by("pk").values()),
+        "battles": list(Battle.objects.order_by("pk").values()),
+        "questions": list(Question.objects.order_by("pk").values()),
+        "categories": list(Category.objects.order_by("pk").values()),
+        "contenders": list(Contender.objects.order_by("pk").values()),
+    }
+
+
+class RecordingStream:
+    """A request body that counts how much of it the server reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._data.read(size)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._data.readline(size)
+        self.bytes_read += len(line)
+        return line
+
+
+def send(
+    client, path: str, body: bytes, *, content_type: str, length: int | None = None, chunked=False, **extra
+):
+    """POST a body from a RecordingStream: with a Content-Length (the body's own unless `length` claims
+    another), or without one, de-chunked as gunicorn passes a chunked body on (wsgi.input_terminated)."""
+    stream = RecordingStream(body)
+    environ = {"wsgi.input": stream, "CONTENT_TYPE": content_type, **extra}
+    if chunked:
+        environ |= {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+    else:
+        environ["CONTENT_LENGTH"] = str(len(body) if length is None else length)
+    return client.generic("POST", path, b"", content_type=content_type, **environ), stream
+
+
+def served(api):
+    """A battle served to a new API voter, and the voter's token."""
+    battle = BattleFactory()
+    token = api.post("/api/v1/battles/next/").json()["voter_token"]
+    return Battle.objects.get(pk=battle.pk), token
+
+
+def vote_body(**fields) -> bytes:
+    return json.dumps({"outcome": "a", **fields}).encode()
+
+
+# --- Body size ----------------------------------------------------------------------------------------
+
+TOO_LARGE = error(
+    413,
+    "content_too_large",
+    "the request body is larger than the 1048576 bytes accepted here (ARENA_REQUEST_MAX_BYTES)",
+)
+
+
+def test_a_json_body_over_the_limit_is_refused_on_its_length_without_reading_it(api):
+    battle, token = served(api)
+    before = database_state()
+    body = vote_body(reason="x" * (10 * MEGABYTE))
+    response, stream = send(
+        api,
+        f"/api/v1/battles/{battle.pk}/vote/",
+        body,
+        content_type="application/json",
+        HTTP_X_ARENA_VOTER=token,
+    )
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == TOO_LARGE
+    assert stream.bytes_read == 0
+    assert database_state() == before
+
+
+def test_a_chunked_json_body_is_refused_as_soon_as_it_passes_the_limit(api):
+    battle, token = served(api)
+    before = database_state()
+    body = vote_body(reason="x" * (10 * MEGABYTE))
+    response, stream = send(
+        api,
+        f"/api/v1/battles/{battle.pk}/vote/",
+        body,
+        content_type="application/json",
+        chunked=True,
+        HTTP_X_ARENA_VOTER=token,
+    )
+    assert response.status_code == 413
+    assert response.json() == TOO_LARGE
+    assert stream.bytes_read == 1048576 + 1  # one byte past the limit, not the 10 MB
+    assert database_state() == before
+
+
+def test_a_chunked_json_body_within_the_limit_is_read_and_counted(api):
+    battle, token = served(api)
+    response, _stream = send(
+        api,
+        f"/api/v1/battles/{battle.pk}/vote/",
+        vote_body(reason="sent in chunks"),
+        content_type="application/json",
+        chunked=True,
+        HTTP_X_ARENA_VOTER=token,
+    )
+    assert response.status_code == 201, response.content
+    assert (response.json()["outcome"], response.json()["reason"]) == ("a", "sent in chunks")
+    assert Vote.objects.get().reason == "sent in chunks"
+
+
+def test_the_limit_is_a_setting(api, settings):
+    settings.ARENA_REQUEST_MAX_BYTES = 2048
+    battle, token = served(api)
+    path = f"/api/v1/battles/{battle.pk}/vote/"
+    response, _ = send(
+        api, path, vote_body(reason="x" * 2100), content_type="application/json", HTTP_X_ARENA_VOTER=token
+    )
+    assert response.status_code == 413
+    assert response.json() == error(
+        413,
+        "content_too_large",
+        "the request body is larger than the 2048 bytes accepted here (ARENA_REQUEST_MAX_BYTES)",
+    )
+    exactly = vote_body(reason="x" * 400)
+    response, _ = send(api, path, exactly, content_type="application/json", HTTP_X_ARENA_VOTER=token)
+    assert response.status_code == 201
+    assert not Vote.objects.exclude(reason="x" * 400).exists()
+
+
+def site_battle(client: Client) -> Battle:
+    BattleFactory()
+    assert client.get("/").status_code == 200
+    return Battle.objects.get(status=Battle.Status.SERVED)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_form_over_the_limit_gets_the_sites_own_page(chunked):
+    client = Client()
+    battle = site_battle(client)
+    before = database_state()
+    body = b"outcome=a&reason=" + b"x" * (10 * MEGABYTE)
+    response, stream = send(
+        client,
+        f"/battles/{battle.pk}/vote/",
+        body,
+        content_type="application/x-www-form-urlencoded",
+        chunked=chunked,
+    )
+    assert response.status_code == 413
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    html = response.content.decode()
+    assert '<html lang="zh-Hans">' in html and "<title>提交的内容太大 · 模型竞技场</title>" in html
+    assert "你提交的内容超过了本站允许的大小（最多 1.0\xa0MB）。什么都没有保存；请返回并少提交一些。" in html
+    assert 'class="site-header"' in html  # the site's own layout, not Django's bare page
+    assert stream.bytes_read == (1048576 + 1 if chunked else 0)
+    assert database_state() == before
+
+
+def test_the_413_page_speaks_english_when_chosen():
+    client = Client()
+    client.cookies["arena_language"] = "en"
+    battle = site_battle(client)
+    response, _ = send(
+        client,
+        f"/battles/{battle.pk}/vote/",
+        b"outcome=a",
+        content_type="application/x-www-form-urlencoded",
+        length=5 * MEGABYTE,
+    )
+    assert response.status_code == 413
+    html = response.content.decode()
+    assert '<h1 id="too-large-heading">Too much to send</h1>' in html
+    assert "What you sent is larger than this site accepts (at most 1.0\xa0MB)." in html
+
+
+# --- JSON depth ---------------------------------------------------------------------------------------
+
+
+def test_the_api_parses_json_with_the_depth_limited_parser():
+    assert [JSONParser] == api_settings.DEFAULT_PARSER_CLASSES
+
+
+def test_json_nested_100000_levels_is_a_400_not_a_recursion_error(api):
+    battle, token = served(api)
+    before = database_state()
+    body = "[" * 100_000 + "]" * 100_000
+    response = api.post(
+        f"/api/v1/battles/{battle.pk}/vote/", body, content_type="application/json", HTTP_X_ARENA_VOTER=token
+    )
+    assert response.status_code == 400
+    assert response.json() == error(
+        400, "parse_error", "JSON nested 100000 levels deep: at most 64 levels are accepted"
+    )
+    assert database_state() == before
+
+
+def nested(depth: int) -> str:
+    """A vote whose body nests `depth` levels: the object, then arrays."""
+    return '{"outcome": "a", "extra": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+def test_json_64_levels_deep_is_accepted_and_65_refused(api):
+    battle, token = served(api)
+    path = f"/api/v1/battles/{battle.pk}/vote/"
+    deeper = api.post(path, nested(65), content_type="application/json", HTTP_X_ARENA_VOTER=token)
+    assert deeper.json() == error(
+        400, "parse_error", "JSON nested 65 levels deep: at most 64 levels are accepted"
+    )
+    assert not Vote.objects.exists()
+    response = api.post(path, nested(64), content_type="application/json", HTTP_X_ARENA_VOTER=token)
+    assert response.status_code == 201 and Vote.objects.get().outcome == "a"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(api):
+    battle, token = served(api)
+    reason = '[[[{{{"\\"[[' * 40  # 240 opening brackets and escaped quotes, all inside one string
+    response = api.post(
+        f"/api/v1/battles/{battle.pk}/vote/",
+        vote_body(reason=reason),
+        content_type="application/json",
+        HTTP_X_ARENA_VOTER=token,
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"outcome": ', "JSON parse error - Expecting value: line 1 column 13 (char 12)"),
+        (
+            b'{"outcome": "a", "reason": NaN}',
+            "JSON parse error - Out of range float values are not JSON compliant: 'NaN'",
+        ),
+        (b'["unterminated', "JSON parse error - Unterminated string starting at: line 1 column 2 (char 1)"),
+        (
+            b'{"outcome": "\xff"}',
+            "JSON parse error - 'utf-8' codec can't decode byte 0xff in position 13: invalid start byte",
+        ),
+    ],
+)
+def test_malformed_json_is_a_400_saying_where(api, body, message):
+    battle, token = served(api)
+    response = api.post(
+        f"/api/v1/battles/{battle.pk}/vote/", body, content_type="application/json", HTTP_X_ARENA_VOTER=token
+    )
+    assert (response.status_code, response.json()) == (400, error(400, "parse_error", message))
+    assert not Vote.objects.exists()
+
+
+# --- The staff bank upload ------------------------------------------------------------------------------
+
+IMPORT = "/api/v1/staff/questions/import/"
+
+
+def multipart(name: str, content: bytes, **fields) -> bytes:
+    upload = io.BytesIO(content)
+    upload.name = name
+    return encode_multipart(BOUNDARY, {"file": upload, **fields})
+
+
+def bank(count: int, *, padding: int = 0) -> bytes:
+    return "\n".join(
+        json.dumps({"text": f"Question {number}? {'x' * padding}", "category": "QA"})
+        for number in range(count)
+    ).encode()
+
+
+def test_an_upload_over_its_limit_is_refused_on_its_length_without_reading_it(staff_api):
+    before = database_state()
+    response, stream = send(
+        staff_api,
+        IMPORT,
+        multipart("bank.jsonl", bank(3)),
+        content_type=MULTIPART_CONTENT,
+        length=50 * MEGABYTE,
+    )
+    assert response.status_code == 413
+    assert response.json() == error(
+        413,
+        "content_too_large",
+        "the request body is larger than the 33554432 bytes accepted here (ARENA_BANK_UPLOAD_MAX_BYTES)",
+    )
+    assert stream.bytes_read == 0
+    assert database_state() == before
+
+
+def test_a_chunked_upload_is_refused_while_streaming_once_over_its_limit(staff_api, settings):
+    settings.ARENA_BANK_UPLOAD_MAX_BYTES = 64 * 1024
+    before = database_state()
+    body = multipart("bank.jsonl", bank(2000, padding=100))
+    assert len(body) > 4 * 64 * 1024
+    response, stream = send(staff_api, IMPORT, body, content_type=MULTIPART_CONTENT, chunked=True)
+    assert response.status_code == 413
+    assert response.json() == error(
+        413,
+        "content_too_large",
+        "the request body is larger than the 65536 bytes accepted here (ARENA_BANK_UPLOAD_MAX_BYTES)",
+    )
+    assert stream.bytes_read == 64 * 1024 + 1
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_the_upload_has_its_own_limit_above_the_api_one(staff_api, settings, chunked):
+    settings.ARENA_REQUEST_MAX_BYTES = 2048
+    body = multipart("bank.jsonl", bank(50, padding=50))
+    assert 2048 < len(body) < settings.ARENA_BANK_UPLOAD_MAX_BYTES
+    response, _ = send(staff_api, IMPORT, body, content_type=MULTIPART_CONTENT, chunked=chunked)
+    assert response.status_code == 200, response.content
+    assert response.json()["questions_created"] == 50 and Question.objects.count() == 50
+
+
+def test_the_upload_is_streamed_to_a_temporary_file_not_held_in_memory(staff_api):
+    # 2 MB: a size Django would otherwise keep in memory (FILE_UPLOAD_MAX_MEMORY_SIZE is 2.5 MB). The
+    # file is refused for its name before the import reads it, so what the request holds is the upload's.
+    body = multipart("bank.txt", b"x" * (2 * MEGABYTE))
+    tracemalloc.start()
+    try:
+        response, stream = send(staff_api, IMPORT, body, content_type=MULTIPART_CONTENT)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.status_code == 400
+    assert response.json() == error(
+        400,
+        "import_rejected",
+        "bank.txt: unsupported file type '.txt'; supported: .jsonl, .ndjson, .csv, .md, .markdown",
+    )
+    assert stream.bytes_read == len(body)
+    assert peak_bytes < MEGABYTE // 2
+
+
+def test_form_fields_of_an_upload_over_djangos_limit_are_a_413_in_the_error_shape(staff_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    before = database_state()
+    body = multipart("bank.jsonl", bank(1), dry_run="true" + " " * 4096)
+    response, _ = send(staff_api, IMPORT, body, content_type=MULTIPART_CONTENT)
+    assert response.status_code == 413
+    assert response.json() == error(
+        413,
+        "content_too_large",
+        "the form fields of the request are larger than the 2048 bytes accepted (ARENA_REQUEST_MAX_BYTES)",
+    )
+    assert database_state() == before
+
+
+# --- One error shape for every 4xx under /api/ -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "expected"),
+    [
+        (
+            {"method": "GET", "path": "/api/v1/contenders/", "HTTP_HOST": "evil.example"},
+            error(400, "invalid", "the request is malformed and was refused"),
+        ),
+        (
+            {"method": "GET", "path": "/api/v1/no-such-thing/"},
+            error(404, "not_found", "no such resource: /api/v1/no-such-thing/"),
+        ),
+        (
+            {"method": "DELETE", "path": "/api/v1/contenders/"},
+            error(405, "method_not_allowed", 'Method "DELETE" not allowed.'),
+        ),
+        (
+            {
+                "method": "POST",
+                "path": "/api/v1/battles/1/vote/",
+                "data": "{}",
+                "content_type": "application/json",
+            },
+            error(403, "voter_token_missing", "send the voter token as the X-Arena-Voter header"),
+        ),
+    ],
+)
+def test_every_client_error_under_the_api_has_the_one_error_shape(api, request_kwargs, expected):
+    before = database_state()
+    kwargs = dict(request_kwargs)
+    response = api.generic(kwargs.pop("method"), kwargs.pop("path"), **kwargs)
+    assert (response.status_code, response["Content-Type"], response.json()) == (
+        expected["error"]["status"],
+        "application/json",
+        expected,
+    )
+    assert database_state() == before
