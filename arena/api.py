@@ -1,8 +1,9 @@
-"""What the REST API shares: one error shape, cursor pagination, conditional GETs."""
+"""What the REST API shares: one error shape, signed cursor pagination, conditional GETs."""
 
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse
 from django.utils.cache import get_conditional_response
@@ -11,6 +12,7 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, status, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 _CODES = {
@@ -75,7 +77,12 @@ def exception_handler(error: Exception, context: dict[str, Any]) -> Response | N
 
 
 class IdCursorPagination(pagination.CursorPagination):
-    """Stable pages however many rows arrive meanwhile: the cursor names the last row seen."""
+    """Stable pages however many rows arrive meanwhile: the cursor names the last row seen.
+
+    Cursors are signed for their list and ordering, so any cursor this API did not give out for this
+    list (garbage, bad base64, a tampered or hand-made one, one of another list) gets one answer: 400
+    invalid_cursor, before the database is asked anything.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
@@ -87,16 +94,40 @@ class IdCursorPagination(pagination.CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+            if parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "The cursor of the next or previous link of a page of this list."
         return parameters
 
+    def _signer(self, request: Request) -> signing.Signer:
+        view_name = getattr(request.resolver_match, "view_name", "") or request.path
+        return signing.Signer(salt=f"arena.cursor:{view_name}:{','.join(self.ordering)}")
+
+    def encode_cursor(self, cursor: pagination.Cursor) -> str:
+        tokens = {"o": cursor.offset, "r": int(cursor.reverse), "p": cursor.position}
+        encoded = self._signer(self.request).sign_object(tokens)  # type: ignore[attr-defined]
+        return replace_query_param(str(self.base_url), self.cursor_query_param, encoded)
+
     def decode_cursor(self, request: Request) -> pagination.Cursor | None:
-        # An unknown cursor names no page: 404, as DRF answers, also for a well-formed cursor whose
-        # position is not an id (which would otherwise reach the database).
-        cursor = super().decode_cursor(request)
-        position = None if cursor is None else cursor.position
-        if position is not None and not _signed_whole_number(str(position)):
-            raise exceptions.NotFound(_("cursor is not one this API gave out"))
-        return cursor
+        encoded = text_parameter(request, self.cursor_query_param)
+        if not encoded:  # absent, or empty as other empty parameters: the first page
+            return None
+        try:
+            tokens = self._signer(request).unsign_object(encoded)
+        except (signing.BadSignature, ValueError, TypeError):
+            tokens = None
+        if not (isinstance(tokens, dict) and set(tokens) == {"o", "r", "p"}):
+            raise _invalid_cursor()
+        offset, reverse, position = tokens["o"], tokens["r"], tokens["p"]
+        # Signed by us, so always well formed; checked all the same, since a position reaches the database.
+        if not (
+            type(offset) is int
+            and 0 <= offset <= self.offset_cutoff
+            and reverse in (0, 1)
+            and type(reverse) is int
+            and (position is None or (isinstance(position, str) and _id_text(position)))
+        ):
+            raise _invalid_cursor()
+        return pagination.Cursor(offset=offset, reverse=bool(reverse), position=position)  # type: ignore[arg-type]
 
     def get_page_size(self, request: Request) -> int:
         raw = text_parameter(request, self.page_size_query_param)
@@ -109,6 +140,18 @@ class IdCursorPagination(pagination.CursorPagination):
                 _("page_size must be a whole number from 1 to %(maximum)s") % {"maximum": self.max_page_size},
             )
         return int(raw)
+
+
+def _invalid_cursor() -> ApiError:
+    return ApiError(
+        400,
+        "invalid_cursor",
+        _("cursor is not one this list gave out: follow the next or previous link of a page"),
+    )
+
+
+def _id_text(raw: str) -> bool:
+    return whole_number(raw) and 1 <= int(raw) <= LARGEST_ID
 
 
 def not_modified_or(request: Request, *, etag: str, last_modified: float, build: Any) -> HttpResponse:
@@ -191,10 +234,6 @@ NO_NUL_PATTERN = "^[^\\u0000]*$"
 def whole_number(raw: str) -> bool:
     """Digits 0-9 only (str.isdigit also accepts "²", which int() refuses)."""
     return raw.isascii() and raw.isdigit()
-
-
-def _signed_whole_number(raw: str) -> bool:
-    return whole_number(raw.removeprefix("-"))
 
 
 def text_parameter(request: Request, name: str) -> str | None:

@@ -1,18 +1,22 @@
-"""Bad input to the API and the site: too large, too deep, malformed. Each is refused with one clear
-answer in the one error shape, and nothing is written."""
+"""Bad input to the API and the site: too large, too deep, the wrong type, a cursor the API did not give
+out, a vote sent twice. Each is refused with one clear answer, and nothing is written."""
 
 import io
 import json
 import tracemalloc
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core import signing
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from rest_framework.settings import api_settings
 
 from arena.parsers import JSONParser
 from battles.models import Battle, Category, Contender, Question, Vote
-from tests.factories import BattleFactory
+from ratings.models import RatingSnapshot
+from ratings.services import ratings_refresh
+from tests.factories import BattleFactory, VoteFactory, VoterFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -372,6 +376,92 @@ def test_form_fields_of_an_upload_over_djangos_limit_are_a_413_in_the_error_shap
         "the form fields of the request are larger than the 2048 bytes accepted (ARENA_REQUEST_MAX_BYTES)",
     )
     assert database_state() == before
+
+
+# --- Cursors --------------------------------------------------------------------------------------------
+
+INVALID_CURSOR = error(
+    400, "invalid_cursor", "cursor is not one this list gave out: follow the next or previous link of a page"
+)
+
+
+def lists_of_two_pages():
+    """Two pages of questions, of voted battles and of snapshots (page_size=1)."""
+    for _ in range(2):
+        battle = BattleFactory(
+            status=Battle.Status.VOTED, voter=VoterFactory(), served_at="2026-01-01T00:00:00Z"
+        )
+        VoteFactory(battle=battle, contender_a=battle.contender_a, contender_b=battle.contender_b)
+    ratings_refresh()
+    ratings_refresh(force=True)
+    assert RatingSnapshot.objects.count() == 2
+
+
+def next_cursor(api, path: str) -> str:
+    link = api.get(path, {"page_size": 1}).json()["next"]
+    return parse_qs(urlsplit(link).query)["cursor"][0]
+
+
+def tampered(cursor: str) -> list[str]:
+    payload, signature = cursor.rsplit(":", 1)
+    other = "A" if signature[-1] != "A" else "B"
+    return [
+        f"{payload}:{signature[:-1]}{other}",
+        f"{payload[:-1]}{'A' if payload[-1] != 'A' else 'B'}:{signature}",
+    ]
+
+
+LISTS = ["/api/v1/questions/", "/api/v1/battles/", "/api/v1/snapshots/"]
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_every_invalid_cursor_gets_one_answer(api, path, django_assert_num_queries):
+    lists_of_two_pages()
+    cursor = next_cursor(api, path)
+    other_list = next_cursor(api, LISTS[(LISTS.index(path) + 1) % len(LISTS)])
+    view_name = {
+        "/api/v1/questions/": "questions",
+        "/api/v1/battles/": "battles",
+        "/api/v1/snapshots/": "snapshots",
+    }
+    signer = signing.Signer(salt=f"arena.cursor:api:{view_name[path]}:-id")
+    invalid = [
+        "garbage",
+        "not-base64!",
+        "cD1hYmM",  # bad base64 padding
+        "cD1hYmM=",  # DRF's own format, position "abc"
+        "cD0xLjU=",  # position 1.5
+        "cD0lMDA=",  # position NUL
+        "YWJj",  # decodes to no position at all: DRF served the first page
+        "cj0x",  # r=1 alone
+        *tampered(cursor),
+        other_list,  # a cursor of another list
+        cursor.replace(":", ":x", 1),
+        signer.sign_object({"o": 0, "r": 0, "p": "abc"}),  # well signed, non-numeric position
+        signer.sign_object({"o": 0, "r": 0, "p": "-5"}),
+        signer.sign_object({"o": 10**9, "r": 0, "p": "1"}),
+        signer.sign_object({"o": 0, "r": 2, "p": "1"}),
+        signer.sign_object({"o": 0, "r": 0}),
+        signer.sign_object(["o", "r", "p"]),
+        signing.Signer(salt="arena.cursor:api:questions:id").sign_object({"o": 0, "r": 0, "p": "1"}),
+    ]
+    for value in invalid:
+        with django_assert_num_queries(0):  # refused before the list is read
+            response = api.get(path, {"cursor": value})
+        assert (response.status_code, response.json()) == (400, INVALID_CURSOR), value
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_cursors_the_api_gives_out_page_forward_and_back(api, path):
+    lists_of_two_pages()
+    first = api.get(path, {"page_size": 1}).json()
+    second = api.get(first["next"]).json()
+    assert second["next"] is None and [item["id"] for item in second["results"]] != [
+        item["id"] for item in first["results"]
+    ]
+    back = api.get(second["previous"]).json()
+    assert back["results"] == first["results"]
+    assert api.get(path, {"page_size": 1, "cursor": ""}).json() == first  # empty: the first page
 
 
 # --- One error shape for every 4xx under /api/ -----------------------------------------------------------

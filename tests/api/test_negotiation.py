@@ -77,6 +77,9 @@ def test_every_kind_of_message_follows_accept_language(api):
     assert message(
         api.post(vote, "[" * 100, content_type="application/json", HTTP_X_ARENA_VOTER=token, **zh)
     ) == ("JSON 嵌套了 100 层：最多允许 64 层")
+    assert message(api.get("/api/v1/questions/", {"cursor": "x"}, **zh)) == (
+        "cursor 不是这个列表给出的游标：请使用某一页的 next 或 previous 链接"
+    )
     assert message(api.get("/api/v1/leaderboard/", {"category": "NOPE"}, **zh)) == "没有类别 'NOPE'"
     # DRF's own field messages too.
     refused = api.post(vote, {"outcome": "a", "reason": ["x"]}, format="json", HTTP_X_ARENA_VOTER=token, **zh)

@@ -143,12 +143,6 @@ def test_odd_numbers_are_refused_in_the_error_shape(api, path):
     assert_error(api.get(path), 400, "invalid")
 
 
-@pytest.mark.parametrize("cursor", ["cD1hYmM=", "cD0xLjU=", "cD0lMDA=", "not-base64"])  # p=abc, 1.5, NUL
-def test_a_cursor_the_api_did_not_give_out_names_no_page(api, cursor):
-    board()
-    assert_error(api.get("/api/v1/battles/", {"cursor": cursor}), 404, "not_found")
-
-
 def test_snapshot_history_and_one_snapshot(api):
     overall, code_board, _ = board()
     later = ratings_refresh(force=True)
