@@ -1,19 +1,157 @@
-"""The API's language follows the client's Accept-Language (the site keeps its own, Chinese first)."""
+"""What the client asks for in its headers: the export's format from Accept, the API's language from
+Accept-Language (the site keeps its own, Chinese first)."""
+
+import json
+from pathlib import Path
 
 import pytest
+import yaml
 from django.test import Client
 from django.utils import translation
 from rest_framework.exceptions import MethodNotAllowed
 
 from battles.models import Vote
-from tests.factories import BattleFactory
+from tests.factories import BattleFactory, VoteFactory
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPORT = "/api/v1/votes/export/"
+MEDIA_TYPES = {
+    "jsonl": "application/x-ndjson; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "clean_battle": "application/json; charset=utf-8",
+}
 
 
 def error(status: int, code: str, message: str) -> dict:
     return {"error": {"status": status, "code": code, "message": message, "fields": {}}}
 
+
+def exported_format(response) -> str:
+    """Which format a 200 export is in, by its type, its file name and its body."""
+    assert response.status_code == 200, response.content
+    body = b"".join(response.streaming_content).decode()
+    kind = {value: name for name, value in MEDIA_TYPES.items()}[response["Content-Type"]]
+    extension = {"jsonl": "jsonl", "csv": "csv", "clean_battle": "json"}[kind]
+    assert response["Content-Disposition"] == f'attachment; filename="votes.{extension}"'
+    if kind == "jsonl":
+        assert json.loads(body.splitlines()[0])["outcome"] == "a"
+    elif kind == "csv":
+        assert body.splitlines()[0] == "id,time,contender_a,contender_b,outcome,category,language"
+    else:
+        assert json.loads(body)[0]["winner"] == "model_a"
+    return kind
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "jsonl"),
+        ("*/*", "jsonl"),
+        ("application/x-ndjson", "jsonl"),
+        ("text/csv", "csv"),
+        ("text/*", "csv"),
+        ("application/json", "clean_battle"),
+        ("application/json; charset=utf-8", "clean_battle"),
+        ("application/*", "jsonl"),
+        # A browser: the most specific match wins over */*, and among equals the default order.
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "jsonl"),
+        ("text/csv, */*", "csv"),
+        ("application/json, text/plain, */*", "clean_battle"),
+        ("application/json;q=0.4, text/csv;q=0.5", "csv"),
+        ("text/csv;q=0.5, application/x-ndjson", "jsonl"),
+        ("application/x-ndjson;q=0, */*", "csv"),
+        ("TEXT/CSV", "csv"),
+    ],
+)
+def test_without_format_the_export_answers_in_the_type_accept_prefers(api, accept, expected):
+    VoteFactory(outcome="a")
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    response = api.get(EXPORT, **headers)
+    assert exported_format(response) == expected
+    assert "Accept" in response["Vary"]
+
+
+@pytest.mark.parametrize(
+    ("export_format", "accept"),
+    [
+        ("csv", "text/csv"),
+        ("csv", "*/*"),
+        ("csv", "application/json, */*;q=0.1"),
+        ("jsonl", "application/x-ndjson"),
+        ("clean_battle", "application/json"),
+        ("clean_battle", None),
+    ],
+)
+def test_a_format_the_accept_header_allows_is_served(api, export_format, accept):
+    VoteFactory(outcome="a")
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    assert exported_format(api.get(EXPORT, {"format": export_format}, **headers)) == export_format
+
+
+@pytest.mark.parametrize(
+    ("export_format", "accept", "media_type"),
+    [
+        ("csv", "application/json", "text/csv"),
+        ("jsonl", "text/csv", "application/x-ndjson"),
+        ("clean_battle", "application/x-ndjson, text/*", "application/json"),
+        ("csv", "text/csv;q=0, */*", "text/csv"),
+    ],
+)
+def test_a_format_that_contradicts_accept_is_a_406(api, export_format, accept, media_type):
+    VoteFactory(outcome="a")
+    response = api.get(EXPORT, {"format": export_format}, HTTP_ACCEPT=accept)
+    assert (response.status_code, response["Content-Type"], response.json()) == (
+        406,
+        "application/json",
+        error(
+            406,
+            "not_acceptable",
+            f"format={export_format} is served as {media_type}, which the Accept header does not accept",
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "accept", ["image/png", "text/html", "application/x-ndjson;q=0, text/csv;q=0, application/json;q=0"]
+)
+def test_an_accept_header_that_takes_none_of_the_exports_types_is_a_406(api, accept):
+    response = api.get(EXPORT, HTTP_ACCEPT=accept)
+    assert (response.status_code, response.json()) == (
+        406,
+        error(
+            406,
+            "not_acceptable",
+            "the export is served as application/x-ndjson, text/csv, application/json; "
+            "the Accept header accepts none of them",
+        ),
+    )
+
+
+def test_errors_of_the_export_are_json_whatever_accept_says(api):
+    response = api.get(EXPORT, {"limit": "0"}, HTTP_ACCEPT="text/csv")
+    assert (response.status_code, response["Content-Type"], response.json()) == (
+        400,
+        "application/json",
+        error(400, "invalid", "limit must be a whole number from 1 to 1000000"),
+    )
+
+
+def test_the_schema_documents_the_exports_types_and_its_406():
+    operation = yaml.safe_load((ROOT / "openapi.yaml").read_text())["paths"][EXPORT]["get"]
+    assert set(operation["responses"]["200"]["content"]) == {
+        "application/x-ndjson",
+        "text/csv",
+        "application/json",
+    }
+    assert operation["responses"]["406"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+    }
+    assert "Accept header" in operation["description"]
+
+
+# --- Language -----------------------------------------------------------------------------------------
 
 CHINESE = [
     "zh",
