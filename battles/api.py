@@ -201,16 +201,20 @@ class NextBattle(APIView):
 
 
 class CastVote(APIView):
-    """Vote on a battle served to this voter, with exactly the web page's rules: one vote per battle
-    (a repeat returns the first vote), not sooner than the minimum time, within the rate limits."""
+    """Vote on a battle served to this voter, with exactly the web page's rules: one vote per battle, not
+    sooner than the minimum time, within the rate limits. Retrying is safe: a repeat answers 200 with the
+    first vote unchanged, its reason included."""
 
     @extend_schema(
         parameters=[voter_header],
         request=VoteRequestSerializer,
         responses={
             201: VoteResultSerializer,
-            200: OpenApiResponse(VoteResultSerializer, description="Already voted: the first vote."),
-            400: _error_response("Invalid verdict."),
+            200: OpenApiResponse(
+                VoteResultSerializer,
+                description="Already voted: the first vote, unchanged (a reason sent again is not kept).",
+            ),
+            400: _error_response("Invalid verdict, or a reason that is not text or is too long."),
             403: _error_response("No voter token, or the battle was not served to this voter."),
             409: _error_response("Too early, or the battle is no longer open."),
             429: _error_response("Over a rate limit; see Retry-After."),
@@ -244,7 +248,8 @@ class CastVote(APIView):
             raise ApiError(
                 _REJECTION_STATUS[rejection.code], rejection.code, message, retry_after=retry
             ) from None
-        if body.validated_data.get("reason"):
+        # A repeat (a retry, a second click) returns the first vote as it stands: its reason too.
+        if already is None and body.validated_data.get("reason"):
             vote = vote_reason_set(battle_id=pk, voter=voter, reason=body.validated_data["reason"]) or vote
         vote = selectors.vote_with_names(vote_id=vote.pk)
         return Response(

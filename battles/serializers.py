@@ -82,9 +82,26 @@ class NextBattleSerializer(serializers.Serializer[Any]):
     retry_after_seconds = serializers.IntegerField(allow_null=True)
 
 
+class TextOnlyField(serializers.CharField):
+    """A CharField that takes a JSON string only: DRF's own turns a number into its digits."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+_REASON_MAX_LENGTH = 500  # Vote.reason's
+
+
 class VoteRequestSerializer(serializers.Serializer[Any]):
     outcome = serializers.ChoiceField(choices=Vote.Outcome.choices)
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    reason = TextOnlyField(
+        max_length=_REASON_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="Optional, why: kept with the first vote only.",
+    )
 
 
 class VoteResultSerializer(serializers.ModelSerializer[Vote]):

@@ -464,6 +464,72 @@ def test_cursors_the_api_gives_out_page_forward_and_back(api, path):
     assert api.get(path, {"page_size": 1, "cursor": ""}).json() == first  # empty: the first page
 
 
+# --- The vote's reason, and a vote sent twice ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        (5, "Not a valid string."),
+        (1.5, "Not a valid string."),
+        ({"why": "clearer"}, "Not a valid string."),
+        (["clearer"], "Not a valid string."),
+        (True, "Not a valid string."),
+        (None, "This field may not be null."),
+        ("x" * 501, "Ensure this field has no more than 500 characters."),
+    ],
+)
+def test_a_reason_that_is_not_text_or_too_long_is_refused(api, reason, message):
+    battle, token = served(api)
+    before = database_state()
+    response = api.post(
+        f"/api/v1/battles/{battle.pk}/vote/",
+        {"outcome": "a", "reason": reason},
+        format="json",
+        HTTP_X_ARENA_VOTER=token,
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        error(400, "invalid", f"reason: {message}", {"reason": [message]}),
+    )
+    assert database_state() == before
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.SERVED
+
+
+def test_a_reason_of_500_characters_is_kept(api):
+    battle, token = served(api)
+    response = api.post(
+        f"/api/v1/battles/{battle.pk}/vote/",
+        {"outcome": "tie", "reason": "y" * 500},
+        format="json",
+        HTTP_X_ARENA_VOTER=token,
+    )
+    assert response.status_code == 201 and response.json()["reason"] == "y" * 500
+    assert Vote.objects.get().reason == "y" * 500
+
+
+@pytest.mark.parametrize(
+    ("first", "repeat"),
+    [
+        ({"outcome": "b", "reason": "clearer"}, {"outcome": "b", "reason": "clearer"}),  # a retry
+        ({"outcome": "b", "reason": "clearer"}, {"outcome": "a", "reason": "changed my mind"}),
+        ({"outcome": "b", "reason": "clearer"}, {"outcome": "b"}),
+        ({"outcome": "b", "reason": "clearer"}, {"outcome": "b", "reason": ""}),
+        ({"outcome": "b"}, {"outcome": "b", "reason": "an afterthought"}),
+    ],
+)
+def test_a_repeated_vote_returns_the_first_vote_unchanged(api, first, repeat):
+    battle, token = served(api)
+    path = f"/api/v1/battles/{battle.pk}/vote/"
+    cast = api.post(path, first, format="json", HTTP_X_ARENA_VOTER=token)
+    assert cast.status_code == 201
+    after_first = database_state()
+    again = api.post(path, repeat, format="json", HTTP_X_ARENA_VOTER=token)
+    assert (again.status_code, again.json()) == (200, cast.json())
+    assert again.json()["reason"] == first.get("reason", "")
+    assert database_state() == after_first
+
+
 # --- One error shape for every 4xx under /api/ -----------------------------------------------------------
 
 
