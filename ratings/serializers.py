@@ -2,12 +2,19 @@ from typing import Any
 
 from rest_framework import serializers
 
-from battles.serializers import CategorySerializer, ContenderNameSerializer
+from battles.serializers import (
+    CategorySerializer,
+    ContenderNameSerializer,
+    JSONObjectField,
+    JSONTextListField,
+)
 from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
 
 
 class SnapshotSerializer(serializers.ModelSerializer[RatingSnapshot]):
     category = CategorySerializer(allow_null=True)
+    flags = JSONTextListField(help_text="Warnings from the fit, e.g. undefeated, disconnected.")
+    parameters = JSONObjectField(help_text="The settings the snapshot was computed with.")
 
     class Meta:
         model = RatingSnapshot

@@ -4,9 +4,11 @@ out, a vote sent twice. Each is refused with one clear answer, and nothing is wr
 import io
 import json
 import tracemalloc
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 from django.core import signing
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
@@ -16,10 +18,11 @@ from arena.parsers import JSONParser
 from battles.models import Battle, Category, Contender, Question, Vote
 from ratings.models import RatingSnapshot
 from ratings.services import ratings_refresh
-from tests.factories import BattleFactory, VoteFactory, VoterFactory
+from tests.factories import BattleFactory, ContenderFactory, VoteFactory, VoterFactory
 
 pytestmark = pytest.mark.django_db
 
+ROOT = Path(__file__).resolve().parents[2]
 MEGABYTE = 1024 * 1024
 
 
@@ -531,6 +534,79 @@ def test_a_repeated_vote_returns_the_first_vote_unchanged(api, first, repeat):
     assert (again.status_code, again.json()) == (200, cast.json())
     assert again.json()["reason"] == first.get("reason", "")
     assert database_state() == after_first
+
+
+# --- Staff contenders: null where the schema says so, and only there ---------------------------------------
+
+SCHEMA = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+REQUEST_FIELDS = SCHEMA["components"]["schemas"]["StaffContenderRequest"]["properties"]
+NULLABLE = sorted(name for name, field in REQUEST_FIELDS.items() if field.get("nullable"))
+NOT_NULLABLE = sorted(name for name, field in REQUEST_FIELDS.items() if not field.get("nullable"))
+NULL_MESSAGES = {
+    "extra_headers": "May not be null: send {} for no extra headers.",
+    "stop": "May not be null: send [] for no stop sequences.",
+    "extra_parameters": "May not be null: send {} for no extra parameters.",
+}
+NEW_CONTENDER = {"name": "Qwen", "base_url": "http://gpu-1:8000/v1", "model_id": "qwen"}
+
+
+def test_the_schema_types_the_json_fields_of_a_contender():
+    for name in ("StaffContender", "StaffContenderRequest", "PatchedStaffContenderRequest"):
+        fields = SCHEMA["components"]["schemas"][name]["properties"]
+        assert {key: fields["extra_headers"][key] for key in ("type", "additionalProperties")} == {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+        }
+        assert {key: fields["stop"][key] for key in ("type", "items")} == {
+            "type": "array",
+            "items": {"type": "string"},
+        }
+        assert fields["extra_parameters"]["type"] == "object"
+        for field in fields.values():
+            assert "type" in field or "$ref" in field or "oneOf" in field or "allOf" in field, field
+    assert NULLABLE == ["max_tokens", "request_timeout_seconds", "seed", "temperature", "top_p"]
+    assert set(NULL_MESSAGES) <= set(NOT_NULLABLE)
+
+
+@pytest.mark.parametrize("name", NOT_NULLABLE)
+def test_null_is_refused_with_the_field_named_where_the_schema_says_not_nullable(staff_api, name):
+    existing = ContenderFactory(name="existing")
+    before = database_state()
+    message = NULL_MESSAGES.get(name, "This field may not be null.")
+    expected = error(400, "invalid", f"{name}: {message}", {name: [message]})
+    created = staff_api.post("/api/v1/staff/contenders/", {**NEW_CONTENDER, name: None}, format="json")
+    assert (created.status_code, created.json()) == (400, expected)
+    changed = staff_api.patch(f"/api/v1/staff/contenders/{existing.pk}/", {name: None}, format="json")
+    assert (changed.status_code, changed.json()) == (400, expected)
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("name", NULLABLE)
+def test_null_is_accepted_where_the_schema_says_nullable(staff_api, name):
+    existing = ContenderFactory(
+        name="existing", temperature=0.5, top_p=0.9, max_tokens=100, seed=7, request_timeout_seconds=30
+    )
+    created = staff_api.post("/api/v1/staff/contenders/", {**NEW_CONTENDER, name: None}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()[name] is None and getattr(Contender.objects.get(name="Qwen"), name) is None
+    changed = staff_api.patch(f"/api/v1/staff/contenders/{existing.pk}/", {name: None}, format="json")
+    assert changed.status_code == 200 and changed.json()[name] is None
+    existing.refresh_from_db()
+    assert getattr(existing, name) is None
+
+
+def test_empty_json_fields_mean_none(staff_api):
+    created = staff_api.post(
+        "/api/v1/staff/contenders/",
+        {**NEW_CONTENDER, "extra_headers": {}, "stop": [], "extra_parameters": {}},
+        format="json",
+    )
+    assert created.status_code == 201
+    assert (created.json()["extra_headers"], created.json()["stop"], created.json()["extra_parameters"]) == (
+        {},
+        [],
+        {},
+    )
 
 
 # --- One error shape for every 4xx under /api/ -----------------------------------------------------------
