@@ -154,16 +154,19 @@ def _id_text(raw: str) -> bool:
     return whole_number(raw) and 1 <= int(raw) <= LARGEST_ID
 
 
-def not_modified_or(request: Request, *, etag: str, last_modified: float, build: Any) -> HttpResponse:
+def not_modified_or(request: Request, *, etag: str, last_modified: float | None, build: Any) -> HttpResponse:
     """A conditional GET: 304 when the client's copy is current (If-None-Match, weak or strong, one
     tag or a list; else If-Modified-Since), otherwise the response `build()` makes, stamped with its
-    ETag and Last-Modified so the next poll is cheap."""
+    ETag and Last-Modified (when it has a time) so the next poll is cheap."""
     quoted = quote_etag(etag)
-    response = get_conditional_response(request._request, etag=quoted, last_modified=int(last_modified))
+    response = get_conditional_response(
+        request._request, etag=quoted, last_modified=None if last_modified is None else int(last_modified)
+    )
     if response is None:
         response = build()
     response["ETag"] = quoted
-    response["Last-Modified"] = http_date(last_modified)
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified)
     response["Cache-Control"] = "public, max-age=0, must-revalidate"
     return response
 

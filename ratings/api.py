@@ -33,7 +33,10 @@ from ratings.serializers import (
     LeaderboardSerializer,
     MatricesSerializer,
     RefreshQueuedSerializer,
+    SnapshotBoardSerializer,
     SnapshotSerializer,
+    empty_leaderboard_data,
+    empty_matrices_data,
     leaderboard_data,
 )
 
@@ -45,9 +48,7 @@ snapshot_parameter = OpenApiParameter(
     {"type": "integer", "minimum": 1, "maximum": LARGEST_ID},
     description="A snapshot id; default the latest.",
 )
-not_found = OpenApiResponse(
-    response=OpenApiTypes.OBJECT, description="No such category or snapshot, or none yet."
-)
+not_found = OpenApiResponse(response=OpenApiTypes.OBJECT, description="No such category or snapshot.")
 
 
 def _category(request: Request) -> Category | None:
@@ -60,29 +61,27 @@ def _category(request: Request) -> Category | None:
     return category
 
 
-def _snapshot(request: Request) -> RatingSnapshot:
+def _snapshot(request: Request) -> tuple[RatingSnapshot | None, Category | None]:
+    """The snapshot asked for by id, else the board's latest, with the board's category: no snapshot
+    for a board that has none yet (an empty board, not an error)."""
     raw = text_parameter(request, "snapshot")
     snapshots = RatingSnapshot.objects.select_related("category")
-    if raw is not None:
-        if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
-            raise ApiError(400, "invalid", _("snapshot must be a snapshot id"))
-        snapshot = snapshots.filter(pk=int(raw)).first()
-        asked = _category(request) if text_parameter(request, "category") else None
-        if snapshot is not None and asked is not None and snapshot.category_id != asked.pk:
-            raise ApiError(
-                400,
-                "invalid",
-                _("snapshot %(id)s is not a snapshot of category %(code)r") % {"id": raw, "code": asked.code},
-            )
-    else:
-        snapshot = snapshots.filter(category=_category(request)).order_by("-created_at", "-id").first()
+    if raw is None:
+        category = _category(request)
+        return snapshots.filter(category=category).order_by("-created_at", "-id").first(), category
+    if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
+        raise ApiError(400, "invalid", _("snapshot must be a snapshot id"))
+    snapshot = snapshots.filter(pk=int(raw)).first()
+    asked = _category(request) if text_parameter(request, "category") else None
     if snapshot is None:
+        raise ApiError(404, "not_found", _("no snapshot %(id)s") % {"id": raw})
+    if asked is not None and snapshot.category_id != asked.pk:
         raise ApiError(
-            404,
-            "not_found",
-            _("no such snapshot") if raw else _("no snapshot yet: ratings follow the first vote"),
+            400,
+            "invalid",
+            _("snapshot %(id)s is not a snapshot of category %(code)r") % {"id": raw, "code": asked.code},
         )
-    return snapshot
+    return snapshot, snapshot.category
 
 
 def _board_etag(snapshot: RatingSnapshot) -> str:
@@ -92,9 +91,14 @@ def _board_etag(snapshot: RatingSnapshot) -> str:
     return f"snapshot-{snapshot.pk}-{int(renamed.timestamp() * 1000) if renamed else 0}"
 
 
+# The tag of a board with no snapshot yet; a board's first snapshot changes it.
+_EMPTY_BOARD_ETAG = "board-empty"
+
+
 class Leaderboard(APIView):
     """The leaderboard: the latest snapshot of a board (or a given one) with a row per contender, best first.
 
+    Before a board's first snapshot it is empty: no rows, 0 votes, a null snapshot id and time.
     Poll cheaply: send If-None-Match with the ETag you got; 304 means nothing changed.
     """
 
@@ -107,7 +111,14 @@ class Leaderboard(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        snapshot = _snapshot(request)
+        snapshot, category = _snapshot(request)
+        if snapshot is None:
+            return not_modified_or(
+                request,
+                etag=_EMPTY_BOARD_ETAG,
+                last_modified=None,
+                build=lambda: Response(empty_leaderboard_data(category)),
+            )
         return not_modified_or(
             request,
             etag=_board_etag(snapshot),
@@ -130,7 +141,7 @@ class SnapshotList(generics.ListAPIView[RatingSnapshot]):
 class SnapshotDetail(APIView):
     """One snapshot with its rows."""
 
-    @extend_schema(responses={200: LeaderboardSerializer, 404: not_found})
+    @extend_schema(responses={200: SnapshotBoardSerializer, 404: not_found})
     def get(self, request: Request, pk: int) -> HttpResponse:
         snapshot = RatingSnapshot.objects.select_related("category").filter(pk=pk).first()
         if snapshot is None:
@@ -145,14 +156,22 @@ class SnapshotDetail(APIView):
 
 class Matrices(APIView):
     """Pairwise matrices of a snapshot: battle counts, observed win rates (ties excluded), and Bradley–Terry's
-    predicted win probabilities. Kept for the newest snapshots of each board."""
+    predicted win probabilities. Kept for the newest snapshots of each board; empty before the board's
+    first snapshot."""
 
     @extend_schema(
         parameters=[category_parameter, snapshot_parameter],
         responses={200: MatricesSerializer, 404: not_found},
     )
     def get(self, request: Request) -> HttpResponse:
-        snapshot = _snapshot(request)
+        snapshot, category = _snapshot(request)
+        if snapshot is None:
+            return not_modified_or(
+                request,
+                etag=_EMPTY_BOARD_ETAG,
+                last_modified=None,
+                build=lambda: Response(empty_matrices_data(category)),
+            )
         matrices = RatingMatrix.objects.filter(snapshot=snapshot).select_related("snapshot__category").first()
         if matrices is None:
             raise ApiError(
