@@ -34,10 +34,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def gunicorn(transactional_db) -> Iterator[int]:
-    """gunicorn serving the project on the test database, with small body limits."""
+def gunicorn(transactional_db, tmp_path) -> Iterator[int]:
+    """gunicorn serving the project on the test database, with small body limits (on another free
+    port if another process took the first one meanwhile)."""
     database = settings.DATABASES["default"]
-    port = free_port()
     environment = os.environ | {
         "DJANGO_SETTINGS_MODULE": "arena.settings",
         "DATABASE_URL": (
@@ -47,26 +47,47 @@ def gunicorn(transactional_db) -> Iterator[int]:
         "ARENA_BANK_UPLOAD_MAX_BYTES": str(UPLOAD_MAX_BYTES),
         "ARENA_VOTE_MIN_SECONDS": "0",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "arena.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "gunicorn.log"
+    for _attempt in range(3):
+        port = free_port()
+        with log.open("w") as output:
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "arena.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "1",
+                ],
+                cwd=ROOT,
+                env=environment,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        if _accepts_connections(server, port):
+            break
+        server.wait(timeout=30)
+    else:
+        pytest.fail(f"gunicorn did not start: {log.read_text()}")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
-            assert time.monotonic() < deadline, "gunicorn did not start within 60 s"
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            time.sleep(0.2)
         yield port
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _accepts_connections(server: subprocess.Popen, port: int) -> bool:
+    """True once the server accepts connections on the port; False if it exited (a port taken)."""
+    deadline = time.monotonic() + 60
+    while server.poll() is None:
+        assert time.monotonic() < deadline, "gunicorn did not start within 60 s"
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def exchange(port: int, head: str, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
