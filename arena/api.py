@@ -1,14 +1,19 @@
-"""What the REST API shares: one error shape, cursor pagination, conditional GETs."""
+"""What the REST API shares: one error shape, signed cursor pagination, conditional GETs."""
 
 import time
 from typing import Any
 
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, quote_etag
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, status, throttling
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from arena import stores
@@ -22,6 +27,7 @@ _CODES = {
     status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
     status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",
     status.HTTP_409_CONFLICT: "conflict",
+    status.HTTP_413_REQUEST_ENTITY_TOO_LARGE: "content_too_large",
     status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
     status.HTTP_429_TOO_MANY_REQUESTS: "throttled",
 }
@@ -39,7 +45,18 @@ class ApiError(exceptions.APIException):
 def exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
     """Every error body is {"error": {"status", "code", "message", "fields"}}."""
     if isinstance(error, Http404):
-        error = exceptions.NotFound(str(error) or "not found")
+        error = exceptions.NotFound(str(error) or _("not found"))
+    elif isinstance(error, RequestDataTooBig):
+        # The middleware refuses bodies over their limit; this is Django's own limit on the form fields
+        # of a multipart body (DATA_UPLOAD_MAX_MEMORY_SIZE).
+        error = ApiError(
+            413,
+            "content_too_large",
+            _("the form fields of the request are larger than the %(limit)s bytes accepted (%(setting)s)")
+            % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "setting": "ARENA_REQUEST_MAX_BYTES"},
+        )
+    elif isinstance(error, SuspiciousOperation):  # too many fields or files, a malformed multipart body
+        error = ApiError(400, "invalid", str(error))
     response = drf_exception_handler(error, context)
     if response is None:
         return None
@@ -64,7 +81,12 @@ def exception_handler(error: Exception, context: dict[str, Any]) -> Response | N
 
 
 class IdCursorPagination(pagination.CursorPagination):
-    """Stable pages however many rows arrive meanwhile: the cursor names the last row seen."""
+    """Stable pages however many rows arrive meanwhile: the cursor names the last row seen.
+
+    Cursors are signed for their list and ordering, so any cursor this API did not give out for this
+    list (garbage, bad base64, a tampered or hand-made one, one of another list) gets one answer: 400
+    invalid_cursor, before the database is asked anything.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
@@ -76,36 +98,79 @@ class IdCursorPagination(pagination.CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+            if parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "The cursor of the next or previous link of a page of this list."
         return parameters
 
+    def _signer(self, request: Request) -> signing.Signer:
+        view_name = getattr(request.resolver_match, "view_name", "") or request.path
+        return signing.Signer(salt=f"arena.cursor:{view_name}:{','.join(self.ordering)}")
+
+    def encode_cursor(self, cursor: pagination.Cursor) -> str:
+        tokens = {"o": cursor.offset, "r": int(cursor.reverse), "p": cursor.position}
+        encoded = self._signer(self.request).sign_object(tokens)  # type: ignore[attr-defined]
+        return replace_query_param(str(self.base_url), self.cursor_query_param, encoded)
+
     def decode_cursor(self, request: Request) -> pagination.Cursor | None:
-        # An unknown cursor names no page: 404, as DRF answers, also for a well-formed cursor whose
-        # position is not an id (which would otherwise reach the database).
-        cursor = super().decode_cursor(request)
-        position = None if cursor is None else cursor.position
-        if position is not None and not _signed_whole_number(str(position)):
-            raise exceptions.NotFound("cursor is not one this API gave out")
-        return cursor
+        encoded = text_parameter(request, self.cursor_query_param)
+        if not encoded:  # absent, or empty as other empty parameters: the first page
+            return None
+        try:
+            tokens = self._signer(request).unsign_object(encoded)
+        except (signing.BadSignature, ValueError, TypeError):
+            tokens = None
+        if not (isinstance(tokens, dict) and set(tokens) == {"o", "r", "p"}):
+            raise _invalid_cursor()
+        offset, reverse, position = tokens["o"], tokens["r"], tokens["p"]
+        # Signed by us, so always well formed; checked all the same, since a position reaches the database.
+        if not (
+            type(offset) is int
+            and 0 <= offset <= self.offset_cutoff
+            and reverse in (0, 1)
+            and type(reverse) is int
+            and (position is None or (isinstance(position, str) and _id_text(position)))
+        ):
+            raise _invalid_cursor()
+        return pagination.Cursor(offset=offset, reverse=bool(reverse), position=position)  # type: ignore[arg-type]
 
     def get_page_size(self, request: Request) -> int:
         raw = text_parameter(request, self.page_size_query_param)
         if raw is None:
             return self.page_size
         if not whole_number(raw) or not 1 <= int(raw) <= self.max_page_size:
-            raise ApiError(400, "invalid", f"page_size must be a whole number from 1 to {self.max_page_size}")
+            raise ApiError(
+                400,
+                "invalid",
+                _("page_size must be a whole number from 1 to %(maximum)s") % {"maximum": self.max_page_size},
+            )
         return int(raw)
 
 
-def not_modified_or(request: Request, *, etag: str, last_modified: float, build: Any) -> HttpResponse:
+def _invalid_cursor() -> ApiError:
+    return ApiError(
+        400,
+        "invalid_cursor",
+        _("cursor is not one this list gave out: follow the next or previous link of a page"),
+    )
+
+
+def _id_text(raw: str) -> bool:
+    return whole_number(raw) and 1 <= int(raw) <= LARGEST_ID
+
+
+def not_modified_or(request: Request, *, etag: str, last_modified: float | None, build: Any) -> HttpResponse:
     """A conditional GET: 304 when the client's copy is current (If-None-Match, weak or strong, one
     tag or a list; else If-Modified-Since), otherwise the response `build()` makes, stamped with its
-    ETag and Last-Modified so the next poll is cheap."""
+    ETag and Last-Modified (when it has a time) so the next poll is cheap."""
     quoted = quote_etag(etag)
-    response = get_conditional_response(request._request, etag=quoted, last_modified=int(last_modified))
+    response = get_conditional_response(
+        request._request, etag=quoted, last_modified=None if last_modified is None else int(last_modified)
+    )
     if response is None:
         response = build()
     response["ETag"] = quoted
-    response["Last-Modified"] = http_date(last_modified)
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified)
     response["Cache-Control"] = "public, max-age=0, must-revalidate"
     return response
 
@@ -165,6 +230,7 @@ _ERRORS = {
     "401": "No staff token (Authorization: Token ...).",
     "403": "Not allowed: not staff; or, voting, a missing or wrong voter token, or someone else's battle.",
     "404": "No such object, category or snapshot.",
+    "413": "The request body is larger than ARENA_REQUEST_MAX_BYTES.",
     "429": "Too many requests (see Retry-After).",
 }
 
@@ -180,10 +246,12 @@ def schema_with_errors(result: dict[str, Any], generator: Any, request: Any, pub
                 if value.get("type") == "string" and not {"enum", "format", "pattern"} & set(value):
                     value["pattern"] = NO_NUL_PATTERN  # text_parameter refuses a NUL character
             responses = operation.setdefault("responses", {})
-            statuses = ["400", "403", "404", "429"] + (["401"] if "/staff/" in path else [])
+            statuses = ["400", "403", "404", "413", "429"] + (["401"] if "/staff/" in path else [])
             for status_code in statuses:
-                documented = responses.setdefault(status_code, {"description": _ERRORS[status_code]})
-                documented["content"] = {"application/json": {"schema": reference}}
+                responses.setdefault(status_code, {"description": _ERRORS[status_code]})
+            for status_code, documented in responses.items():
+                if str(status_code).startswith("4"):
+                    documented["content"] = {"application/json": {"schema": reference}}
     return result
 
 
@@ -196,16 +264,14 @@ def whole_number(raw: str) -> bool:
     return raw.isascii() and raw.isdigit()
 
 
-def _signed_whole_number(raw: str) -> bool:
-    return whole_number(raw.removeprefix("-"))
-
-
 def text_parameter(request: Request, name: str) -> str | None:
     """A query parameter, given at most once; one holding a NUL character (which no database text
     can hold) is refused."""
     values = request.query_params.getlist(name)
     if len(values) > 1:
-        raise ApiError(400, "invalid", f"{name} is given {len(values)} times")
+        raise ApiError(
+            400, "invalid", _("%(name)s is given %(count)s times") % {"name": name, "count": len(values)}
+        )
     if values and "\x00" in values[0]:
-        raise ApiError(400, "invalid", f"{name} holds a NUL character")
+        raise ApiError(400, "invalid", _("%(name)s holds a NUL character") % {"name": name})
     return values[0] if values else None

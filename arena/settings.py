@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "arena.middleware.CookieLanguageMiddleware",
+    "arena.middleware.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -230,6 +231,14 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIN
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BEHIND_HTTPS_PROXY")
 X_FRAME_OPTIONS = "DENY"
 
+# --- Request bodies --------------------------------------------------------------------------------
+# The largest request body accepted, in bytes: a larger one is answered 413 on its Content-Length before
+# any of it is read, and a body sent without one (chunked) is refused as soon as it passes the limit.
+# The staff bank upload has its own limit. Django's own check (on form fields) uses the same figure.
+ARENA_REQUEST_MAX_BYTES = env_int("ARENA_REQUEST_MAX_BYTES", 1024 * 1024, minimum=1024)
+ARENA_BANK_UPLOAD_MAX_BYTES = env_int("ARENA_BANK_UPLOAD_MAX_BYTES", 32 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = ARENA_REQUEST_MAX_BYTES
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -242,7 +251,7 @@ LOGGING = {
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["arena.parsers.JSONParser"],
     # Public endpoints need no login; staff endpoints ask for a token (see the README).
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+handler400 = "arena.views.invalid"
+handler403 = "arena.views.forbidden"
 handler404 = "arena.views.not_found"
 handler500 = "arena.views.failed"
 

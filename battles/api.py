@@ -8,8 +8,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -56,6 +59,16 @@ _REJECTION_STATUS = {
     "voter_rate": 429,
     "ip_rate": 429,
     "daily_cap": 429,
+}
+# The voting service's reasons, in the client's language.
+_REJECTION_MESSAGES = {
+    "invalid_outcome": gettext_lazy("unknown verdict"),
+    "not_served_to_voter": gettext_lazy("this battle was not served to you"),
+    "not_open": gettext_lazy("this battle is no longer open for voting"),
+    "too_early": gettext_lazy("read both answers first"),
+    "voter_rate": gettext_lazy("too many votes"),
+    "ip_rate": gettext_lazy("too many votes"),
+    "daily_cap": gettext_lazy("too many votes"),
 }
 _PREPARING_RETRY_SECONDS = 2
 
@@ -128,7 +141,7 @@ class VotedBattleList(generics.ListAPIView[Battle]):
         contender = text_parameter(self.request, "contender")
         if contender:
             if not whole_number(contender) or not 1 <= int(contender) <= LARGEST_ID:
-                raise ApiError(400, "invalid", "contender must be a contender id")
+                raise ApiError(400, "invalid", _("contender must be a contender id"))
             battles = battles.filter(Q(contender_a_id=contender) | Q(contender_b_id=contender))
         if category := text_parameter(self.request, "category"):
             battles = battles.filter(question__category__code=category)
@@ -144,7 +157,9 @@ class VotedBattleDetail(generics.RetrieveAPIView[Battle]):
 
 def _public_battles() -> QuerySet[Battle]:
     if not settings.ARENA_API_PUBLIC_BATTLES:
-        raise ApiError(404, "not_found", "this arena does not publish its battles (ARENA_API_PUBLIC_BATTLES)")
+        raise ApiError(
+            404, "not_found", _("this arena does not publish its battles (ARENA_API_PUBLIC_BATTLES)")
+        )
     return selectors.battles_voted()
 
 
@@ -156,11 +171,13 @@ def _voter_from_token(request: Request) -> Voter | None:
         voter_id = uuid.UUID(signing.Signer(salt=_VOTER_TOKEN_SALT).unsign(token))
     except (signing.BadSignature, ValueError):
         raise ApiError(
-            403, "invalid_voter_token", f"the {_VOTER_HEADER} header is not a voter token"
+            403,
+            "invalid_voter_token",
+            _("the %(header)s header is not a voter token") % {"header": _VOTER_HEADER},
         ) from None
     voter = selectors.voter_find(voter_id=voter_id)
     if voter is None:
-        raise ApiError(403, "invalid_voter_token", "this voter token belongs to no voter")
+        raise ApiError(403, "invalid_voter_token", _("this voter token belongs to no voter"))
     return voter
 
 
@@ -213,16 +230,20 @@ class NextBattle(APIView):
 
 
 class CastVote(APIView):
-    """Vote on a battle served to this voter, with exactly the web page's rules: one vote per battle
-    (a repeat returns the first vote), not sooner than the minimum time, within the rate limits."""
+    """Vote on a battle served to this voter, with exactly the web page's rules: one vote per battle, not
+    sooner than the minimum time, within the rate limits. Retrying is safe: a repeat answers 200 with the
+    first vote unchanged, its reason included."""
 
     @extend_schema(
         parameters=[voter_header],
         request=VoteRequestSerializer,
         responses={
             201: VoteResultSerializer,
-            200: OpenApiResponse(VoteResultSerializer, description="Already voted: the first vote."),
-            400: _error_response("Invalid verdict."),
+            200: OpenApiResponse(
+                VoteResultSerializer,
+                description="Already voted: the first vote, unchanged (a reason sent again is not kept).",
+            ),
+            400: _error_response("Invalid verdict, or a reason that is not text or is too long."),
             403: _error_response("No voter token, or the battle was not served to this voter."),
             409: _error_response("Too early, the battle is no longer open, or its hold ran out."),
             429: _error_response("Over a rate limit; see Retry-After."),
@@ -231,7 +252,11 @@ class CastVote(APIView):
     def post(self, request: Request, pk: int) -> Response:
         voter = _voter_from_token(request)
         if voter is None:
-            raise ApiError(403, "voter_token_missing", f"send the voter token as the {_VOTER_HEADER} header")
+            raise ApiError(
+                403,
+                "voter_token_missing",
+                _("send the voter token as the %(header)s header") % {"header": _VOTER_HEADER},
+            )
         body = VoteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         already = selectors.vote_of_voter(battle_id=pk, voter=voter)
@@ -248,10 +273,12 @@ class CastVote(APIView):
                 if rejection.retry_after_seconds is None
                 else max(1, math.ceil(rejection.retry_after_seconds))
             )
+            message = str(_REJECTION_MESSAGES.get(rejection.code, rejection))
             raise ApiError(
-                _REJECTION_STATUS[rejection.code], rejection.code, str(rejection), retry_after=retry
+                _REJECTION_STATUS.get(rejection.code, 409), rejection.code, message, retry_after=retry
             ) from None
-        if body.validated_data.get("reason"):
+        # A repeat (a retry, a second click) returns the first vote as it stands: its reason too.
+        if already is None and body.validated_data.get("reason"):
             vote = vote_reason_set(battle_id=pk, voter=voter, reason=body.validated_data["reason"]) or vote
         vote = selectors.vote_with_names(vote_id=vote.pk)
         return Response(
@@ -304,19 +331,28 @@ class StaffContenderResume(_StaffContenderSwitch):
 
 
 class StaffBankImport(APIView):
-    """Staff: import a question bank file, as `manage.py import_bank` does (all or nothing)."""
+    """Staff: import a question bank file, as `manage.py import_bank` does (all or nothing).
+
+    The upload may be up to ARENA_BANK_UPLOAD_MAX_BYTES (a larger one is refused with 413 before the
+    import starts) and is streamed to a temporary file, never held in memory whole."""
 
     permission_classes = [permissions.IsAdminUser]
     parser_classes = [MultiPartParser]
+    # Read by arena.middleware.RequestBodyLimitMiddleware instead of ARENA_REQUEST_MAX_BYTES.
+    request_body_limit_setting = "ARENA_BANK_UPLOAD_MAX_BYTES"
 
     @extend_schema(
         request={"multipart/form-data": BankImportRequestSerializer},
         responses={
             200: BankImportReportSerializer,
             400: _error_response("The file was rejected: where and why."),
+            413: _error_response("The upload is larger than ARENA_BANK_UPLOAD_MAX_BYTES."),
         },
     )
     def post(self, request: Request) -> Response:
+        # Every upload goes to a temporary file as it arrives, whatever its size (Django keeps small
+        # ones in memory by default); set before the body is parsed.
+        request._request.upload_handlers = [TemporaryFileUploadHandler(request._request)]
         body = BankImportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]

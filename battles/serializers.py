@@ -2,6 +2,10 @@
 
 from typing import Any
 
+from django.db import models
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from battles.models import Answer, Battle, Category, Contender, Question, Vote
@@ -82,9 +86,26 @@ class NextBattleSerializer(serializers.Serializer[Any]):
     retry_after_seconds = serializers.IntegerField(allow_null=True)
 
 
+class TextOnlyField(serializers.CharField):
+    """A CharField that takes a JSON string only: DRF's own turns a number into its digits."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+_REASON_MAX_LENGTH = 500  # Vote.reason's
+
+
 class VoteRequestSerializer(serializers.Serializer[Any]):
     outcome = serializers.ChoiceField(choices=Vote.Outcome.choices)
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    reason = TextOnlyField(
+        max_length=_REASON_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="Optional, why: kept with the first vote only.",
+    )
 
 
 class VoteResultSerializer(serializers.ModelSerializer[Vote]):
@@ -106,8 +127,61 @@ class VoteResultSerializer(serializers.ModelSerializer[Vote]):
         ]
 
 
+class _JSONField(serializers.JSONField):
+    """DRF's JSONField, which may say what to send instead of null (through null_message: DRF's own
+    error messages go through str.format, which a message showing {} cannot)."""
+
+    def __init__(self, *, null_message: Any = None, **kwargs: Any) -> None:
+        self.null_message = null_message
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None and not self.allow_null and self.null_message is not None:
+            raise serializers.ValidationError(str(self.null_message), code="null")
+        return super().validate_empty_values(data)
+
+
+# JSON fields with their type in the schema (DRF's JSONField has none: any value, null included).
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class JSONObjectField(_JSONField):
+    pass
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+class JSONTextObjectField(_JSONField):
+    pass
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class JSONTextListField(_JSONField):
+    pass
+
+
+def _contender_json_field(field_class: type[_JSONField], name: str, null_message: Any) -> Any:
+    """One of the contender's JSON fields, typed in the schema and never null: the empty value says "none"."""
+    model_field = Contender._meta.get_field(name)
+    assert isinstance(model_field, models.JSONField)
+    return field_class(
+        required=False,
+        label=capfirst(model_field.verbose_name),
+        help_text=model_field.help_text,
+        null_message=null_message,
+    )
+
+
 class StaffContenderSerializer(serializers.ModelSerializer[Contender]):
     """Everything staff may set. The API key itself never passes: only the name of its variable."""
+
+    # The model's own validators check the shapes (in validate); these fields give the schema its types.
+    extra_headers = _contender_json_field(
+        JSONTextObjectField, "extra_headers", _("May not be null: send {} for no extra headers.")
+    )
+    stop = _contender_json_field(
+        JSONTextListField, "stop", _("May not be null: send [] for no stop sequences.")
+    )
+    extra_parameters = _contender_json_field(
+        JSONObjectField, "extra_parameters", _("May not be null: send {} for no extra parameters.")
+    )
 
     class Meta:
         model = Contender

@@ -1,13 +1,18 @@
 """REST API of the ratings: leaderboards, snapshot history, matrices, vote exports, a staff refresh."""
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.db.models import Max
 from django.http import HttpResponse, StreamingHttpResponse
+from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,7 +33,10 @@ from ratings.serializers import (
     LeaderboardSerializer,
     MatricesSerializer,
     RefreshQueuedSerializer,
+    SnapshotBoardSerializer,
     SnapshotSerializer,
+    empty_leaderboard_data,
+    empty_matrices_data,
     leaderboard_data,
 )
 
@@ -40,9 +48,7 @@ snapshot_parameter = OpenApiParameter(
     {"type": "integer", "minimum": 1, "maximum": LARGEST_ID},
     description="A snapshot id; default the latest.",
 )
-not_found = OpenApiResponse(
-    response=OpenApiTypes.OBJECT, description="No such category or snapshot, or none yet."
-)
+not_found = OpenApiResponse(response=OpenApiTypes.OBJECT, description="No such category or snapshot.")
 
 
 def _category(request: Request) -> Category | None:
@@ -51,27 +57,31 @@ def _category(request: Request) -> Category | None:
         return None
     category = Category.objects.filter(code=code).first()
     if category is None:
-        raise ApiError(404, "not_found", f"no category {code!r}")
+        raise ApiError(404, "not_found", _("no category %(code)r") % {"code": code})
     return category
 
 
-def _snapshot(request: Request) -> RatingSnapshot:
+def _snapshot(request: Request) -> tuple[RatingSnapshot | None, Category | None]:
+    """The snapshot asked for by id, else the board's latest, with the board's category: no snapshot
+    for a board that has none yet (an empty board, not an error)."""
     raw = text_parameter(request, "snapshot")
     snapshots = RatingSnapshot.objects.select_related("category")
-    if raw is not None:
-        if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
-            raise ApiError(400, "invalid", "snapshot must be a snapshot id")
-        snapshot = snapshots.filter(pk=int(raw)).first()
-        asked = _category(request) if text_parameter(request, "category") else None
-        if snapshot is not None and asked is not None and snapshot.category_id != asked.pk:
-            raise ApiError(400, "invalid", f"snapshot {raw} is not a snapshot of category {asked.code!r}")
-    else:
-        snapshot = snapshots.filter(category=_category(request)).order_by("-created_at", "-id").first()
+    if raw is None:
+        category = _category(request)
+        return snapshots.filter(category=category).order_by("-created_at", "-id").first(), category
+    if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
+        raise ApiError(400, "invalid", _("snapshot must be a snapshot id"))
+    snapshot = snapshots.filter(pk=int(raw)).first()
+    asked = _category(request) if text_parameter(request, "category") else None
     if snapshot is None:
+        raise ApiError(404, "not_found", _("no snapshot %(id)s") % {"id": raw})
+    if asked is not None and snapshot.category_id != asked.pk:
         raise ApiError(
-            404, "not_found", "no such snapshot" if raw else "no snapshot yet: ratings follow the first vote"
+            400,
+            "invalid",
+            _("snapshot %(id)s is not a snapshot of category %(code)r") % {"id": raw, "code": asked.code},
         )
-    return snapshot
+    return snapshot, snapshot.category
 
 
 def _board_etag(snapshot: RatingSnapshot) -> str:
@@ -81,9 +91,14 @@ def _board_etag(snapshot: RatingSnapshot) -> str:
     return f"snapshot-{snapshot.pk}-{int(renamed.timestamp() * 1000) if renamed else 0}"
 
 
+# The tag of a board with no snapshot yet; a board's first snapshot changes it.
+_EMPTY_BOARD_ETAG = "board-empty"
+
+
 class Leaderboard(APIView):
     """The leaderboard: the latest snapshot of a board (or a given one) with a row per contender, best first.
 
+    Before a board's first snapshot it is empty: no rows, 0 votes, a null snapshot id and time.
     Poll cheaply: send If-None-Match with the ETag you got; 304 means nothing changed.
     """
 
@@ -96,7 +111,14 @@ class Leaderboard(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        snapshot = _snapshot(request)
+        snapshot, category = _snapshot(request)
+        if snapshot is None:
+            return not_modified_or(
+                request,
+                etag=_EMPTY_BOARD_ETAG,
+                last_modified=None,
+                build=lambda: Response(empty_leaderboard_data(category)),
+            )
         return not_modified_or(
             request,
             etag=_board_etag(snapshot),
@@ -119,11 +141,11 @@ class SnapshotList(generics.ListAPIView[RatingSnapshot]):
 class SnapshotDetail(APIView):
     """One snapshot with its rows."""
 
-    @extend_schema(responses={200: LeaderboardSerializer, 404: not_found})
+    @extend_schema(responses={200: SnapshotBoardSerializer, 404: not_found})
     def get(self, request: Request, pk: int) -> HttpResponse:
         snapshot = RatingSnapshot.objects.select_related("category").filter(pk=pk).first()
         if snapshot is None:
-            raise ApiError(404, "not_found", f"no snapshot {pk}")
+            raise ApiError(404, "not_found", _("no snapshot %(id)s") % {"id": pk})
         return not_modified_or(
             request,
             etag=_board_etag(snapshot),
@@ -134,17 +156,29 @@ class SnapshotDetail(APIView):
 
 class Matrices(APIView):
     """Pairwise matrices of a snapshot: battle counts, observed win rates (ties excluded), and Bradley–Terry's
-    predicted win probabilities. Kept for the newest snapshots of each board."""
+    predicted win probabilities. Kept for the newest snapshots of each board; empty before the board's
+    first snapshot."""
 
     @extend_schema(
         parameters=[category_parameter, snapshot_parameter],
         responses={200: MatricesSerializer, 404: not_found},
     )
     def get(self, request: Request) -> HttpResponse:
-        snapshot = _snapshot(request)
+        snapshot, category = _snapshot(request)
+        if snapshot is None:
+            return not_modified_or(
+                request,
+                etag=_EMPTY_BOARD_ETAG,
+                last_modified=None,
+                build=lambda: Response(empty_matrices_data(category)),
+            )
         matrices = RatingMatrix.objects.filter(snapshot=snapshot).select_related("snapshot__category").first()
         if matrices is None:
-            raise ApiError(404, "not_found", f"the matrices of snapshot {snapshot.pk} are no longer kept")
+            raise ApiError(
+                404,
+                "not_found",
+                _("the matrices of snapshot %(id)s are no longer kept") % {"id": snapshot.pk},
+            )
         names = dict(Contender.objects.filter(pk__in=matrices.contender_ids).values_list("id", "name"))
         return not_modified_or(
             request,
@@ -163,12 +197,16 @@ def _time(request: Request, name: str) -> datetime | None:
     except ValueError:  # a well-formed time that does not exist, such as 25:00
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        example = "2026-05-01T00:00:00Z"
-        raise ApiError(400, "invalid", f"{name} must be an ISO 8601 time with a zone, e.g. {example}")
+        raise ApiError(
+            400,
+            "invalid",
+            _("%(name)s must be an ISO 8601 time with a zone, e.g. %(example)s")
+            % {"name": name, "example": "2026-05-01T00:00:00Z"},
+        )
     try:
         return parsed.astimezone(UTC)  # the database takes offsets of at most 15 hours
     except OverflowError:
-        raise ApiError(400, "invalid", f"{name} is out of range") from None
+        raise ApiError(400, "invalid", _("%(name)s is out of range") % {"name": name}) from None
 
 
 def _number(request: Request, name: str, *, minimum: int, maximum: int = LARGEST_ID) -> int | None:
@@ -176,19 +214,124 @@ def _number(request: Request, name: str, *, minimum: int, maximum: int = LARGEST
     if raw is None:
         return None
     if not whole_number(raw) or not minimum <= int(raw) <= maximum:
-        raise ApiError(400, "invalid", f"{name} must be a whole number from {minimum} to {maximum}")
+        raise ApiError(
+            400,
+            "invalid",
+            _("%(name)s must be a whole number from %(minimum)s to %(maximum)s")
+            % {"name": name, "minimum": minimum, "maximum": maximum},
+        )
     return int(raw)
 
 
+# The media type each export format is served as, in the order preferred when the client likes several
+# as well: JSON Lines, CSV, clean_battle (JSON).
+_EXPORT_MEDIA_TYPES = {name: exports.CONTENT_TYPES[name].split(";")[0] for name in exports.FORMATS}
+_MAX_ACCEPT_RANGES = 64
+
+
+def _accept_ranges(header: str) -> list[tuple[str, str, float]]:
+    """The media ranges of an Accept header as (type, subtype, quality); an absent header accepts
+    anything, and a malformed range is skipped."""
+    if not header.strip():
+        return [("*", "*", 1.0)]
+    ranges = []
+    for item in header.split(",")[:_MAX_ACCEPT_RANGES]:
+        media_range, *parameters = item.split(";")
+        kind, slash, subtype = media_range.strip().lower().partition("/")
+        if not (kind and slash and subtype) or (kind == "*" and subtype != "*"):
+            continue
+        quality = 1.0
+        for parameter in parameters:
+            name, _equals, value = parameter.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(1.0, max(0.0, float(value)))
+                except ValueError:
+                    quality = 0.0
+        ranges.append((kind, subtype, quality))
+    return ranges
+
+
+def _preference(media_type: str, ranges: list[tuple[str, str, float]]) -> tuple[float, int]:
+    """The quality a client's Accept gives a media type, from the most specific range that matches it
+    (RFC 9110 12.5.1), and how specific that range is: 2 for the type itself, 1 for type/*, 0 for */*;
+    (0.0, -1) when no range matches."""
+    kind, subtype = media_type.split("/")
+    best = (0.0, -1)
+    for range_kind, range_subtype, quality in ranges:
+        if (range_kind, range_subtype) == (kind, subtype):
+            specificity = 2
+        elif range_kind == kind and range_subtype == "*":
+            specificity = 1
+        elif range_kind == range_subtype == "*":
+            specificity = 0
+        else:
+            continue
+        if specificity > best[1] or (specificity == best[1] and quality > best[0]):
+            best = (quality, specificity)
+    return best
+
+
+def _export_format(request: Request) -> str:
+    """The format asked for: `format` when given (it must be one the Accept header allows), else the
+    served type the Accept header likes best, else JSON Lines."""
+    ranges = _accept_ranges(request.headers.get("Accept", ""))
+    choices = ", ".join(exports.FORMATS)
+    asked = text_parameter(request, "format")
+    if asked is not None:
+        if asked not in exports.FORMATS:
+            raise ApiError(400, "invalid", _("format must be one of %(choices)s") % {"choices": choices})
+        if _preference(_EXPORT_MEDIA_TYPES[asked], ranges)[0] == 0:
+            raise ApiError(
+                406,
+                "not_acceptable",
+                _("format=%(format)s is served as %(media_type)s, which the Accept header does not accept")
+                % {"format": asked, "media_type": _EXPORT_MEDIA_TYPES[asked]},
+            )
+        return asked
+    scored = []
+    for order, name in enumerate(exports.FORMATS):
+        quality, specificity = _preference(_EXPORT_MEDIA_TYPES[name], ranges)
+        if quality > 0:
+            scored.append((-quality, -specificity, order, name))
+    if not scored:
+        raise ApiError(
+            406,
+            "not_acceptable",
+            _("the export is served as %(media_types)s; the Accept header accepts none of them")
+            % {"media_types": ", ".join(_EXPORT_MEDIA_TYPES.values())},
+        )
+    return min(scored)[3]
+
+
+class _ExportNegotiation(DefaultContentNegotiation):
+    """The export negotiates its own formats (_export_format); all DRF renders for it is an error body,
+    which is JSON whatever the Accept header says."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, str(renderer.media_type)
+
+
 class VotesExport(APIView):
-    """All votes (or a filtered part), streamed in vote order: JSON Lines, CSV, or Chatbot Arena's
-    clean_battle format. Page with `after` (the last vote id you have) and `limit`: when more votes
-    follow, the response has a Link header with rel="next" and an X-Next-Cursor header."""
+    """All votes (or a filtered part), streamed in vote order: JSON Lines (application/x-ndjson), CSV
+    (text/csv), or Chatbot Arena's clean_battle format (application/json). Without `format`, the
+    format is the one the Accept header prefers (JSON Lines when it accepts anything); a `format` the
+    Accept header does not accept is answered 406. Page with `after` (the last vote id you have) and
+    `limit`: when more votes follow, the response has a Link header with rel="next" and an
+    X-Next-Cursor header."""
+
+    content_negotiation_class = _ExportNegotiation
 
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "format", OpenApiTypes.STR, enum=list(exports.FORMATS), description="Default jsonl."
+                "format",
+                OpenApiTypes.STR,
+                enum=list(exports.FORMATS),
+                description="Default: the type the Accept header prefers, else jsonl.",
             ),
             OpenApiParameter(
                 "after",
@@ -215,14 +358,19 @@ class VotesExport(APIView):
             (200, "application/json"): CleanBattleSerializer(many=True),
             400: OpenApiResponse(response=OpenApiTypes.OBJECT, description="A malformed filter."),
             404: not_found,
+            406: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description=(
+                    "The Accept header accepts none of the export's types, or not the one `format` asks for."
+                ),
+            ),
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        export_format = text_parameter(request, "format") or "jsonl"
         if request.query_params.get("format") == "":
-            raise ApiError(400, "invalid", f"format must be one of {', '.join(exports.FORMATS)}")
-        if export_format not in exports.FORMATS:
-            raise ApiError(400, "invalid", f"format must be one of {', '.join(exports.FORMATS)}")
+            choices = ", ".join(exports.FORMATS)
+            raise ApiError(400, "invalid", _("format must be one of %(choices)s") % {"choices": choices})
+        export_format = _export_format(request)
         category = _category(request)
         selection = exports.VoteFilter(
             after_id=_number(request, "after", minimum=0) or 0,
@@ -237,6 +385,7 @@ class VotesExport(APIView):
             exports.votes_export(selection=selection, export_format=export_format),
             content_type=exports.CONTENT_TYPES[export_format],
         )
+        patch_vary_headers(response, ("Accept",))
         extension = {"jsonl": "jsonl", "csv": "csv", "clean_battle": "json"}[export_format]
         response["Content-Disposition"] = f'attachment; filename="votes.{extension}"'
         if more and last_id is not None:

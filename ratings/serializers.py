@@ -2,12 +2,20 @@ from typing import Any
 
 from rest_framework import serializers
 
-from battles.serializers import CategorySerializer, ContenderNameSerializer
+from battles.models import Category
+from battles.serializers import (
+    CategorySerializer,
+    ContenderNameSerializer,
+    JSONObjectField,
+    JSONTextListField,
+)
 from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
 
 
 class SnapshotSerializer(serializers.ModelSerializer[RatingSnapshot]):
     category = CategorySerializer(allow_null=True)
+    flags = JSONTextListField(help_text="Warnings from the fit, e.g. undefeated, disconnected.")
+    parameters = JSONObjectField(help_text="The settings the snapshot was computed with.")
 
     class Meta:
         model = RatingSnapshot
@@ -28,7 +36,26 @@ class ContenderRatingSerializer(serializers.ModelSerializer[ContenderRating]):
         ]
 
 
+class BoardSnapshotSerializer(SnapshotSerializer):
+    """The snapshot a board shows: a board with no snapshot yet (before the first vote) has none, shown
+    with a null id and times, 0 votes and no rows."""
+
+    id = serializers.IntegerField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    duration_ms = serializers.IntegerField(min_value=0, allow_null=True)
+
+    class Meta(SnapshotSerializer.Meta):
+        pass
+
+
 class LeaderboardSerializer(serializers.Serializer[Any]):
+    snapshot = BoardSnapshotSerializer()
+    ratings = ContenderRatingSerializer(many=True)
+
+
+class SnapshotBoardSerializer(serializers.Serializer[Any]):
+    """One snapshot with its rows."""
+
     snapshot = SnapshotSerializer()
     ratings = ContenderRatingSerializer(many=True)
 
@@ -52,8 +79,38 @@ def leaderboard_data(snapshot: RatingSnapshot) -> dict[str, Any]:
     return {"snapshot": SnapshotSerializer(snapshot).data, "ratings": ratings}
 
 
+def empty_snapshot_data(category: Category | None) -> dict[str, Any]:
+    """BoardSnapshotSerializer's body for a board that has no snapshot yet."""
+    return {
+        "id": None,
+        "created_at": None,
+        "category": None if category is None else CategorySerializer(category).data,
+        "vote_count": 0,
+        "last_vote_at": None,
+        "duration_ms": None,
+        "vote_lag_ms": None,
+        "flags": [],
+        "parameters": {},
+    }
+
+
+def empty_leaderboard_data(category: Category | None) -> dict[str, Any]:
+    """What the leaderboard shows before the first snapshot of its board: an empty board."""
+    return {"snapshot": empty_snapshot_data(category), "ratings": []}
+
+
+def empty_matrices_data(category: Category | None) -> dict[str, Any]:
+    return {
+        "snapshot": empty_snapshot_data(category),
+        "contenders": [],
+        "battle_counts": [],
+        "win_rates": [],
+        "predicted_win_rates": [],
+    }
+
+
 class MatricesSerializer(serializers.ModelSerializer[RatingMatrix]):
-    snapshot = SnapshotSerializer()
+    snapshot = BoardSnapshotSerializer()
     contenders = serializers.SerializerMethodField()
     battle_counts = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     win_rates = serializers.ListField(

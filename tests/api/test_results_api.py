@@ -49,8 +49,62 @@ def assert_error(response, status, code):
     assert body["error"]["message"]
 
 
-def test_leaderboard_before_any_vote_is_a_clear_404(api):
-    assert_error(api.get("/api/v1/leaderboard/"), 404, "not_found")
+EMPTY_SNAPSHOT = {
+    "id": None,
+    "created_at": None,
+    "category": None,
+    "vote_count": 0,
+    "last_vote_at": None,
+    "duration_ms": None,
+    "vote_lag_ms": None,
+    "flags": [],
+    "parameters": {},
+}
+
+
+def test_before_any_snapshot_a_board_is_empty_not_missing(api, django_assert_num_queries):
+    with django_assert_num_queries(1):  # the latest snapshot, of which there is none
+        response = api.get("/api/v1/leaderboard/")
+    assert response.status_code == 200
+    assert response.json() == {"snapshot": EMPTY_SNAPSHOT, "ratings": []}
+    assert response["ETag"] == '"board-empty"' and "Last-Modified" not in response
+    again = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304 and again.content == b""
+    matrices = api.get("/api/v1/leaderboard/matrices/")
+    assert (matrices.status_code, matrices["ETag"]) == (200, '"board-empty"')
+    assert matrices.json() == {
+        "snapshot": EMPTY_SNAPSHOT,
+        "contenders": [],
+        "battle_counts": [],
+        "win_rates": [],
+        "predicted_win_rates": [],
+    }
+    assert api.get("/api/v1/leaderboard/matrices/", HTTP_IF_NONE_MATCH='"board-empty"').status_code == 304
+
+
+def test_an_existing_category_without_a_snapshot_is_an_empty_board_an_unknown_one_404(api):
+    board()  # snapshots of all categories and of CODE
+    CategoryFactory(code="NEW")
+    new = {"code": "NEW", "name": "Category NEW"}
+    body = {"snapshot": {**EMPTY_SNAPSHOT, "category": new}, "ratings": []}
+    assert api.get("/api/v1/leaderboard/", {"category": "NEW"}).json() == body
+    matrices = api.get("/api/v1/leaderboard/matrices/", {"category": "NEW"}).json()
+    assert matrices["snapshot"] == body["snapshot"] and matrices["contenders"] == []
+    assert_error(api.get("/api/v1/leaderboard/", {"category": "NOPE"}), 404, "not_found")
+    assert_error(api.get("/api/v1/leaderboard/matrices/", {"category": "NOPE"}), 404, "not_found")
+    assert_error(api.get("/api/v1/leaderboard/", {"snapshot": 999999}), 404, "not_found")
+    assert_error(api.get("/api/v1/leaderboard/matrices/", {"snapshot": 999999}), 404, "not_found")
+
+
+def test_the_first_snapshot_changes_the_empty_boards_tag(api):
+    empty = api.get("/api/v1/leaderboard/")
+    VoteFactory()
+    first = ratings_refresh()
+    polled = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=empty["ETag"])
+    assert polled.status_code == 200 and polled.json()["snapshot"]["id"] == first.pk
+    assert polled["ETag"].startswith(f'"snapshot-{first.pk}-') and len(polled.json()["ratings"]) == 2
+    # The empty board has the shape of a full one.
+    assert set(polled.json()["snapshot"]) == set(EMPTY_SNAPSHOT)
 
 
 def test_leaderboard_latest_by_category_and_by_snapshot(api):
@@ -141,12 +195,6 @@ def test_a_snapshot_of_another_category_is_refused(api):
 def test_odd_numbers_are_refused_in_the_error_shape(api, path):
     board()
     assert_error(api.get(path), 400, "invalid")
-
-
-@pytest.mark.parametrize("cursor", ["cD1hYmM=", "cD0xLjU=", "cD0lMDA=", "not-base64"])  # p=abc, 1.5, NUL
-def test_a_cursor_the_api_did_not_give_out_names_no_page(api, cursor):
-    board()
-    assert_error(api.get("/api/v1/battles/", {"cursor": cursor}), 404, "not_found")
 
 
 def test_snapshot_history_and_one_snapshot(api):

@@ -44,6 +44,15 @@ def test_swagger_ui_is_served_from_the_project_itself():
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?lang=en", application)
 
 
+@schema.hook
+def map_query(context, query):
+    """A cursor is a token the API signs for its list: any other is refused with 400 invalid_cursor
+    (tests/api/test_bad_input.py), and no schema can generate a signed one, so lists page from the start."""
+    if query:
+        query.pop("cursor", None)
+    return query
+
+
 @pytest.fixture
 def arena_with_data(db):
     code = CategoryFactory(code="CODE")
