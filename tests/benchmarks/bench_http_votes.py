@@ -92,6 +92,11 @@ def test_bench_votes_sustained_over_http():
         "ARENA_RATINGS_REFRESH_INTERVAL_SECONDS": "10",
         "ARENA_BOOTSTRAP_ROUNDS": "200",
         "LOG_LEVEL": "WARNING",
+        # Each voter here is a script voting as fast as it can: the serving limits are off, as the
+        # vote limits are (tests/stack.py).
+        "ARENA_NEW_BATTLES_PER_MINUTE_PER_VOTER": "1000000",
+        "ARENA_NEW_BATTLES_PER_MINUTE_PER_IP": "1000000",
+        "ARENA_NEW_VOTERS_PER_MINUTE_PER_IP": "1000000",
     }
     with arena_stack(web_workers=3, web_threads=8, **settings) as stack:
         stack.manage(
