@@ -119,5 +119,7 @@ def test_bench_votes_sustained_over_http():
         report("vote_http_p95_ms", percentile(vote_ms, 0.95), "ms")
         report("floor_http_p50_ms", statistics.median(floor_ms), "ms")
         report("floor_http_p95_ms", percentile(floor_ms, 0.95), "ms")
+        # Each floor loop makes two requests, as a voter does (next battle, then vote).
+        report("floor_loops_per_second", len(floor_ms) / FLOOR_SECONDS, "loops/s")
         report("vote_to_floor_p95_ratio", percentile(vote_ms, 0.95) / percentile(floor_ms, 0.95), "x")
         print(f"\n{failures} refused requests, {len(confirmed)} votes by {VOTERS} voters in {SECONDS:.0f} s")
