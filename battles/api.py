@@ -70,6 +70,19 @@ _REJECTION_MESSAGES = {
     "ip_rate": gettext_lazy("too many votes"),
     "daily_cap": gettext_lazy("too many votes"),
 }
+# The serving limits' messages in the client's language (the service words them in English).
+_SERVE_LIMIT_MESSAGES = {
+    "serve_voter_rate": gettext_lazy("too many new battles for this voter this minute: please wait a minute"),
+    "serve_ip_rate": gettext_lazy("too many new battles from your address this minute: please wait a minute"),
+    "held_ip_cap": gettext_lazy(
+        "your address already holds %(count)s battles not voted on (at most %(cap)s): vote on one, or wait "
+        "until one goes back to the pool"
+    ),
+    "new_voter_ip_rate": gettext_lazy(
+        "too many new voters from your address this minute: keep your voter token or cookie and send it "
+        "with every call"
+    ),
+}
 _PREPARING_RETRY_SECONDS = 2
 
 voter_header = OpenApiParameter(
@@ -216,7 +229,9 @@ class NextBattle(APIView):
             battle = battle_serve(voter=voter, ip_hash=ip_hash)
         except ServeLimited as limited:
             retry = max(1, math.ceil(limited.retry_after_seconds))
-            raise ApiError(429, limited.code, str(limited), retry_after=retry) from None
+            template = _SERVE_LIMIT_MESSAGES.get(limited.code)
+            message = str(limited) if template is None else str(template) % limited.details
+            raise ApiError(429, limited.code, message, retry_after=retry) from None
         payload = {
             "voter_token": _voter_token(voter),
             "status": "ready" if battle else "preparing",

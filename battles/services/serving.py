@@ -35,10 +35,13 @@ _WINDOW_SECONDS = 60
 class ServeLimited(Exception):
     """No new battle (or voter) now; the message is safe to show, and says which limit was reached."""
 
-    def __init__(self, message: str, *, code: str, retry_after_seconds: float) -> None:
+    def __init__(
+        self, message: str, *, code: str, retry_after_seconds: float, details: dict[str, int] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.retry_after_seconds = retry_after_seconds
+        self.details = details or {}  # the numbers in the message, for a translation of it
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ def hold_limits_check(*, voter: Voter | None, ip_hash: str, now: datetime) -> No
             "one, or wait until one goes back to the pool",
             code="held_ip_cap",
             retry_after_seconds=max(1.0, wait),
+            details={"count": held["count"], "cap": cap},
         )
 
 
