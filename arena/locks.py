@@ -11,11 +11,12 @@ locks at once. (The embedded SQLite mode runs one worker process: a lock in the 
 
 import hashlib
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 _local_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _NAMESPACE = "arena:"
@@ -28,12 +29,15 @@ def _key(name: str) -> int:
 
 
 @contextmanager
-def lock_held(name: str, *, wait: bool = False) -> Iterator[bool]:
-    """Hold the named lock while the block runs. Yields whether it is held: with `wait`, always (after
-    waiting for the holder); without, False at once if another process holds it."""
+def lock_held(name: str, *, wait: bool = False, timeout_seconds: float | None = None) -> Iterator[bool]:
+    """Hold the named lock while the block runs. Yields whether it is held: with `wait`, after
+    waiting for the holder (at most `timeout_seconds`, if given: then False); without, False at once
+    if another process holds it."""
     if connection.vendor != "postgresql":
         local = _local_locks[name]
-        held = local.acquire(blocking=wait)
+        held = local.acquire(
+            blocking=wait, timeout=-1 if timeout_seconds is None or not wait else timeout_seconds
+        )
         try:
             yield held
         finally:
@@ -41,13 +45,7 @@ def lock_held(name: str, *, wait: bool = False) -> Iterator[bool]:
                 local.release()
         return
     key = _key(name)
-    with connection.cursor() as cursor:
-        if wait:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-            held = True
-        else:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            held = bool(cursor.fetchone()[0])
+    held = _take(key, wait=wait, timeout_seconds=timeout_seconds)
     try:
         yield held
     finally:
@@ -55,21 +53,48 @@ def lock_held(name: str, *, wait: bool = False) -> Iterator[bool]:
             try:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-            except DatabaseError:
+            except (DatabaseError, InterfaceError):
                 # The session is gone (and its locks with it), or its transaction failed and cannot run
                 # the unlock: closing the session is what releases the lock then.
                 connection.close()
 
 
-def one_at_a_time(name: str, *, work: Callable[[], None], pending: Callable[[], bool]) -> bool:
+def _take(key: int, *, wait: bool, timeout_seconds: float | None) -> bool:
+    if not wait:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            return bool(cursor.fetchone()[0])
+    if timeout_seconds is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        return True
+    try:
+        # A transaction (a savepoint inside one) scopes the timeout, and keeps a timed-out wait from
+        # breaking an outer transaction; the lock itself belongs to the session and outlives it.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true), pg_advisory_lock(%s)",
+                [f"{round(timeout_seconds * 1000)}ms", key],
+            )
+    except OperationalError:  # lock_timeout: the holder did not let go in time
+        return False
+    return True
+
+
+def one_at_a_time(
+    name: str, *, work: Callable[[], None], pending: Callable[[], bool], max_seconds: float = 30.0
+) -> bool:
     """Run `work` unless another process is running it, and again while `pending()` says something
     arrived meanwhile. Returns whether this call did the work.
 
     A caller that finds the lock held returns at once: the holder checks `pending()` after each run
     and once more after releasing the lock, so whatever the caller wanted done is done by the holder
-    or, if the holder had just let go, by the caller on its next turn of the loop.
+    or, if the holder had just let go, by the caller on its next turn of the loop. A holder lets go
+    after `max_seconds` of runs even if more keeps arriving, so that a steady stream of requests
+    never keeps the lock from a process waiting for it (the next request, or beat, goes on).
     """
     did_work = False
+    started = time.monotonic()
     while True:
         with lock_held(name) as held:
             if not held:
@@ -77,6 +102,8 @@ def one_at_a_time(name: str, *, work: Callable[[], None], pending: Callable[[], 
             work()
             did_work = True
             while pending():
+                if time.monotonic() - started > max_seconds:
+                    return did_work
                 work()
-        if not pending():
+        if not pending() or time.monotonic() - started > max_seconds:
             return did_work

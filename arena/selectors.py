@@ -131,6 +131,17 @@ def _outages() -> list[dict[str, Any]]:
     ]
 
 
+def readiness_public(report: dict[str, Any]) -> dict[str, Any]:
+    """What anyone may see of the report: statuses and counts, not worker names, process ids, error
+    texts or outage details (those are for staff)."""
+    kept = {"status", "latency_ms", "alive", "late", "target", "ready", "held", "generating"}
+    checks = {
+        name: {key: value for key, value in check.items() if key in kept}
+        for name, check in report["checks"].items()
+    }
+    return {"status": report["status"], "checks": checks}
+
+
 def readiness() -> dict[str, Any]:
     """Every check, and an overall status: "not_ready" when voters cannot be served (no database,
     or no battle ready and no worker alive to prepare one), "degraded" when they are served but

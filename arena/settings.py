@@ -114,6 +114,8 @@ if DATABASE_URL:
         # Sessions start in UTC, so Django need not SET TIME ZONE on each new connection (generation
         # workers open one per answer).
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c timezone=UTC")
+        # A server that does not answer at all (a host gone) fails a connection attempt in 2 s.
+        DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 2)
     # Long-lived connections are checked before reuse, so a restarted database costs no failed request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:

@@ -40,6 +40,8 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+# Replies of a Redis that is up but refuses writes: out of memory, a failed snapshot, a replica.
+_REFUSING_REPLIES = ("OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "LOADING", "BUSY")
 _RETRY_SECONDS = 1.0
 _FLUSH_SECONDS = 10.0
 
@@ -59,20 +61,39 @@ _breakers = {store: _Breaker(store) for store in (CACHE, BROKER)}
 
 
 def call(store: str, purpose: str, operation: Callable[[], T], *, fallback: Callable[[], T]) -> T:
-    """`operation()`, or `fallback()` when the store cannot be reached (or failed a moment ago)."""
+    """`operation()`, or `fallback()` when the store cannot be reached (or failed a moment ago).
+
+    While a store fails, one caller a second tries it again; the others go on without it meanwhile,
+    so that a store that does not answer at all (a host gone, not a refused connection) holds up one
+    request a second, not all of them.
+    """
     breaker = _breakers[store]
-    now = time.monotonic()
-    if breaker.failing_since is not None and now < breaker.retry_at:
-        _count(breaker, purpose, now)
+    if breaker.failing_since is not None and not _may_try(breaker):
+        _count(breaker, purpose)
         return fallback()
     try:
         result = operation()
     except STORE_ERRORS as error:
         _failed(breaker, purpose, error)
         return fallback()
+    except redis.exceptions.ResponseError as error:
+        if not str(error).startswith(_REFUSING_REPLIES):
+            raise  # a bug (a wrong command or script), not an outage
+        _failed(breaker, purpose, error)
+        return fallback()
     if breaker.failing_since is not None:
         _recovered(breaker)
     return result
+
+
+def _may_try(breaker: "_Breaker") -> bool:
+    """Whether this caller is the one to try the failing store again now."""
+    now = time.monotonic()
+    with breaker.lock:
+        if now < breaker.retry_at:
+            return False
+        breaker.retry_at = now + _RETRY_SECONDS
+        return True
 
 
 def is_failing(store: str) -> bool:
@@ -101,7 +122,7 @@ def _failed(breaker: _Breaker, purpose: str, error: BaseException) -> None:
         _record(breaker)
 
 
-def _count(breaker: _Breaker, purpose: str, now: float) -> None:
+def _count(breaker: _Breaker, purpose: str) -> None:
     with breaker.lock:
         breaker.unrecorded[purpose] += 1
     _record(breaker)

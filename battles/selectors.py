@@ -67,7 +67,10 @@ def pool_counts() -> dict[str, int]:
     for answers."""
     from django.db.models import Count
 
-    counts: dict[str, int] = Battle.objects.filter(status__in=OPEN_STATUSES).aggregate(
+    from battles.services.pool import SERVABLE
+
+    # Only battles that can be shown count: not those of deactivated or (unless served) seeded rows.
+    counts: dict[str, int] = Battle.objects.filter(SERVABLE, status__in=OPEN_STATUSES).aggregate(
         ready=Count("id", filter=Q(status=Battle.Status.READY, voter__isnull=True)),
         held=Count(
             "id", filter=Q(status__in=[Battle.Status.READY, Battle.Status.SERVED], voter__isnull=False)

@@ -50,7 +50,9 @@ def client_ip(request: HttpRequest) -> str:
         ]
         if forwarded:
             return forwarded[-1]
-    return str(request.META.get("REMOTE_ADDR", ""))
+    # No address at all (a proxy on a unix socket, X-Forwarded-For not trusted): one shared name, so
+    # that the limits per address still hold, for every such request together.
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
 
 
 def _voter_from_cookie(request: HttpRequest) -> Voter | None:
@@ -187,12 +189,15 @@ def health(request: HttpRequest) -> JsonResponse:
 @require_GET
 def readiness(request: HttpRequest) -> JsonResponse:
     """Readiness: database, cache, broker, workers, beat and the pool, with an overall status; 503
-    when voters cannot be served, or with ?strict=1 whenever any check fails (for monitors)."""
+    when voters cannot be served, or with ?strict=1 whenever any check fails (for monitors). Staff
+    (logged in to the admin) see the details: workers, errors, outages."""
     report = arena_selectors.readiness()
     strict = request.GET.get("strict") in {"1", "true", "yes"}
     failing = report["status"] == arena_selectors.NOT_READY or (
         strict and report["status"] != arena_selectors.READY
     )
+    if not (request.user.is_authenticated and request.user.is_staff):
+        report = arena_selectors.readiness_public(report)
     response = JsonResponse(report, status=503 if failing else 200)
     response["Cache-Control"] = "no-store"
     return response

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from arena import stores
 from arena.api import (
     LARGEST_ID,
     ApiError,
@@ -405,5 +406,20 @@ class StaffRefresh(APIView):
     def post(self, request: Request) -> Response:
         from ratings.tasks import ratings_refresh_task
 
-        ratings_refresh_task.delay(categories=True)
+        queued = stores.call(
+            stores.BROKER,
+            "queue a ratings refresh",
+            lambda: bool(ratings_refresh_task.delay(categories=True)),
+            fallback=lambda: False,
+        )
+        if not queued:
+            raise ApiError(
+                503,
+                "broker_unavailable",
+                _(
+                    "the task broker cannot be reached: the refresh runs when it is back "
+                    "(beat runs one every minute)"
+                ),
+                retry_after=5,
+            )
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)

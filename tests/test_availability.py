@@ -1,5 +1,6 @@
 """Liveness, readiness, and a 503 (never a 500) when the database goes away."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -37,9 +38,17 @@ def _all_is_well(now=None):  # type: ignore[no-untyped-def]
     BattleFactory(status=Battle.Status.READY)
 
 
-def test_ready_when_every_check_passes(client):
+@pytest.fixture
+def staff(client, django_user_model):  # type: ignore[no-untyped-def]
+    client.force_login(
+        django_user_model.objects.create_user("ops", password="a-long-password", is_staff=True)
+    )
+    return client
+
+
+def test_ready_when_every_check_passes(staff):
     _all_is_well()
-    response = client.get("/health/ready/")
+    response = staff.get("/health/ready/")
     assert response.status_code == 200
     report = response.json()
     assert report["status"] == "ready"
@@ -58,7 +67,17 @@ def test_ready_when_every_check_passes(client):
     assert response["Cache-Control"] == "no-store"
 
 
-def test_not_ready_when_no_battle_is_ready_and_no_worker_is_alive(client):
+def test_anyone_sees_the_statuses_and_only_staff_the_details(client):
+    _all_is_well()
+    report = client.get("/health/ready/").json()
+    assert report["status"] == "ready" and set(report) == {"status", "checks"}
+    assert report["checks"]["workers"] == {"status": "ok", "alive": 1}
+    assert report["checks"]["pool"] == {"status": "ok", "target": 20, "ready": 1, "held": 0, "generating": 0}
+    assert "celery@host" not in json.dumps(report)
+
+
+def test_not_ready_when_no_battle_is_ready_and_no_worker_is_alive(staff):
+    client = staff
     WorkerHeartbeat.objects.create(
         name="celery@gone:1",
         pid=1,
@@ -74,7 +93,8 @@ def test_not_ready_when_no_battle_is_ready_and_no_worker_is_alive(client):
     assert report["checks"]["pool"]["status"] == "empty"
 
 
-def test_degraded_when_beat_is_late_and_strict_monitors_get_503(client):
+def test_degraded_when_beat_is_late_and_strict_monitors_get_503(staff):
+    client = staff
     now = timezone.now()
     _all_is_well(now)
     PeriodicTaskRun.objects.filter(task="battle_pool_refill_task").update(
@@ -89,7 +109,8 @@ def test_degraded_when_beat_is_late_and_strict_monitors_get_503(client):
     assert client.get("/health/ready/?strict=1").status_code == 503
 
 
-def test_degraded_not_down_when_redis_is_unreachable(client):
+def test_degraded_not_down_when_redis_is_unreachable(staff):
+    client = staff
     _all_is_well()
     closed = {
         "default": {

@@ -99,3 +99,39 @@ def test_the_battle_page_and_the_api_answer_while_redis_is_down(client, settings
     first = client.post("/api/v1/battles/next/")
     assert first.status_code == 200 and first.json()["status"] in {"ready", "preparing"}
     assert StoreOutage.objects.filter(store="cache").exists()
+
+
+def test_a_redis_that_refuses_writes_is_an_outage_and_a_wrong_command_is_a_bug():
+    import redis.exceptions
+
+    def out_of_memory() -> None:
+        raise redis.exceptions.OutOfMemoryError("OOM command not allowed when used memory > 'maxmemory'.")
+
+    def misconfigured() -> None:
+        raise redis.exceptions.ResponseError("MISCONF Redis is configured to save RDB snapshots")
+
+    def wrong_command() -> None:
+        raise redis.exceptions.ResponseError("ERR unknown command 'INCRR'")
+
+    assert stores.call(stores.CACHE, "probe", out_of_memory, fallback=lambda: "fell back") == "fell back"
+    stores._breakers[stores.CACHE].retry_at = 0
+    assert stores.call(stores.CACHE, "probe", misconfigured, fallback=lambda: "fell back") == "fell back"
+    stores._breakers[stores.CACHE].retry_at = 0
+    with pytest.raises(redis.exceptions.ResponseError):
+        stores.call(stores.CACHE, "probe", wrong_command, fallback=lambda: "fell back")
+    stores.reset_for_tests()
+
+
+def test_while_a_store_fails_one_caller_a_second_tries_it_and_the_others_go_on_without_it(redis_cache):
+    redis_cache.stop()
+    tries = []
+
+    def operation() -> str:
+        tries.append(1)
+        return str(cache.get("x", "cached"))
+
+    assert stores.call(stores.CACHE, "probe", operation, fallback=lambda: "none") == "none"
+    stores._breakers[stores.CACHE].retry_at = 0  # a second has passed
+    results = [stores.call(stores.CACHE, "probe", operation, fallback=lambda: "none") for _ in range(5)]
+    assert results == ["none"] * 5
+    assert len(tries) == 2  # the first call, and one caller after the second had passed

@@ -30,6 +30,7 @@ from battles.models import Battle, Voter
 # A battle in one of these states with a voter is out of the shared pool: served, or drawn for them.
 HELD_STATUSES = [Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED]
 _WINDOW_SECONDS = 60
+_HOLD_LOCK_WAIT_SECONDS = 5.0
 
 
 class ServeLimited(Exception):
@@ -81,11 +82,18 @@ def battles_held(*, ip_hash: str) -> QuerySet[Battle]:
 @contextmanager
 def holds_of_address(*, ip_hash: str) -> Iterator[None]:
     """One new hold at a time per address, so that calls arriving together cannot pass the cap
-    together (a PostgreSQL advisory lock: no Redis needed)."""
+    together (a PostgreSQL advisory lock: no Redis needed). A call that waits longer than
+    _HOLD_LOCK_WAIT_SECONDS for the address's other calls is refused like a call over the rate."""
     if not ip_hash:
         yield
         return
-    with lock_held(f"battle-holds:{ip_hash}", wait=True):
+    with lock_held(f"battle-holds:{ip_hash}", wait=True, timeout_seconds=_HOLD_LOCK_WAIT_SECONDS) as held:
+        if not held:
+            raise ServeLimited(
+                "too many new battles from your address this minute: please wait a minute",
+                code="serve_ip_rate",
+                retry_after_seconds=2.0,
+            )
         yield
 
 

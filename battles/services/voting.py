@@ -89,12 +89,7 @@ def battle_serve(*, voter: Voter, rng: random.Random | None = None, ip_hash: str
     """
     rng = rng or random.Random()
     now = timezone.now()
-    current = (
-        Battle.objects.filter(voter=voter, status=Battle.Status.SERVED)
-        .select_related("question__category", "answer_a", "answer_b")
-        .order_by("served_at")
-        .first()
-    )
+    current = _served_to(voter)
     if current is not None and serving.hold_kept(battle=current, voter=voter, now=now):
         return current
     reserved = list(
@@ -104,6 +99,10 @@ def battle_serve(*, voter: Voter, rng: random.Random | None = None, ip_hash: str
     if battle is not None:
         return battle
     with serving.holds_of_address(ip_hash=ip_hash):
+        # Another request of this voter (a double click, two tabs) may have started a hold meanwhile.
+        started_meanwhile = _served_to(voter)
+        if started_meanwhile is not None:
+            return started_meanwhile
         try:
             serving.hold_limits_check(voter=voter, ip_hash=ip_hash, now=now)
         except serving.ServeLimited:
@@ -116,6 +115,15 @@ def battle_serve(*, voter: Voter, rng: random.Random | None = None, ip_hash: str
     # Requested after the claim, so that the refill sees the pool without the battle just served.
     battle_pool_refill_request()
     return battle
+
+
+def _served_to(voter: Voter) -> Battle | None:
+    return (
+        Battle.objects.filter(voter=voter, status=Battle.Status.SERVED)
+        .select_related("question__category", "answer_a", "answer_b")
+        .order_by("served_at")
+        .first()
+    )
 
 
 def _battle_on_its_way(voter: Voter) -> bool:

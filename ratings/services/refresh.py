@@ -29,6 +29,8 @@ REFRESH_QUEUED_KEY = "ratings:refresh-queued"
 REFRESH_QUEUED_SECONDS = 600
 # The advisory lock a refresh and a rebuild hold (arena/locks.py).
 REFRESH_LOCK = "ratings-refresh"
+# When this process last refreshed the category boards (time.monotonic()).
+_categories_refreshed_at = [0.0]
 # Matrices are kept for this many of the newest snapshots of each board; history keeps the rows.
 _MATRICES_KEPT = 3
 
@@ -89,9 +91,15 @@ def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None
         snapshot = ratings_refresh()
         if snapshot is not None:
             written.append(snapshot)
-        if categories:
+        # Whoever holds the lock keeps the category boards fresh too: a process that asked for them
+        # and found the lock held has left them to the holder.
+        stale = (
+            time.monotonic() - _categories_refreshed_at[0] > settings.ARENA_RATINGS_REFRESH_INTERVAL_SECONDS
+        )
+        if categories or stale:
             for category in _categories_with_votes():
                 ratings_refresh(category=category)
+            _categories_refreshed_at[0] = time.monotonic()
 
     one_at_a_time(REFRESH_LOCK, work=refresh, pending=_votes_not_on_the_board)
     return written[-1] if written else None

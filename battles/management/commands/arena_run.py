@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from arena import stores
 from arena.env import env_int, env_str
 from battles.models import Contender, Question
 
@@ -210,7 +211,10 @@ class Command(BaseCommand):
             supervisor.start()
             from battles.tasks import battle_pool_refill_task
 
-            battle_pool_refill_task.delay()
+            # Without the broker (Redis away at start), beat refills the pool once it is back.
+            stores.call(
+                stores.BROKER, "queue a pool refill", battle_pool_refill_task.delay, fallback=lambda: None
+            )
             self.stdout.write(
                 self.style.SUCCESS(f"Arena is running at http://{options['bind']}/  (Ctrl-C stops it)")
             )
