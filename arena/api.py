@@ -17,7 +17,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from arena import stores
-from arena.cache import windows_count
+from arena.cache import windows_count, windows_count_along
 
 _CODES = {
     status.HTTP_400_BAD_REQUEST: "invalid",
@@ -196,10 +196,19 @@ class AnonymousThrottle(throttling.AnonRateThrottle):
         window = max(1, int(period or 60))
         now = time.time()
         slot_key = f"{key}:{int(now) // window}"
+        self._wait_seconds = window - now % window
+        if getattr(view, "throttle_counted_along", False):
+            # Counted in the view's own first round trip to Redis (or at its end): see
+            # arena.api_views.CountedAlong.
+            def counted(count: int) -> None:
+                if allowed is not None and count > allowed:
+                    raise exceptions.Throttled(wait=self._wait_seconds)
+
+            windows_count_along(slot_key, window, counted)
+            return True
         count = stores.call(
             stores.CACHE, "API throttle", lambda: windows_count([(slot_key, window)])[0], fallback=lambda: 0
         )
-        self._wait_seconds = window - now % window
         return allowed is None or count <= allowed
 
     def wait(self) -> float | None:

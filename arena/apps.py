@@ -7,3 +7,15 @@ class ArenaConfig(AppConfig):
 
     name = "arena"
     verbose_name = _("Operations")
+
+    def ready(self) -> None:
+        from django.core.signals import request_finished
+
+        # Whatever a request left to count along (a request that failed before counting it) ends with it.
+        request_finished.connect(_forget_windows, dispatch_uid="arena-forget-windows")
+
+
+def _forget_windows(**kwargs: object) -> None:
+    from arena.cache import windows_count_forget
+
+    windows_count_forget()

@@ -47,6 +47,9 @@ def _secret_key() -> str:
     return key
 
 
+# Serving and voting run prepared statements on PostgreSQL (arena/rows.py); turn off behind a
+# connection pooler in transaction mode.
+ARENA_DB_PREPARED_STATEMENTS = env_bool("ARENA_DB_PREPARED_STATEMENTS", True)
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -113,7 +116,11 @@ if DATABASE_URL:
         DATABASES["default"]["ENGINE"] = "arena.db.postgresql"
         # Sessions start in UTC, so Django need not SET TIME ZONE on each new connection (generation
         # workers open one per answer).
-        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c timezone=UTC")
+        # The only prepared statements are the serving and voting ones (arena/rows.py), written for
+        # one plan each: planning them again on every run costs more than running them.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+            "options", "-c timezone=UTC -c plan_cache_mode=force_generic_plan"
+        )
         # A server that does not answer at all (a host gone) fails a connection attempt in 2 s.
         DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 2)
     # Long-lived connections are checked before reuse, so a restarted database costs no failed request.
@@ -291,6 +298,9 @@ ARENA_POOL_REFILL_INTERVAL_SECONDS = env_float("ARENA_POOL_REFILL_INTERVAL_SECON
 ARENA_RATINGS_REFRESH_INTERVAL_SECONDS = env_float(
     "ARENA_RATINGS_REFRESH_INTERVAL_SECONDS", 60.0, minimum=1.0
 )
+# Under a steady stream of votes, refreshes start at least this far apart (each takes in every vote
+# of the gap): the board stays about a second behind without the worker refreshing back to back.
+ARENA_RATINGS_REFRESH_MIN_GAP_SECONDS = env_float("ARENA_RATINGS_REFRESH_MIN_GAP_SECONDS", 1.0, minimum=0.0)
 # Draw and serve battles with the synthetic contenders and questions of seed_arena / seed_votes. Off,
 # so seeding a live arena never puts synthetic battles before real voters; load tests turn it on.
 ARENA_SERVE_SEEDED = env_bool("ARENA_SERVE_SEEDED", False)

@@ -11,6 +11,7 @@ from django.core import signing
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
@@ -21,7 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from arena import stores
 from arena.api import LARGEST_ID, ApiError, IdCursorPagination, text_parameter, whole_number
+from arena.api_views import CountedAlong
+from arena.cache import windows_count_settle
 from battles import selectors
 from battles.importers.records import ImportRejected
 from battles.models import Battle, Contender, Question, Voter
@@ -35,6 +39,8 @@ from battles.serializers import (
     VotedBattleSerializer,
     VoteRequestSerializer,
     VoteResultSerializer,
+    next_battle_body,
+    vote_result_body,
 )
 from battles.services.bank import bank_import_paths
 from battles.services.serving import ServeLimited
@@ -42,9 +48,11 @@ from battles.services.voting import (
     VoteRejected,
     battle_serve,
     ip_hash_of,
-    vote_cast,
-    vote_reason_set,
+    vote_record,
     voter_get_or_create,
+    voter_known,
+    voter_seen,
+    voter_with_holds,
 )
 from battles.views import client_ip
 
@@ -176,29 +184,31 @@ def _public_battles() -> QuerySet[Battle]:
     return selectors.battles_voted()
 
 
-def _voter_from_token(request: Request) -> Voter | None:
+def _voter_id_from_token(request: Request) -> uuid.UUID | None:
+    """The voter id the token was signed for (None without a token); whether that voter still exists
+    is for the caller to find out."""
     token = request.headers.get(_VOTER_HEADER)
     if not token:
         return None
     try:
-        voter_id = uuid.UUID(signing.Signer(salt=_VOTER_TOKEN_SALT).unsign(token))
+        return uuid.UUID(signing.Signer(salt=_VOTER_TOKEN_SALT).unsign(token))
     except (signing.BadSignature, ValueError):
         raise ApiError(
             403,
             "invalid_voter_token",
             _("the %(header)s header is not a voter token") % {"header": _VOTER_HEADER},
         ) from None
-    voter = selectors.voter_find(voter_id=voter_id)
-    if voter is None:
-        raise ApiError(403, "invalid_voter_token", _("this voter token belongs to no voter"))
-    return voter
+
+
+def _no_such_voter() -> ApiError:
+    return ApiError(403, "invalid_voter_token", _("this voter token belongs to no voter"))
 
 
 def _voter_token(voter: Voter) -> str:
     return signing.Signer(salt=_VOTER_TOKEN_SALT).sign(str(voter.pk))
 
 
-class NextBattle(APIView):
+class NextBattle(CountedAlong):
     """The battle for this voter (the one already served, or a new one), as on the battle page.
 
     Without a voter token a new anonymous voter is made: keep the returned token and send it as the
@@ -224,27 +234,39 @@ class NextBattle(APIView):
     )
     def post(self, request: Request) -> Response:
         ip_hash = ip_hash_of(client_ip(request))
+        voter_id = _voter_id_from_token(request)
+        held: list[Battle]
         try:
-            voter = _voter_from_token(request) or voter_get_or_create(voter_id=None, ip_hash=ip_hash)
-            battle = battle_serve(voter=voter, ip_hash=ip_hash)
+            if voter_id is None:
+                # The throttle first: a new voter is a row, not to be made for a refused request.
+                stores.call(stores.CACHE, "API throttle", windows_count_settle, fallback=lambda: None)
+                voter, held = voter_get_or_create(voter_id=None, ip_hash=ip_hash), []
+            else:
+                # The voter and what they hold, in one query.
+                found = voter_with_holds(voter_id=voter_id)
+                if found is None:
+                    raise _no_such_voter()
+                voter, held = found
+                voter_seen(voter, now=timezone.now())
+            battle = battle_serve(voter=voter, ip_hash=ip_hash, held=held)
         except ServeLimited as limited:
             retry = max(1, math.ceil(limited.retry_after_seconds))
             template = _SERVE_LIMIT_MESSAGES.get(limited.code)
             message = str(limited) if template is None else str(template) % limited.details
             raise ApiError(429, limited.code, message, retry_after=retry) from None
-        payload = {
-            "voter_token": _voter_token(voter),
-            "status": "ready" if battle else "preparing",
-            "battle": battle,
-            "retry_after_seconds": None if battle else _PREPARING_RETRY_SECONDS,
-        }
-        response = Response(NextBattleSerializer(payload).data)
+        response = Response(
+            next_battle_body(
+                voter_token=_voter_token(voter),
+                battle=battle,
+                retry_after_seconds=None if battle else _PREPARING_RETRY_SECONDS,
+            )
+        )
         if battle is None:
             response["Retry-After"] = str(_PREPARING_RETRY_SECONDS)
         return response
 
 
-class CastVote(APIView):
+class CastVote(CountedAlong):
     """Vote on a battle served to this voter, with exactly the web page's rules: one vote per battle, not
     sooner than the minimum time, within the rate limits. Retrying is safe: a repeat answers 200 with the
     first vote unchanged, its reason included."""
@@ -265,8 +287,8 @@ class CastVote(APIView):
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        voter = _voter_from_token(request)
-        if voter is None:
+        voter_id = _voter_id_from_token(request)
+        if voter_id is None:
             raise ApiError(
                 403,
                 "voter_token_missing",
@@ -274,15 +296,19 @@ class CastVote(APIView):
             )
         body = VoteRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        already = selectors.vote_of_voter(battle_id=pk, voter=voter)
+        # Only the voter's id is needed: that the voter exists is checked when the vote is not recorded.
+        voter = voter_known(voter_id=voter_id)
         try:
-            vote = vote_cast(
+            recorded = vote_record(
                 battle_id=pk,
                 voter=voter,
                 outcome=body.validated_data["outcome"],
                 ip_hash=ip_hash_of(client_ip(request)),
+                reason=body.validated_data.get("reason", ""),
             )
         except VoteRejected as rejection:
+            if rejection.code == "unknown_voter":
+                raise _no_such_voter() from None
             retry = (
                 None
                 if rejection.retry_after_seconds is None
@@ -293,11 +319,9 @@ class CastVote(APIView):
                 _REJECTION_STATUS.get(rejection.code, 409), rejection.code, message, retry_after=retry
             ) from None
         # A repeat (a retry, a second click) returns the first vote as it stands: its reason too.
-        if already is None and body.validated_data.get("reason"):
-            vote = vote_reason_set(battle_id=pk, voter=voter, reason=body.validated_data["reason"]) or vote
-        vote = selectors.vote_with_names(vote_id=vote.pk)
         return Response(
-            VoteResultSerializer(vote).data, status=status.HTTP_200_OK if already else status.HTTP_201_CREATED
+            vote_result_body(recorded.vote),
+            status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK,
         )
 
 

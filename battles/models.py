@@ -437,9 +437,17 @@ class Battle(models.Model):
             models.Index(fields=["created_at"], name="battle_ready_pool", condition=Q(status="ready")),
             models.Index(fields=["status"], name="battle_generating", condition=Q(status="generating")),
             models.Index(fields=["voter", "status"]),
-            # Battles held per address: counted before every new hold.
+            # Battles started per address (the serving limits' count while Redis is away).
             models.Index(
                 fields=["holder_ip_hash", "status"], name="battle_holder_ip", condition=~Q(holder_ip_hash="")
+            ),
+            # Battles held per address, counted before every new hold: only those held now are in it
+            # (an address's thousands of voted battles are not walked through).
+            models.Index(
+                fields=["holder_ip_hash"],
+                name="battle_held_by_ip",
+                condition=Q(status__in=["generating", "ready", "served"], voter__isnull=False)
+                & ~Q(holder_ip_hash=""),
             ),
         ]
 

@@ -86,6 +86,61 @@ class NextBattleSerializer(serializers.Serializer[Any]):
     retry_after_seconds = serializers.IntegerField(allow_null=True)
 
 
+# The voting endpoints run on every vote: their bodies are built by hand, equal to what the serializers
+# above give (tests/api/test_hot_path_bodies.py), which stay the schema's.
+_when = serializers.DateTimeField()
+
+
+def _when_shown(value: Any) -> Any:
+    return None if value is None else _when.to_representation(value)
+
+
+def open_battle_body(battle: Battle) -> dict[str, Any]:
+    """OpenBattleSerializer(battle).data, built by hand."""
+    question = battle.question
+    category = question.category
+    return {
+        "id": battle.pk,
+        "question": {
+            "id": question.pk,
+            "external_id": question.external_id,
+            "text": question.text,
+            "category": {"code": category.code, "name": category.name},
+            "language": question.language,
+            "created_at": _when_shown(question.created_at),
+        },
+        "answer_a": {"text": battle.answer_a.text, "html": battle.answer_a.html},
+        "answer_b": {"text": battle.answer_b.text, "html": battle.answer_b.html},
+        "served_at": _when_shown(battle.served_at),
+    }
+
+
+def next_battle_body(
+    *, voter_token: str, battle: Battle | None, retry_after_seconds: int | None
+) -> dict[str, Any]:
+    """NextBattleSerializer's data, built by hand."""
+    return {
+        "voter_token": voter_token,
+        "status": "ready" if battle else "preparing",
+        "battle": None if battle is None else open_battle_body(battle),
+        "retry_after_seconds": retry_after_seconds,
+    }
+
+
+def vote_result_body(vote: Vote) -> dict[str, Any]:
+    """VoteResultSerializer(vote).data, built by hand (the contenders' names already loaded)."""
+    return {
+        "id": vote.pk,
+        "battle": vote.battle_id,
+        "outcome": vote.outcome,
+        "contender_a": {"id": vote.contender_a_id, "name": vote.contender_a.name},
+        "contender_b": {"id": vote.contender_b_id, "name": vote.contender_b.name},
+        "created_at": _when_shown(vote.created_at),
+        "decision_ms": vote.decision_ms,
+        "reason": vote.reason,
+    }
+
+
 class TextOnlyField(serializers.CharField):
     """A CharField that takes a JSON string only: DRF's own turns a number into its digits."""
 

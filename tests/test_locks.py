@@ -1,6 +1,9 @@
 """The arena's advisory locks: held across transactions, refused while another session holds them,
 a wait that gives up after its time limit, and a holder that lets go however much keeps arriving."""
 
+import itertools
+import time
+
 import pytest
 from django.db import connection
 
@@ -37,3 +40,20 @@ def test_the_holder_runs_again_while_more_arrives_and_lets_go_after_its_time():
     with another_session_holds("test-loop"):
         assert one_at_a_time("test-loop", work=lambda: runs.append(3), pending=lambda: True) is False
     assert runs == [1, 2, 2, 2]
+
+
+def test_runs_under_a_steady_stream_start_at_least_the_gap_apart():
+    starts: list[float] = []
+    arrivals = [False, False, True, True]  # something new twice, then nothing
+    assert (
+        one_at_a_time(
+            "test-gap",
+            work=lambda: starts.append(time.monotonic()),
+            pending=arrivals.pop,
+            min_gap_seconds=0.2,
+        )
+        is True
+    )
+    assert len(starts) == 3
+    # time.sleep waits at least what it is asked to: the gaps are a lower bound, whatever the machine.
+    assert all(later - earlier >= 0.2 for earlier, later in itertools.pairwise(starts))

@@ -17,20 +17,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Min, Q, QuerySet
+from django.db import OperationalError, connection, transaction
+from django.db.models import Q, QuerySet
 
-from arena import stores
-from arena.cache import windows_count
-from arena.locks import lock_held
+from arena import rows, stores
+from arena.cache import windows_count, windows_uncount
+from arena.locks import lock_held, lock_wait_ran_out, transaction_lock_statement
+from arena.rows import Columns
 from battles.models import Battle, Voter
 
 # A battle in one of these states with a voter is out of the shared pool: served, or drawn for them.
 HELD_STATUSES = [Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED]
 _WINDOW_SECONDS = 60
 _HOLD_LOCK_WAIT_SECONDS = 5.0
+_SERVED_AT = Columns(Battle, "b", ["served_at"])
 
 
 class ServeLimited(Exception):
@@ -79,51 +83,131 @@ def battles_held(*, ip_hash: str) -> QuerySet[Battle]:
     return Battle.objects.filter(holder_ip_hash=ip_hash, status__in=HELD_STATUSES, voter__isnull=False)
 
 
+@dataclass(frozen=True)
+class HoldState:
+    """What a new hold depends on, read under the address's lock."""
+
+    served_id: int | None  # the battle served to the voter meanwhile (a double click, another tab)
+    held: int  # battles the address holds, not voted on
+    oldest_served_at: datetime | None  # when the oldest of them was served
+
+
 @contextmanager
-def holds_of_address(*, ip_hash: str) -> Iterator[None]:
-    """One new hold at a time per address, so that calls arriving together cannot pass the cap
-    together (a PostgreSQL advisory lock: no Redis needed). A call that waits longer than
-    _HOLD_LOCK_WAIT_SECONDS for the address's other calls is refused like a call over the rate."""
-    if not ip_hash:
-        yield
+def hold_starting(*, voter: Voter, ip_hash: str) -> Iterator[HoldState]:
+    """One transaction for a new hold, and one new hold at a time per address in it, so that calls
+    arriving together cannot pass the cap together (a PostgreSQL advisory lock, let go at commit: no
+    Redis needed). Yields what the hold depends on, read once the lock is held (with the lock, in one
+    round trip). A call that waits longer than _HOLD_LOCK_WAIT_SECONDS for the address's other calls
+    is refused like a call over the rate."""
+    name = f"battle-holds:{ip_hash}"
+    if ip_hash and connection.vendor != "postgresql":
+        with lock_held(name, wait=True, timeout_seconds=_HOLD_LOCK_WAIT_SECONDS) as held:
+            if not held:
+                raise _address_busy()
+            with transaction.atomic():
+                yield _hold_state(voter=voter, ip_hash=ip_hash, lock=None)
         return
-    with lock_held(f"battle-holds:{ip_hash}", wait=True, timeout_seconds=_HOLD_LOCK_WAIT_SECONDS) as held:
-        if not held:
-            raise ServeLimited(
-                "too many new battles from your address this minute: please wait a minute",
-                code="serve_ip_rate",
-                retry_after_seconds=2.0,
-            )
-        yield
+    # A hold is not worth waiting for the disk: its commit does not wait for the WAL flush. A crash
+    # in the next moment can lose it (the battle is back in the pool, and the voter's vote on it is
+    # refused); never a vote, whose commit flushes everything written before it.
+    first = "SELECT set_config('synchronous_commit', 'off', true)"
+    parameters: list[Any] = []
+    if ip_hash:
+        lock, parameters = transaction_lock_statement(name, timeout_seconds=_HOLD_LOCK_WAIT_SECONDS)
+        first = f"{first}; {lock}"
+    with transaction.atomic():
+        try:
+            state = _hold_state(voter=voter, ip_hash=ip_hash, lock=(first, parameters))
+        except OperationalError as error:
+            if not lock_wait_ran_out(error):
+                raise
+            raise _address_busy() from None
+        yield state
 
 
-def hold_limits_check(*, voter: Voter | None, ip_hash: str, now: datetime) -> None:
+def _address_busy() -> ServeLimited:
+    return ServeLimited(
+        "too many new battles from your address this minute: please wait a minute",
+        code="serve_ip_rate",
+        retry_after_seconds=2.0,
+    )
+
+
+# The battles an address holds (the statuses written in, as in the partial index battle_held_by_ip,
+# so that a prepared statement's plan can use it).
+_HELD_AT_ADDRESS = (
+    f"FROM {Battle._meta.db_table} WHERE holder_ip_hash = %s AND holder_ip_hash <> '' "
+    f"AND status IN ({', '.join(repr(str(status)) for status in HELD_STATUSES)}) AND voter_id IS NOT NULL"
+)
+
+
+def _hold_state(*, voter: Voter | None, ip_hash: str, lock: tuple[str, list[Any]] | None) -> HoldState:
+    served = (
+        f"(SELECT id FROM {Battle._meta.db_table} WHERE voter_id = %s AND status = "
+        f"'{Battle.Status.SERVED}' ORDER BY served_at LIMIT 1)"
+        if voter is not None
+        else "NULL"
+    )
+    with connection.cursor() as cursor:
+        rows.execute(
+            cursor,
+            f"SELECT (SELECT COUNT(*) {_HELD_AT_ADDRESS}), "
+            f"(SELECT MIN(served_at) {_HELD_AT_ADDRESS}), {served}",
+            [ip_hash, ip_hash, *([] if voter is None else [_db(voter.pk)])],
+            first=lock,
+        )
+        held, oldest, served_id = cursor.fetchone()
+    return HoldState(served_id=served_id, held=held, oldest_served_at=_SERVED_AT.value("served_at", oldest))
+
+
+def _db(value: Any) -> Any:
+    """A voter id as the ORM would send it (SQLite keeps UUIDs as text)."""
+    return value if connection.vendor == "postgresql" else value.hex
+
+
+def hold_limits_check(
+    *, voter: Voter | None, ip_hash: str, now: datetime, state: HoldState | None = None, take: bool = False
+) -> list[str]:
     """Raise ServeLimited if a new hold for this voter (None: one about to be made) at this address
-    would go over a limit. Nothing is counted here (see hold_counted): a call that starts no hold,
-    such as a voter asking again while their battle is prepared, never uses up a limit."""
-    full = _first_full(_hold_windows(voter=voter, ip_hash=ip_hash, now=now), purpose="limit new battles")
+    would go over a limit; `state` is the address's holds as hold_starting read them (read here when
+    not given). With `take`, the new hold is counted in this minute's windows at the same time (one
+    round trip to Redis), and the windows it was counted in are returned: a call that then starts no
+    hold gives them back (hold_given_back), so that it never uses up a limit, as a voter asking
+    again while their battle is prepared does not."""
+    windows = _hold_windows(voter=voter, ip_hash=ip_hash, now=now)
+    if take:
+        counted, full = _windows_take(windows, purpose="limit new battles")
+    else:
+        counted, full = [], _first_full(windows, purpose="limit new battles")
     if full is not None:
+        hold_given_back(counted)
         raise ServeLimited(full.message, code=full.code, retry_after_seconds=_rest_of_minute(now))
     if not ip_hash:
-        return
-    held = battles_held(ip_hash=ip_hash).aggregate(count=Count("id"), oldest=Min("served_at"))
+        return counted
+    if state is None:
+        state = _hold_state(voter=None, ip_hash=ip_hash, lock=None)
     cap = settings.ARENA_HELD_BATTLES_PER_IP
-    if held["count"] >= cap:
+    if state.held >= cap:
+        hold_given_back(counted)
         # A hold surely ends by the oldest one's end and the sweep after it (a vote may end one sooner).
-        ends_at = (held["oldest"] or now) + timedelta(seconds=hold_seconds())
+        ends_at = (state.oldest_served_at or now) + timedelta(seconds=hold_seconds())
         wait = (ends_at - now).total_seconds() + settings.ARENA_SWEEP_INTERVAL_SECONDS
         raise ServeLimited(
-            f"your address already holds {held['count']} battles not voted on (at most {cap}): vote on "
+            f"your address already holds {state.held} battles not voted on (at most {cap}): vote on "
             "one, or wait until one goes back to the pool",
             code="held_ip_cap",
             retry_after_seconds=max(1.0, wait),
-            details={"count": held["count"], "cap": cap},
+            details={"count": state.held, "cap": cap},
         )
+    return counted
 
 
-def hold_counted(*, voter: Voter, ip_hash: str, now: datetime) -> None:
-    """Count a hold just started in this minute's windows."""
-    _windows_add(_hold_windows(voter=voter, ip_hash=ip_hash, now=now), purpose="limit new battles")
+def hold_given_back(counted: list[str]) -> None:
+    """Take back a hold counted by hold_limits_check(take=True) that did not start."""
+    if counted:
+        stores.call(
+            stores.CACHE, "limit new battles", lambda: windows_uncount(counted), fallback=lambda: None
+        )
 
 
 def voter_creation_check(*, ip_hash: str, now: datetime) -> None:
@@ -153,7 +237,7 @@ def _hold_windows(*, voter: Voter | None, ip_hash: str, now: datetime) -> list[_
                 limit=settings.ARENA_NEW_BATTLES_PER_MINUTE_PER_VOTER,
                 code="serve_voter_rate",
                 message="too many new battles for this voter this minute: please wait a minute",
-                counted=Battle.objects.filter(started, voter=voter).count,
+                counted=lambda: Battle.objects.filter(started, voter=voter).count(),
             )
         )
     if ip_hash:
@@ -163,7 +247,7 @@ def _hold_windows(*, voter: Voter | None, ip_hash: str, now: datetime) -> list[_
                 limit=settings.ARENA_NEW_BATTLES_PER_MINUTE_PER_IP,
                 code="serve_ip_rate",
                 message="too many new battles from your address this minute: please wait a minute",
-                counted=Battle.objects.filter(started, holder_ip_hash=ip_hash).count,
+                counted=lambda: Battle.objects.filter(started, holder_ip_hash=ip_hash).count(),
             )
         )
     return windows
@@ -199,6 +283,23 @@ def _first_full(windows: list[_Window], *, purpose: str) -> _Window | None:
 
     def in_database() -> _Window | None:
         return next((w for w in windows if w.counted() >= w.limit), None)
+
+    return stores.call(stores.CACHE, purpose, in_cache, fallback=in_database)
+
+
+def _windows_take(windows: list[_Window], *, purpose: str) -> tuple[list[str], _Window | None]:
+    """Count one more event in each window, and find the first that this takes over its limit: the
+    keys counted (none without Redis, where the rows themselves are counted), and that window."""
+    if not windows:
+        return [], None
+
+    def in_cache() -> tuple[list[str], _Window | None]:
+        counts = windows_count([(window.key, _WINDOW_SECONDS) for window in windows])
+        over = next((w for w, count in zip(windows, counts, strict=True) if count > w.limit), None)
+        return [window.key for window in windows], over
+
+    def in_database() -> tuple[list[str], _Window | None]:
+        return [], next((w for w in windows if w.counted() >= w.limit), None)
 
     return stores.call(stores.CACHE, purpose, in_cache, fallback=in_database)
 

@@ -39,6 +39,21 @@ def pair_counts_add(*, votes: list[Vote]) -> None:
         cursor.execute(_UPSERT.format(rows=rows), parameters)
 
 
+def pair_counts_counting(votes: str) -> str:
+    """SQL counting the rows of `votes` (a WITH query of the statement that stores them, with columns
+    contender_a_id, contender_b_id and category_id) in the counters of all categories and of each
+    row's category, as pair_counts_add does; the outcome's code is its one parameter. For a
+    data-modifying WITH clause (PostgreSQL): votes and counters are then written together."""
+    return (
+        f"INSERT INTO ratings_paircount ({_COLUMNS}) SELECT keys.category_key, voted.contender_a_id, "
+        f"voted.contender_b_id, %s, 1 FROM {votes} voted CROSS JOIN LATERAL "
+        f"(VALUES ({ALL_CATEGORIES}), (voted.category_id)) AS keys (category_key) "
+        "WHERE keys.category_key IS NOT NULL "
+        "ON CONFLICT (category_key, contender_a_id, contender_b_id, outcome) "
+        "DO UPDATE SET count = ratings_paircount.count + EXCLUDED.count"
+    )
+
+
 def pair_counts_rebuild() -> int:
     """Recompute every counter from the vote table; returns the number of votes counted."""
     with transaction.atomic():

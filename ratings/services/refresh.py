@@ -101,7 +101,12 @@ def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None
                 ratings_refresh(category=category)
             _categories_refreshed_at[0] = time.monotonic()
 
-    one_at_a_time(REFRESH_LOCK, work=refresh, pending=_votes_not_on_the_board)
+    one_at_a_time(
+        REFRESH_LOCK,
+        work=refresh,
+        pending=_votes_not_on_the_board,
+        min_gap_seconds=settings.ARENA_RATINGS_REFRESH_MIN_GAP_SECONDS,
+    )
     return written[-1] if written else None
 
 

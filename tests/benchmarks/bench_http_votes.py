@@ -98,7 +98,7 @@ def test_bench_votes_sustained_over_http():
         "ARENA_NEW_BATTLES_PER_MINUTE_PER_IP": "1000000",
         "ARENA_NEW_VOTERS_PER_MINUTE_PER_IP": "1000000",
     }
-    with arena_stack(web_workers=3, web_threads=8, **settings) as stack:
+    with arena_stack(web_workers=2, web_threads=12, **settings) as stack:
         stack.manage(
             *["seed_arena", "--contenders", "20", "--questions", "2000", "--voters", "1000"],
             *["--open-battles", "15000"],

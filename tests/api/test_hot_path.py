@@ -1,0 +1,159 @@
+"""The voting endpoints' hot path (hand-written SQL, prepared statements, bodies built by hand, the
+throttle counted along with the endpoints' own limits) gives exactly what the slower way gave."""
+
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework.throttling import AnonRateThrottle
+
+from battles.models import Battle, Vote, Voter
+from battles.serializers import NextBattleSerializer, VoteResultSerializer
+from battles.services.voting import vote_record, voter_known
+from ratings.models import PairCount
+from tests.factories import BattleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    assert (response.json()["error"]["status"], response.json()["error"]["code"]) == (status, code)
+
+
+def served(api) -> tuple[str, int]:
+    body = api.post("/api/v1/battles/next/").json()
+    assert body["status"] == "ready", body
+    return body["voter_token"], body["battle"]["id"]
+
+
+def vote(api, token: str, battle_id: int, outcome: str = "a", **extra):
+    return api.post(
+        f"/api/v1/battles/{battle_id}/vote/",
+        {"outcome": outcome, **extra},
+        format="json",
+        HTTP_X_ARENA_VOTER=token,
+    )
+
+
+def test_the_bodies_built_by_hand_are_the_serializers_own(api):
+    battle = BattleFactory(question__external_id="q-7", contender_a__name="Alpha", contender_b__name="Beta")
+    body = api.post("/api/v1/battles/next/").json()
+    shown = Battle.objects.select_related("question__category", "answer_a", "answer_b").get(pk=battle.pk)
+    payload = {
+        "voter_token": body["voter_token"],
+        "status": "ready",
+        "battle": shown,
+        "retry_after_seconds": None,
+    }
+    assert body == NextBattleSerializer(payload).data
+    cast = vote(api, body["voter_token"], battle.pk, "tie", reason="  both   fine ")
+    stored = Vote.objects.select_related("contender_a", "contender_b").get(battle=battle)
+    assert cast.status_code == 201
+    assert cast.json() == VoteResultSerializer(stored).data
+    assert cast.json()["reason"] == "both fine" and cast.json()["contender_a"]["name"] == "Alpha"
+    repeat = vote(api, body["voter_token"], battle.pk, "b", reason="changed my mind")
+    assert repeat.status_code == 200 and repeat.json() == VoteResultSerializer(stored).data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_survive_a_new_database_session_and_can_be_turned_off(api, settings):
+    BattleFactory.create_batch(3)
+    token, first = served(api)
+    assert vote(api, token, first).status_code == 201
+    # A new session (a restarted database, a recycled connection) has none of them prepared yet.
+    connection.close()
+    next_battle = api.post("/api/v1/battles/next/", HTTP_X_ARENA_VOTER=token).json()["battle"]["id"]
+    assert vote(api, token, next_battle).status_code == 201
+    settings.ARENA_DB_PREPARED_STATEMENTS = False
+    last = api.post("/api/v1/battles/next/", HTTP_X_ARENA_VOTER=token).json()["battle"]["id"]
+    assert vote(api, token, last).status_code == 201
+    assert Vote.objects.count() == 3
+
+
+def test_a_vote_over_the_throttle_is_refused_before_anything_changes(api, monkeypatch):
+    BattleFactory.create_batch(2)
+    token, battle_id = served(api)
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "1/min"})  # used up by served()
+    refused = vote(api, token, battle_id)
+    assert_error(refused, 429, "throttled")
+    assert int(refused["Retry-After"]) > 0
+    assert not Vote.objects.exists() and Battle.objects.get(pk=battle_id).status == Battle.Status.SERVED
+    assert not PairCount.objects.exists()
+    # Requests that count nothing of their own are throttled too (when the response goes out).
+    assert_error(vote(api, "forged", battle_id), 429, "throttled")
+    assert_error(api.post("/api/v1/battles/next/", HTTP_X_ARENA_VOTER=token), 429, "throttled")
+
+
+def test_a_new_voter_over_the_throttle_is_not_made():
+    BattleFactory()
+    api = APIClient()
+    served(api)
+    voters = Voter.objects.count()
+    holds = Battle.objects.filter(status=Battle.Status.SERVED).count()
+    AnonRateThrottle.THROTTLE_RATES = {"anon": "1/min"}  # restored by the autouse fixture's monkeypatch
+    assert_error(api.post("/api/v1/battles/next/"), 429, "throttled")
+    assert Voter.objects.count() == voters
+    assert Battle.objects.filter(status=Battle.Status.SERVED).count() == holds
+
+
+def test_a_repeated_vote_uses_up_no_limit_and_is_answered_over_one(api, settings):
+    settings.ARENA_VOTES_PER_MINUTE_PER_VOTER = 2
+    BattleFactory.create_batch(3)
+    token, first = served(api)
+    assert vote(api, token, first).status_code == 201
+    for _ in range(3):  # retries: each answers the first vote, none counts
+        assert vote(api, token, first).status_code == 200
+    second = api.post("/api/v1/battles/next/", HTTP_X_ARENA_VOTER=token).json()["battle"]["id"]
+    assert vote(api, token, second, "b").status_code == 201
+    third = api.post("/api/v1/battles/next/", HTTP_X_ARENA_VOTER=token).json()["battle"]["id"]
+    assert_error(vote(api, token, third), 429, "voter_rate")
+    # Over the limit, a retry of a vote already cast still gets its vote back.
+    repeat = vote(api, token, second)
+    assert repeat.status_code == 200 and repeat.json()["outcome"] == "b"
+    assert Vote.objects.count() == 2
+
+
+def test_a_token_of_a_voter_that_is_gone_is_refused(api):
+    BattleFactory()
+    token, battle_id = served(api)
+    Battle.objects.update(voter=None, status=Battle.Status.READY, served_at=None, holder_ip_hash="")
+    Voter.objects.all().delete()
+    assert_error(vote(api, token, battle_id), 403, "invalid_voter_token")
+    assert_error(api.post("/api/v1/battles/next/", HTTP_X_ARENA_VOTER=token), 403, "invalid_voter_token")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_casts_arriving_together_exactly_one_is_recorded():
+    BattleFactory()
+    api = APIClient()
+    _, battle_id = served(api)
+    voter_id = Battle.objects.get(pk=battle_id).voter_id
+    start = threading.Barrier(4, timeout=10)
+    created: list[bool] = []
+    errors: list[BaseException] = []
+
+    def cast(outcome: str) -> None:
+        try:
+            start.wait()
+            created.append(
+                vote_record(
+                    battle_id=battle_id, voter=voter_known(voter_id=voter_id), outcome=outcome
+                ).created
+            )
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=cast, args=(outcome,)) for outcome in ("a", "b", "tie", "a")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert sorted(created) == [False, False, False, True]
+    assert Vote.objects.count() == 1
+    # Counted once: in all categories and in the battle's own.
+    assert sorted(PairCount.objects.values_list("count", flat=True)) == [1, 1]
