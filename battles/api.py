@@ -40,6 +40,7 @@ from battles.serializers import (
     VoteRequestSerializer,
     VoteResultSerializer,
     next_battle_body,
+    vote_request_validated,
     vote_result_body,
 )
 from battles.services.bank import bank_import_paths
@@ -294,17 +295,16 @@ class CastVote(CountedAlong):
                 "voter_token_missing",
                 _("send the voter token as the %(header)s header") % {"header": _VOTER_HEADER},
             )
-        body = VoteRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        body = vote_request_validated(request.data)
         # Only the voter's id is needed: that the voter exists is checked when the vote is not recorded.
         voter = voter_known(voter_id=voter_id)
         try:
             recorded = vote_record(
                 battle_id=pk,
                 voter=voter,
-                outcome=body.validated_data["outcome"],
+                outcome=body["outcome"],
                 ip_hash=ip_hash_of(client_ip(request)),
-                reason=body.validated_data.get("reason", ""),
+                reason=body.get("reason", ""),
             )
         except VoteRejected as rejection:
             if rejection.code == "unknown_voter":

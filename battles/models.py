@@ -397,7 +397,10 @@ class Battle(models.Model):
     answer_a = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
     answer_b = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.GENERATING)
-    voter = models.ForeignKey(Voter, on_delete=models.SET_NULL, null=True, blank=True, related_name="battles")
+    # Indexed by (voter, status) below: an index of its own would only cost every claim and vote.
+    voter = models.ForeignKey(
+        Voter, on_delete=models.SET_NULL, null=True, blank=True, related_name="battles", db_index=False
+    )
     # A keyed hash of the address of the voter the battle is held for (served to, or drawn for), never
     # the address itself: an address may hold only so many battles not voted on
     # (ARENA_HELD_BATTLES_PER_IP). Empty while the battle is in the shared pool.

@@ -163,6 +163,25 @@ class VoteRequestSerializer(serializers.Serializer[Any]):
     )
 
 
+def vote_request_validated(data: Any) -> dict[str, Any]:
+    """VoteRequestSerializer(data=data)'s validated data, checked by hand for a usual body (a verdict,
+    and a reason within its length, or none); anything else goes through the serializer, which
+    raises its own errors."""
+    if isinstance(data, dict) and isinstance(data.get("outcome"), str) and data["outcome"] in _OUTCOMES:
+        reason = data.get("reason", _NO_REASON)
+        if reason is _NO_REASON:
+            return {"outcome": data["outcome"]}
+        if isinstance(reason, str) and len(reason.strip()) <= _REASON_MAX_LENGTH:
+            return {"outcome": data["outcome"], "reason": reason.strip()}
+    body = VoteRequestSerializer(data=data)
+    body.is_valid(raise_exception=True)
+    return dict(body.validated_data)
+
+
+_OUTCOMES = frozenset(Vote.Outcome.values)
+_NO_REASON = object()
+
+
 class VoteResultSerializer(serializers.ModelSerializer[Vote]):
     battle = serializers.IntegerField(source="battle_id")
     contender_a = ContenderNameSerializer()

@@ -100,8 +100,10 @@ def hold_starting(*, voter: Voter, ip_hash: str) -> Iterator[HoldState]:
     round trip). A call that waits longer than _HOLD_LOCK_WAIT_SECONDS for the address's other calls
     is refused like a call over the rate."""
     name = f"battle-holds:{ip_hash}"
-    if ip_hash and connection.vendor != "postgresql":
-        with lock_held(name, wait=True, timeout_seconds=_HOLD_LOCK_WAIT_SECONDS) as held:
+    if connection.vendor != "postgresql":  # the embedded database: a lock in the process
+        with lock_held(
+            name if ip_hash else "battle-holds", wait=True, timeout_seconds=_HOLD_LOCK_WAIT_SECONDS
+        ) as held:
             if not held:
                 raise _address_busy()
             with transaction.atomic():

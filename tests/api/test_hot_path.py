@@ -5,11 +5,17 @@ import threading
 
 import pytest
 from django.db import connection
+from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle
 
 from battles.models import Battle, Vote, Voter
-from battles.serializers import NextBattleSerializer, VoteResultSerializer
+from battles.serializers import (
+    NextBattleSerializer,
+    VoteRequestSerializer,
+    VoteResultSerializer,
+    vote_request_validated,
+)
 from battles.services.voting import vote_record, voter_known
 from ratings.models import PairCount
 from tests.factories import BattleFactory
@@ -157,3 +163,32 @@ def test_of_two_casts_arriving_together_exactly_one_is_recorded():
     assert Vote.objects.count() == 1
     # Counted once: in all categories and in the battle's own.
     assert sorted(PairCount.objects.values_list("count", flat=True)) == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"outcome": "a"},
+        {"outcome": "both_bad", "reason": "  neither answers  "},
+        {"outcome": "tie", "reason": ""},
+        {"outcome": "b", "reason": "x" * 500},
+        {"outcome": "b", "reason": " " + "x" * 500 + " "},
+        {"outcome": "b", "reason": "x" * 501},
+        {"outcome": "b", "reason": None},
+        {"outcome": "b", "reason": 7},
+        {"outcome": "maybe"},
+        {"outcome": ["a"]},
+        {"outcome": None},
+        {"reason": "no verdict"},
+        {"outcome": "a", "extra": 1},
+        ["a"],
+    ],
+)
+def test_a_vote_body_checked_by_hand_is_what_the_serializer_makes_of_it(body):
+    expected = VoteRequestSerializer(data=body)
+    if expected.is_valid():
+        assert vote_request_validated(body) == dict(expected.validated_data)
+    else:
+        with pytest.raises(ValidationError) as refused:
+            vote_request_validated(body)
+        assert refused.value.detail == expected.errors
