@@ -44,6 +44,7 @@ _SHOWN_ANSWER_FIELDS = ["id", "question", "contender", "sample_index", "status",
 _ANSWER_A = Columns(Answer, "aa", _SHOWN_ANSWER_FIELDS)
 _ANSWER_B = Columns(Answer, "ab", _SHOWN_ANSWER_FIELDS)
 _VOTER = Columns(Voter, "v")
+_VOTE_TIME = Columns(Vote, "stored", ["created_at"])
 _B, _Q, _V = Battle._meta.db_table, Question._meta.db_table, Vote._meta.db_table
 _C, _A, _K = Category._meta.db_table, Answer._meta.db_table, Contender._meta.db_table
 
@@ -528,25 +529,30 @@ def _vote_store_at_once(
     *, battle_id: int, voter: Voter, outcome: str, ip_hash: str, reason: str, cast_at: datetime
 ) -> Vote | None:
     """Close the battle, store the vote and count it, in one statement (PostgreSQL); None if the
-    battle is not open to this voter's vote."""
-    parameters: list[Any] = [_db(cast_at), battle_id, _db(voter.pk)]
+    battle is not open to this voter's vote.
+
+    The vote's time is the database's clock as the statement writes it, a moment before it commits:
+    Elo applies votes in time order, and a vote that commits after a later-stamped vote was counted
+    costs a replay of every vote, so the time is taken as close to the commit as it can be."""
+    parameters: list[Any] = [battle_id, _db(voter.pk)]
     condition = _open_for_vote(parameters, cast_at=cast_at)
     parameters += [outcome, ip_hash, reason, OUTCOME_CODES[outcome]]
     columns = ", ".join(_VOTE_COLUMNS)
     with connection.cursor() as cursor:
         rows.execute(
             cursor,
-            f"WITH closed AS (UPDATE {_B} SET status = {_VOTED}, voted_at = %s WHERE {condition} "
+            f"WITH closed AS (UPDATE {_B} SET status = {_VOTED}, voted_at = clock_timestamp() "
+            f"WHERE {condition} "
             "RETURNING id, voter_id, contender_a_id, contender_b_id, question_id, served_at, voted_at), "
             f"stored AS (INSERT INTO {_V} ({columns}) SELECT closed.id, closed.voter_id, "
             "closed.contender_a_id, closed.contender_b_id, q.category_id, %s, closed.voted_at, "
             f"{_DECISION_MS}, %s, %s, closed.voted_at, NULL, '' "
             f"FROM closed JOIN {_Q} q ON q.id = closed.question_id "
-            "RETURNING id, contender_a_id, contender_b_id, category_id, decision_ms), "
+            "RETURNING id, contender_a_id, contender_b_id, category_id, decision_ms, created_at), "
             f"counted AS ({pair_counts_counting('stored')}) "
             "SELECT stored.id, stored.contender_a_id, stored.contender_b_id, stored.category_id, "
-            f"stored.decision_ms, ka.name, kb.name FROM stored JOIN {_K} ka ON ka.id = stored.contender_a_id "
-            f"JOIN {_K} kb ON kb.id = stored.contender_b_id",
+            f"stored.decision_ms, ka.name, kb.name, stored.created_at FROM stored "
+            f"JOIN {_K} ka ON ka.id = stored.contender_a_id JOIN {_K} kb ON kb.id = stored.contender_b_id",
             parameters,
         )
         row = cursor.fetchone()
@@ -558,8 +564,8 @@ def _vote_store_at_once(
         outcome=outcome,
         ip_hash=ip_hash,
         reason=reason,
-        cast_at=cast_at,
-        row=row,
+        cast_at=_VOTE_TIME.value("created_at", row[7]),
+        row=row[:7],
     )
 
 
