@@ -108,14 +108,24 @@ def execute(
     `sql` takes its values as %s placeholders only (no other % in it). `first`, a statement and its
     parameters, runs just before it (its rows are not read), on PostgreSQL in the same round trip:
     each statement still sees what committed before it started (taking a lock, then reading)."""
-    if connection.vendor != "postgresql" or not settings.ARENA_DB_PREPARED_STATEMENTS:
+    if connection.vendor != "postgresql":
         if first is not None:
-            if connection.vendor == "postgresql":
-                cursor.execute(f"{first[0]}; {sql}", [*first[1], *parameters])
-                return
             cursor.execute(*first)
         cursor.execute(sql, parameters)
         return
+    run = prepared(cursor, sql)
+    if first is None:
+        cursor.execute(run, parameters)
+    else:
+        cursor.execute(f"{first[0]}; {run}", [*first[1], *parameters])
+
+
+def prepared(cursor: Any, sql: str) -> str:
+    """The statement to send for `sql` (PostgreSQL): EXECUTE of it prepared in this session (prepared
+    now if it was not yet), or `sql` itself with ARENA_DB_PREPARED_STATEMENTS off. For several
+    statements sent in one round trip (joined with "; "), each with its %s values."""
+    if not settings.ARENA_DB_PREPARED_STATEMENTS:
+        return sql
     found = _statements.get(sql)
     if found is None:
         name = "arena_" + hashlib.sha256(sql.encode()).hexdigest()[:16]
@@ -137,7 +147,4 @@ def execute(
     if name not in names:
         cursor.execute(prepare)
         names.add(name)
-    if first is None:
-        cursor.execute(run, parameters)
-    else:
-        cursor.execute(f"{first[0]}; {run}", [*first[1], *parameters])
+    return run

@@ -33,7 +33,7 @@ from battles.models import Battle, Voter
 # A battle in one of these states with a voter is out of the shared pool: served, or drawn for them.
 HELD_STATUSES = [Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED]
 _WINDOW_SECONDS = 60
-_HOLD_LOCK_WAIT_SECONDS = 5.0
+HOLD_LOCK_WAIT_SECONDS = 5.0
 _SERVED_AT = Columns(Battle, "b", ["served_at"])
 
 
@@ -97,15 +97,15 @@ def hold_starting(*, voter: Voter, ip_hash: str) -> Iterator[HoldState]:
     """One transaction for a new hold, and one new hold at a time per address in it, so that calls
     arriving together cannot pass the cap together (a PostgreSQL advisory lock, let go at commit: no
     Redis needed). Yields what the hold depends on, read once the lock is held (with the lock, in one
-    round trip). A call that waits longer than _HOLD_LOCK_WAIT_SECONDS for the address's other calls
+    round trip). A call that waits longer than HOLD_LOCK_WAIT_SECONDS for the address's other calls
     is refused like a call over the rate."""
     name = f"battle-holds:{ip_hash}"
     if connection.vendor != "postgresql":  # the embedded database: a lock in the process
         with lock_held(
-            name if ip_hash else "battle-holds", wait=True, timeout_seconds=_HOLD_LOCK_WAIT_SECONDS
+            name if ip_hash else "battle-holds", wait=True, timeout_seconds=HOLD_LOCK_WAIT_SECONDS
         ) as held:
             if not held:
-                raise _address_busy()
+                raise address_busy()
             with transaction.atomic():
                 yield _hold_state(voter=voter, ip_hash=ip_hash, lock=None)
         return
@@ -115,7 +115,7 @@ def hold_starting(*, voter: Voter, ip_hash: str) -> Iterator[HoldState]:
     first = "SELECT set_config('synchronous_commit', 'off', true)"
     parameters: list[Any] = []
     if ip_hash:
-        lock, parameters = transaction_lock_statement(name, timeout_seconds=_HOLD_LOCK_WAIT_SECONDS)
+        lock, parameters = transaction_lock_statement(name, timeout_seconds=HOLD_LOCK_WAIT_SECONDS)
         first = f"{first}; {lock}"
     with transaction.atomic():
         try:
@@ -123,11 +123,11 @@ def hold_starting(*, voter: Voter, ip_hash: str) -> Iterator[HoldState]:
         except OperationalError as error:
             if not lock_wait_ran_out(error):
                 raise
-            raise _address_busy() from None
+            raise address_busy() from None
         yield state
 
 
-def _address_busy() -> ServeLimited:
+def address_busy() -> ServeLimited:
     return ServeLimited(
         "too many new battles from your address this minute: please wait a minute",
         code="serve_ip_rate",
@@ -137,7 +137,7 @@ def _address_busy() -> ServeLimited:
 
 # The battles an address holds (the statuses written in, as in the partial index battle_held_by_ip,
 # so that a prepared statement's plan can use it).
-_HELD_AT_ADDRESS = (
+HELD_AT_ADDRESS = (
     f"FROM {Battle._meta.db_table} WHERE holder_ip_hash = %s AND holder_ip_hash <> '' "
     f"AND status IN ({', '.join(repr(str(status)) for status in HELD_STATUSES)}) AND voter_id IS NOT NULL"
 )
@@ -153,8 +153,8 @@ def _hold_state(*, voter: Voter | None, ip_hash: str, lock: tuple[str, list[Any]
     with connection.cursor() as cursor:
         rows.execute(
             cursor,
-            f"SELECT (SELECT COUNT(*) {_HELD_AT_ADDRESS}), "
-            f"(SELECT MIN(served_at) {_HELD_AT_ADDRESS}), {served}",
+            f"SELECT (SELECT COUNT(*) {HELD_AT_ADDRESS}), "
+            f"(SELECT MIN(served_at) {HELD_AT_ADDRESS}), {served}",
             [ip_hash, ip_hash, *([] if voter is None else [_db(voter.pk)])],
             first=lock,
         )
@@ -176,14 +176,13 @@ def hold_limits_check(
     round trip to Redis), and the windows it was counted in are returned: a call that then starts no
     hold gives them back (hold_given_back), so that it never uses up a limit, as a voter asking
     again while their battle is prepared does not."""
-    windows = _hold_windows(voter=voter, ip_hash=ip_hash, now=now)
     if take:
-        counted, full = _windows_take(windows, purpose="limit new battles")
+        counted = hold_windows_take(voter=voter, ip_hash=ip_hash, now=now)
     else:
-        counted, full = [], _first_full(windows, purpose="limit new battles")
-    if full is not None:
-        hold_given_back(counted)
-        raise ServeLimited(full.message, code=full.code, retry_after_seconds=_rest_of_minute(now))
+        counted = []
+        full = _first_full(_hold_windows(voter=voter, ip_hash=ip_hash, now=now), purpose="limit new battles")
+        if full is not None:
+            raise ServeLimited(full.message, code=full.code, retry_after_seconds=_rest_of_minute(now))
     if not ip_hash:
         return counted
     if state is None:
@@ -201,6 +200,18 @@ def hold_limits_check(
             retry_after_seconds=max(1.0, wait),
             details={"count": state.held, "cap": cap},
         )
+    return counted
+
+
+def hold_windows_take(*, voter: Voter | None, ip_hash: str, now: datetime) -> list[str]:
+    """Count a new hold in this minute's windows, or raise ServeLimited (counting nothing) if that
+    takes one over its limit; the windows counted, for hold_given_back if no hold starts after all."""
+    counted, full = _windows_take(
+        _hold_windows(voter=voter, ip_hash=ip_hash, now=now), purpose="limit new battles"
+    )
+    if full is not None:
+        hold_given_back(counted)
+        raise ServeLimited(full.message, code=full.code, retry_after_seconds=_rest_of_minute(now))
     return counted
 
 

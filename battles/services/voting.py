@@ -1,5 +1,6 @@
 """Serving battles to anonymous voters and recording their verdicts."""
 
+import contextlib
 import hashlib
 import hmac
 import random
@@ -11,11 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from arena import rows, stores
 from arena.cache import windows_count, windows_uncount
+from arena.locks import lock_wait_ran_out, transaction_lock_statement
 from arena.rows import Columns
 from battles.models import Answer, Battle, Category, Contender, Origin, Question, Vote, Voter
 from battles.services import serving
@@ -214,10 +216,11 @@ def _claim(
     return None
 
 
-def _claim_from_pool(voter: Voter, *, ip_hash: str, unseen: bool) -> Battle | None:
-    """Serve the oldest servable battle of the shared pool (on a question this voter has not seen,
-    with `unseen`), in one statement. Rows other requests are claiming at the same moment are skipped,
-    not waited for: voters arriving together each get their own battle at once."""
+def _claim_sql(*, unseen: bool) -> str:
+    """The UPDATE that serves the oldest servable battle of the shared pool (on a question this voter
+    has not seen, with `unseen`), with parameters voter, served_at, address (and voter again with
+    `unseen`); more conditions may follow. Rows other requests are claiming at the same moment are
+    skipped, not waited for: voters arriving together each get their own battle at once."""
     seeded = (
         ""
         if settings.ARENA_SERVE_SEEDED
@@ -233,14 +236,20 @@ def _claim_from_pool(voter: Voter, *, ip_hash: str, unseen: bool) -> Battle | No
         else ""
     )
     postgresql = connection.vendor == "postgresql"
-    claim = (
+    return (
         f"UPDATE {_B} SET status = {_SERVED}, voter_id = %s, served_at = %s, holder_ip_hash = %s "
         f"WHERE id = (SELECT p.id FROM {_B} p JOIN {_Q} q ON q.id = p.question_id "
         f"JOIN {_K} ca ON ca.id = p.contender_a_id JOIN {_K} cb ON cb.id = p.contender_b_id "
         f"WHERE p.status = {_READY} AND p.voter_id IS NULL AND q.is_active AND ca.is_active "
         f"AND cb.is_active{seeded}{not_seen} ORDER BY p.created_at LIMIT 1"
-        f"{' FOR UPDATE OF p SKIP LOCKED' if postgresql else ''}) "
+        f"{' FOR UPDATE OF p SKIP LOCKED' if postgresql else ''})"
     )
+
+
+def _claim_from_pool(voter: Voter, *, ip_hash: str, unseen: bool) -> Battle | None:
+    """Serve the oldest servable battle of the shared pool (see _claim_sql), in one statement."""
+    postgresql = connection.vendor == "postgresql"
+    claim = _claim_sql(unseen=unseen)
     parameters = [_db(voter.pk), _db(timezone.now()), ip_hash, *([_db(voter.pk)] if unseen else [])]
     with connection.cursor() as cursor:
         if postgresql:  # claimed and read in one statement
@@ -254,6 +263,46 @@ def _claim_from_pool(voter: Voter, *, ip_hash: str, unseen: bool) -> Battle | No
         rows.execute(cursor, f"{claim} RETURNING id", parameters)
         row = cursor.fetchone()
     return None if row is None else _battle_shown(row[0])
+
+
+def _hold_at_once(*, voter: Voter, ip_hash: str) -> Battle | None:
+    """A new hold in one round trip (PostgreSQL, for an address): under the address's lock (as
+    serving.hold_starting takes it), claim the oldest servable battle on a question the voter has not
+    seen, provided the address holds fewer than ARENA_HELD_BATTLES_PER_IP battles and no other request
+    of this voter started a hold meanwhile. The lock, then the claim with its checks, go as two
+    statements of one transaction (each statement sees what committed before it started). None if
+    nothing was claimed: battle_serve's other way finds out why. Raises ServeLimited if the
+    address's other calls hold the lock too long."""
+    lock, lock_parameters = transaction_lock_statement(
+        f"battle-holds:{ip_hash}", timeout_seconds=serving.HOLD_LOCK_WAIT_SECONDS
+    )
+    # Not worth waiting for the disk (see serving.hold_starting).
+    first = f"SELECT set_config('synchronous_commit', 'off', true); {lock}"
+    claim = (
+        f"{_claim_sql(unseen=True)} AND (SELECT COUNT(*) {serving.HELD_AT_ADDRESS}) < %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {_B} m WHERE m.voter_id = %s AND m.status = {_SERVED})"
+    )
+    parameters = [
+        *[_db(voter.pk), _db(timezone.now()), ip_hash, _db(voter.pk)],
+        *[ip_hash, settings.ARENA_HELD_BATTLES_PER_IP, _db(voter.pk)],
+    ]
+    # Its own transaction; inside another one (a test's), a savepoint keeps a lock wait that ran out
+    # from breaking it.
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    try:
+        with scope, connection.cursor() as cursor:
+            rows.execute(
+                cursor,
+                f"WITH claimed AS ({claim} RETURNING {_BATTLE_COLUMNS}) {_shown_from('claimed')}",
+                parameters,
+                first=(first, lock_parameters),
+            )
+            claimed = _battles_built(cursor.fetchall())
+    except OperationalError as error:
+        if not lock_wait_ran_out(error):
+            raise
+        raise serving.address_busy() from None
+    return claimed[0] if claimed else None
 
 
 def battle_serve(
@@ -288,6 +337,15 @@ def battle_serve(
     battle = _claim(reserved, voter, reserved=True, rng=rng, ip_hash=ip_hash) if reserved else None
     if battle is not None:
         return battle
+    on_its_way = any(b.status == Battle.Status.GENERATING for b in held)
+    if ip_hash and connection.vendor == "postgresql" and not on_its_way:
+        # The usual case, in two round trips: the limits in Redis, then the hold.
+        counted = serving.hold_windows_take(voter=voter, ip_hash=ip_hash, now=now)
+        battle = _hold_at_once(voter=voter, ip_hash=ip_hash)
+        if battle is not None:
+            _pool_refill_soon()
+            return battle
+        serving.hold_given_back(counted)
     with serving.hold_starting(voter=voter, ip_hash=ip_hash) as state:
         # Another request of this voter (a double click, two tabs) may have started a hold meanwhile.
         if state.served_id is not None:
@@ -295,17 +353,21 @@ def battle_serve(
         try:
             counted = serving.hold_limits_check(voter=voter, ip_hash=ip_hash, now=now, state=state, take=True)
         except serving.ServeLimited:
-            if any(b.status == Battle.Status.GENERATING for b in held):
+            if on_its_way:
                 return None  # asking again while it is prepared starts no hold
             raise
         battle, started = _hold_start(voter=voter, ip_hash=ip_hash, rng=rng)
         if not started:
             serving.hold_given_back(counted)
-    # Requested after the claim, so that the refill sees the pool without the battle just served.
+    _pool_refill_soon()
+    return battle
+
+
+def _pool_refill_soon() -> None:
+    """Ask for a refill (after the claim, so that it sees the pool without the battle just served)."""
     if time.monotonic() - _refill_requested_at[0] >= _REFILL_REQUEST_EVERY_SECONDS:
         _refill_requested_at[0] = time.monotonic()
         battle_pool_refill_request()
-    return battle
 
 
 def _battle_on_its_way(voter: Voter) -> bool:
