@@ -38,6 +38,14 @@ class ArenaRedisCache(RedisCache):
         self._class = _ReusingClient
 
 
+# DECR each key that still exists (one that has expired meanwhile is not made again, without a TTL).
+_UNCOUNT_SCRIPT = """
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+return 0
+"""
+_uncount_script_sha = hashlib.sha1(_UNCOUNT_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis's script id)
 # INCR each key, and give a new one its window (ARGV[i] seconds): one command, whatever the number of
 # windows (a pipeline costs the client as much again per command).
 _COUNT_SCRIPT = """
@@ -113,23 +121,31 @@ def windows_count(windows: list[tuple[str, int]]) -> list[int]:
                 cache.set(key, 1, timeout=seconds)
                 counts.append(1)
     _riders.pending = []
-    for rider, count in zip(riders, counts[len(windows) :], strict=True):
-        rider.counted(count)
+    try:
+        for rider, count in zip(riders, counts[len(windows) :], strict=True):
+            rider.counted(count)
+    except BaseException:
+        # Refused by what rode along (the API throttle): the caller's own windows count nothing.
+        if windows:
+            windows_uncount([key for key, _ in windows])
+        raise
     return counts[: len(windows)]
 
 
 def windows_uncount(keys: list[str]) -> None:
-    """Take one event back from each of these windows (counted by windows_count, in the same minute)."""
+    """Take one event back from each of these windows (counted by windows_count); a window that has
+    ended meanwhile is left alone."""
     from django.core.cache import caches
 
     cache = caches["default"]
     if isinstance(cache, RedisCache):
         redis_cache: Any = cache
         client = redis_cache._cache.get_client(write=True)
-        pipeline = client.pipeline(transaction=False)
-        for key in keys:
-            pipeline.decr(cache.make_and_validate_key(key))
-        pipeline.execute()
+        full_keys = [cache.make_and_validate_key(key) for key in keys]
+        try:
+            client.execute_command("EVALSHA", _uncount_script_sha, len(full_keys), *full_keys)
+        except redis.exceptions.NoScriptError:
+            client.execute_command("EVAL", _UNCOUNT_SCRIPT, len(full_keys), *full_keys)
         return
     for key in keys:
         with contextlib.suppress(ValueError):  # the window has ended

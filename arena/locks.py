@@ -20,6 +20,8 @@ from typing import Any
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 _local_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+# When this process last started each one_at_a_time's work (time.monotonic()), for its gap.
+_last_runs: dict[str, float] = {}
 _NAMESPACE = "arena:"
 
 
@@ -65,10 +67,11 @@ def transaction_lock_statement(name: str, *, timeout_seconds: float) -> tuple[st
     transaction on PostgreSQL, waiting at most `timeout_seconds` for its holder: run it inside
     transaction.atomic(); if the wait runs out it raises OperationalError (see lock_wait_ran_out).
     Cheaper than lock_held when the work is one transaction anyway: no unlock, and it can be sent
-    with the statement that follows it (arena.rows.execute's `first`). The lock timeout stays set
-    for the rest of the transaction."""
+    with the statement that follows it (arena.rows.execute's `first`). The time limit applies to
+    this wait only: the rest of the transaction waits as long as the session's setting says."""
     return (
-        "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s)",
+        "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s); "
+        "SET LOCAL lock_timeout TO DEFAULT",
         [f"{round(timeout_seconds * 1000)}ms", _key(name)],
     )
 
@@ -121,11 +124,10 @@ def one_at_a_time(
     """
     did_work = False
     started = time.monotonic()
-    last_run = [float("-inf")]
 
     def run() -> None:
-        time.sleep(max(0.0, last_run[0] + min_gap_seconds - time.monotonic()))
-        last_run[0] = time.monotonic()
+        time.sleep(max(0.0, _last_runs.get(name, float("-inf")) + min_gap_seconds - time.monotonic()))
+        _last_runs[name] = time.monotonic()
         work()
 
     while True:

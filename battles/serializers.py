@@ -171,11 +171,22 @@ def vote_request_validated(data: Any) -> dict[str, Any]:
         reason = data.get("reason", _NO_REASON)
         if reason is _NO_REASON:
             return {"outcome": data["outcome"]}
-        if isinstance(reason, str) and len(reason.strip()) <= _REASON_MAX_LENGTH:
+        if isinstance(reason, str) and len(reason.strip()) <= _REASON_MAX_LENGTH and _plain(reason):
             return {"outcome": data["outcome"], "reason": reason.strip()}
     body = VoteRequestSerializer(data=data)
     body.is_valid(raise_exception=True)
     return dict(body.validated_data)
+
+
+def _plain(text: str) -> bool:
+    """Text the serializer's own checks let through: no NUL character, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _OUTCOMES = frozenset(Vote.Outcome.values)

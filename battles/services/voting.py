@@ -229,9 +229,10 @@ def _claim_sql(*, unseen: bool) -> str:
             f" AND cb.origin <> '{Origin.SEEDED}'"
         )
     )
+    # NOT IN: the voter's questions are read once into a hash, whatever the number of candidates.
     not_seen = (
-        f" AND NOT EXISTS (SELECT 1 FROM {_B} s WHERE s.voter_id = %s AND s.served_at IS NOT NULL"
-        " AND s.question_id = p.question_id)"
+        f" AND p.question_id NOT IN (SELECT s.question_id FROM {_B} s WHERE s.voter_id = %s"
+        " AND s.served_at IS NOT NULL)"
         if unseen
         else ""
     )
@@ -339,13 +340,22 @@ def battle_serve(
         return battle
     on_its_way = any(b.status == Battle.Status.GENERATING for b in held)
     if ip_hash and connection.vendor == "postgresql" and not on_its_way:
-        # The usual case, in two round trips: the limits in Redis, then the hold.
-        counted = serving.hold_windows_take(voter=voter, ip_hash=ip_hash, now=now)
-        battle = _hold_at_once(voter=voter, ip_hash=ip_hash)
-        if battle is not None:
-            _pool_refill_soon()
-            return battle
-        serving.hold_given_back(counted)
+        # The usual case, in two round trips: the limits in Redis, then the hold. Over a limit, the
+        # other way below finds out whether another request of this voter started a hold meanwhile.
+        try:
+            counted: list[str] | None = serving.hold_windows_take(voter=voter, ip_hash=ip_hash, now=now)
+        except serving.ServeLimited:
+            counted = None
+        if counted is not None:
+            try:
+                battle = _hold_at_once(voter=voter, ip_hash=ip_hash)
+            except BaseException:
+                serving.hold_given_back(counted)
+                raise
+            if battle is not None:
+                _pool_refill_soon()
+                return battle
+            serving.hold_given_back(counted)
     with serving.hold_starting(voter=voter, ip_hash=ip_hash) as state:
         # Another request of this voter (a double click, two tabs) may have started a hold meanwhile.
         if state.served_id is not None:
@@ -511,15 +521,19 @@ def vote_record(
         counted = _rate_limits_take(voter=voter, ip_hash=ip_hash, now=cast_at)
     except VoteRejected as over:
         _rate_limits_give_back(over.counted)
-        repeat = _vote_of(battle_id=battle_id, voter=voter)
-        if repeat is not None:
-            return VoteRecorded(vote=repeat, created=False)
-        raise
+        # A repeat is answered whatever the limits, and a vote that could not be counted anyway is
+        # told why (not served to you, too early...): the limits are the last reason to refuse.
+        first = _vote_not_recorded(battle_id=battle_id, voter=voter, cast_at=cast_at, open_reason=over)
+        return VoteRecorded(vote=first, created=False)
     cast_at = timezone.now()
     store = _vote_store_at_once if connection.vendor == "postgresql" else _vote_store_in_steps
-    vote = store(
-        battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason, cast_at=cast_at
-    )
+    try:
+        vote = store(
+            battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason, cast_at=cast_at
+        )
+    except BaseException:
+        _rate_limits_give_back(counted)
+        raise
     if vote is not None:
         ratings_refresh_request()
         return VoteRecorded(vote=vote, created=True)
@@ -674,8 +688,12 @@ def _vote_store_in_steps(
     return vote
 
 
-def _vote_not_recorded(*, battle_id: int, voter: Voter, cast_at: datetime) -> Vote:
-    """The vote already cast on this battle, or why none can be (VoteRejected)."""
+def _vote_not_recorded(
+    *, battle_id: int, voter: Voter, cast_at: datetime, open_reason: VoteRejected | None = None
+) -> Vote:
+    """The vote already cast on this battle, or why none can be (VoteRejected): `open_reason` if
+    the battle is open to this vote (another reason refused it), else "no longer open" (it changed
+    hands while the vote was cast)."""
     state = Battle.objects.filter(pk=battle_id, voter=voter).values("status", "served_at").first()
     if state is None:
         if not Voter.objects.filter(pk=voter.pk).exists():
@@ -687,8 +705,8 @@ def _vote_not_recorded(*, battle_id: int, voter: Voter, cast_at: datetime) -> Vo
     if state["status"] != Battle.Status.SERVED or served_at is None:
         raise VoteRejected("this battle is no longer open for voting", code="not_open")
     looked = (cast_at - served_at).total_seconds()
-    if looked >= settings.ARENA_VOTE_MIN_SECONDS:  # it changed hands while this vote was cast
-        raise VoteRejected("this battle is no longer open for voting", code="not_open")
+    if looked >= settings.ARENA_VOTE_MIN_SECONDS:
+        raise open_reason or VoteRejected("this battle is no longer open for voting", code="not_open")
     wait = settings.ARENA_VOTE_MIN_SECONDS - looked
     raise VoteRejected("read both answers first", code="too_early", retry_after_seconds=wait)
 

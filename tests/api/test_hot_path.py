@@ -4,11 +4,13 @@ throttle counted along with the endpoints' own limits) gives exactly what the sl
 import threading
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle
 
+from arena.cache import windows_count, windows_uncount
 from battles.models import Battle, Vote, Voter
 from battles.serializers import (
     NextBattleSerializer,
@@ -192,3 +194,50 @@ def test_a_vote_body_checked_by_hand_is_what_the_serializer_makes_of_it(body):
         with pytest.raises(ValidationError) as refused:
             vote_request_validated(body)
         assert refused.value.detail == expected.errors
+
+
+def test_a_request_over_the_throttle_uses_up_none_of_the_endpoints_own_limits(api, monkeypatch, settings):
+    settings.ARENA_VOTES_PER_MINUTE_PER_VOTER = 1
+    BattleFactory()
+    token, battle_id = served(api)
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "1/min"})
+    assert_error(vote(api, token, battle_id), 429, "throttled")
+    monkeypatch.setattr(AnonRateThrottle, "THROTTLE_RATES", {"anon": "100/min"})
+    assert vote(api, token, battle_id).status_code == 201  # the voter's one vote this minute
+
+
+def test_over_the_vote_limits_a_vote_that_could_not_count_anyway_is_told_why(api, settings):
+    BattleFactory.create_batch(2)
+    token, battle_id = served(api)
+    _, other_battle = served(api)
+    settings.ARENA_VOTES_PER_MINUTE_PER_VOTER = 0
+    assert_error(vote(api, token, other_battle), 403, "not_served_to_voter")
+    settings.ARENA_VOTE_MIN_SECONDS = 60
+    assert_error(vote(api, token, battle_id), 409, "too_early")
+    settings.ARENA_VOTE_MIN_SECONDS = 0
+    assert_error(vote(api, token, battle_id), 429, "voter_rate")
+    assert not Vote.objects.exists()
+
+
+@pytest.mark.parametrize("reason", ["nul\\u0000inside", "lone \\ud800 surrogate"])
+def test_a_reason_the_database_cannot_store_is_refused_politely(api, reason):
+    BattleFactory()
+    token, battle_id = served(api)
+    refused = api.post(
+        f"/api/v1/battles/{battle_id}/vote/",
+        '{"outcome": "a", "reason": "' + reason + '"}',  # JSON text: its escapes reach the server
+        content_type="application/json",
+        HTTP_X_ARENA_VOTER=token,
+    )
+    assert_error(refused, 400, "invalid")
+    assert not Vote.objects.exists()
+    assert vote(api, token, battle_id).status_code == 201  # and the refusal used up no limit
+
+
+def test_taking_back_a_count_never_makes_a_window_that_has_ended():
+    cache.delete("votes:test-window")
+    windows_uncount(["votes:test-window"])
+    assert cache.get("votes:test-window") is None
+    assert windows_count([("votes:test-window", 60)]) == [1]
+    windows_uncount(["votes:test-window"])
+    assert cache.get("votes:test-window") == 0
