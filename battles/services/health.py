@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from battles import endpoints
 from battles.models import Answer, AnswerAttempt, Battle, Contender
-from battles.services.generation import chat_request_build
+from battles.services.generation import battles_advance_for_answer, chat_request_build
 from battles.services.pool import SERVABLE
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def contenders_probe_due() -> dict[str, bool]:
 @dataclass
 class SweepReport:
     answers_requeued: list[int] = field(default_factory=list)
+    answers_failed: list[int] = field(default_factory=list)  # lost at the attempt limit
     retries_requeued: list[int] = field(default_factory=list)
     battles_retired: int = 0
     battles_made_ready: int = 0
@@ -82,17 +83,28 @@ def answers_sweep() -> SweepReport:
             "id", "attempts", "started_at", "claim_token"
         )
     )
+    lost = "no result before the lease ran out: the worker crashed or was stopped"
     for answer_id, attempts, started_at, token in expired:
+        # A lost attempt counts like any other (it was counted when claimed): at the limit the answer
+        # fails, so that an answer that crashes its worker every time cannot loop for ever.
+        give_up = attempts >= settings.ARENA_GENERATION_MAX_ATTEMPTS
         with transaction.atomic():
-            returned = Answer.objects.filter(
-                pk=answer_id, status=Answer.Status.RUNNING, claim_token=token
-            ).update(
-                status=Answer.Status.PENDING,
-                claim_token=None,
-                lease_expires_at=None,
-                retry_at=now,
-                error="the worker stopped answering; back in the queue",
-            )
+            claim = Answer.objects.filter(pk=answer_id, status=Answer.Status.RUNNING, claim_token=token)
+            common = {"claim_token": None, "lease_expires_at": None}
+            if give_up:
+                returned = claim.update(
+                    status=Answer.Status.FAILED,
+                    finished_at=now,
+                    error=f"{lost} ({attempts} attempts, the limit)",
+                    **common,
+                )
+            else:
+                returned = claim.update(
+                    status=Answer.Status.PENDING,
+                    retry_at=now,
+                    error="the worker stopped answering; back in the queue",
+                    **common,
+                )
             if not returned:
                 continue
             AnswerAttempt.objects.create(
@@ -101,10 +113,15 @@ def answers_sweep() -> SweepReport:
                 started_at=started_at or now,
                 finished_at=now,
                 outcome=AnswerAttempt.Outcome.LOST,
-                error="no result before the lease ran out: the worker crashed or was stopped",
+                error=lost,
             )
-            transaction.on_commit(partial(answer_generate_task.delay, answer_id))
-        report.answers_requeued.append(answer_id)
+            if give_up:
+                report.battles_retired += battles_advance_for_answer(
+                    answer=Answer(pk=answer_id, status=Answer.Status.FAILED)
+                )
+            else:
+                transaction.on_commit(partial(answer_generate_task.delay, answer_id))
+        (report.answers_failed if give_up else report.answers_requeued).append(answer_id)
     overdue = Answer.objects.filter(
         status=Answer.Status.PENDING, retry_at__lt=now - timedelta(seconds=_OVERDUE_RETRY_SECONDS)
     )
@@ -150,10 +167,12 @@ def answers_sweep() -> SweepReport:
         status__in=[Battle.Status.GENERATING, Battle.Status.READY],
         created_at__lt=now - timedelta(days=1),
     ).update(status=Battle.Status.RETIRED, retired_reason="drawn for a voter who did not come back")
-    if report.answers_requeued or report.retries_requeued or report.battles_retired:
+    if report.answers_requeued or report.answers_failed or report.retries_requeued or report.battles_retired:
         logger.warning(
-            "sweep: %s lost answers requeued, %s overdue retries requeued, %s battles retired",
+            "sweep: %s lost answers requeued, %s failed at the attempt limit, %s overdue retries "
+            "requeued, %s battles retired",
             len(report.answers_requeued),
+            len(report.answers_failed),
             len(report.retries_requeued),
             report.battles_retired,
         )

@@ -170,3 +170,26 @@ def test_sweeper_requeues_retries_whose_message_was_lost():
     after = timezone.now()
     overdue.refresh_from_db()
     assert before <= overdue.retry_at <= after  # stamped with the sweep's time: not again at the next sweep
+
+
+def test_an_answer_whose_attempts_keep_being_lost_fails_at_the_attempt_limit(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.ARENA_GENERATION_MAX_ATTEMPTS = 3
+    battle = waiting_battle()
+    Answer.objects.filter(pk=battle.answer_b_id).update(
+        status=Answer.Status.RUNNING,
+        attempts=3,
+        claim_token=uuid.uuid4(),
+        started_at=timezone.now() - dt.timedelta(minutes=20),
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+    )
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        report = answers_sweep()
+    assert (report.answers_failed, report.answers_requeued, queued) == ([battle.answer_b_id], [], [])
+    answer = Answer.objects.get(pk=battle.answer_b_id)
+    assert (answer.status, answer.claim_token, answer.attempts) == (Answer.Status.FAILED, None, 3)
+    assert "the limit" in answer.error
+    assert AnswerAttempt.objects.get(answer=answer).outcome == AnswerAttempt.Outcome.LOST
+    battle.refresh_from_db()
+    assert (battle.status, battle.retired_reason) == (Battle.Status.RETIRED, f"answer {answer.pk} failed")
