@@ -194,7 +194,17 @@ class AnswerAdmin(admin.ModelAdmin):
     # Answers are what a model said: shown, never edited (an edit would also leave the rendered HTML stale).
     readonly_fields = [
         *["question", "contender", "sample_index", "status", "text", "source"],
-        *["html", "reasoning", "error", "parameters", "seed", "attempts", "is_truncated", "finish_reason"],
+        *[
+            "html",
+            "reasoning",
+            "repairs",
+            "error",
+            "parameters",
+            "seed",
+            "attempts",
+            "is_truncated",
+            "finish_reason",
+        ],
         *["latency_ms", "first_token_ms", "prompt_tokens", "completion_tokens"],
         *["created_at", "started_at", "finished_at"],
     ]

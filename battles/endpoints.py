@@ -258,7 +258,8 @@ class _Call:
         if is_over_cap:
             raise too_large
         try:
-            return json.loads(body)
+            # Bytes that are not UTF-8 become U+FFFD, as in a stream: the answer is kept, repaired.
+            return json.loads(body.decode("utf-8", errors="replace"))
         except ValueError:
             raise streams.BodyError(
                 f"sent a body that is not JSON: {streams.shorten(body.decode('utf-8', 'replace'), 80)}"

@@ -285,6 +285,9 @@ class Answer(models.Model):
     html = models.TextField(blank=True, editable=False)
     # The model's reasoning (reasoning_content or a <think> block), kept apart and not shown to voters.
     reasoning = models.TextField(_("reasoning"), blank=True)
+    # What had to be changed in the text or reasoning to store and show it (NUL characters removed,
+    # lone surrogates replaced); empty when nothing was.
+    repairs = models.CharField(_("repairs"), max_length=300, blank=True)
     error = models.TextField(_("error"), blank=True)
     seed = models.BigIntegerField(_("seed"), null=True, blank=True)
     parameters = models.JSONField(_("parameters used"), default=dict, blank=True)

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -252,13 +252,57 @@ def _generate_in_slot(answer: Answer, rng: random.Random) -> GenerationOutcome:
 def _record_success(
     answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
 ) -> GenerationOutcome:
+    text, text_repairs = storable_text(completion.text)
+    reasoning, reasoning_repairs = storable_text(completion.reasoning)
+    repairs = "; ".join(
+        f"{where}: {what}"
+        for where, what in (("text", text_repairs), ("reasoning", reasoning_repairs))
+        if what
+    )
+    try:
+        return _record_done(answer, token, attempt, started_at, completion, text, reasoning, repairs[:300])
+    except (DataError, ValueError) as error:
+        # Whatever the database or its driver refuses is an attempt like any other, never a crashed
+        # task that leaves the answer running until its lease runs out.
+        failure = endpoints.PermanentEndpointError(f"the answer could not be stored: {error}".strip())
+        return _record_failure(answer, token, attempt, started_at, failure, random.Random())
+
+
+def storable_text(text: str) -> tuple[str, str]:
+    """The text as PostgreSQL and the page can hold it, and what was changed (empty if nothing):
+    NUL characters are removed, lone surrogates become U+FFFD."""
+    repairs = []
+    nul = text.count("\x00")
+    if nul:
+        text = text.replace("\x00", "")
+        repairs.append(f"{nul} NUL character{'s' if nul > 1 else ''} removed")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        lone = sum(1 for character in text if 0xD800 <= ord(character) <= 0xDFFF)
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        repairs.append(f"{lone} lone surrogate{'s' if lone > 1 else ''} replaced")
+    return text, ", ".join(repairs)
+
+
+def _record_done(
+    answer: Answer,
+    token: uuid.UUID,
+    attempt: int,
+    started_at: Any,
+    completion: endpoints.ChatCompletion,
+    text: str,
+    reasoning: str,
+    repairs: str,
+) -> GenerationOutcome:
     finished_at = timezone.now()
     with transaction.atomic():
         saved = Answer.objects.filter(pk=answer.pk, status=Answer.Status.RUNNING, claim_token=token).update(
             status=Answer.Status.DONE,
-            text=completion.text,
-            html=render_markdown(completion.text),
-            reasoning=completion.reasoning,
+            text=text,
+            html=render_markdown(text),
+            reasoning=reasoning,
+            repairs=repairs,
             error="",
             parameters=answer.parameters,
             latency_ms=completion.latency_ms,

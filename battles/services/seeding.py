@@ -130,9 +130,9 @@ def _seed(parameters: dict[str, Any]) -> None:
         )
         _execute(
             """INSERT INTO battles_answer (question_id, contender_id, sample_index, status, text, html, reasoning,
-                   error, parameters, finish_reason, is_truncated, attempts, source, created_at, finished_at)
+                   repairs, error, parameters, finish_reason, is_truncated, attempts, source, created_at, finished_at)
                SELECT q.id, c.id, 0, 'done', 'Answer of ' || c.position || ' to ' || q.position,
-                   '<p>Answer of ' || c.position || ' to ' || q.position || '</p>', '', '', '{}', 'stop', false, 1,
+                   '<p>Answer of ' || c.position || ' to ' || q.position || '</p>', '', '', '', '{}', 'stop', false, 1,
                    'seed', now(), now()
                FROM seed_question q CROSS JOIN seed_contender c"""
         )

@@ -4,10 +4,11 @@ import uuid
 import httpx
 import pytest
 import respx
+from django.db import DataError
 
 from battles.limits import concurrency_slots
 from battles.models import Answer, AnswerAttempt, Battle, Contender
-from battles.services.generation import answer_generate, retry_delay_seconds
+from battles.services.generation import answer_generate, retry_delay_seconds, storable_text
 from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, OfflineContenderFactory
 
 pytestmark = pytest.mark.django_db
@@ -297,3 +298,45 @@ def test_failures_in_a_row_pause_the_contender_but_request_specific_ones_do_not(
     answer_generate(answer_id=answers[2].pk)
     contender.refresh_from_db()
     assert contender.consecutive_failures == 2 and contender.paused_until is not None
+
+
+@respx.mock
+def test_text_the_database_cannot_hold_is_repaired_and_recorded():
+    battle, answer = pending_battle()
+    # NUL characters, as a real llama.cpp server streamed them, and bytes that are not UTF-8.
+    body = b'{"choices":[{"index":0,"message":{"role":"assistant","content":"a\\u0000b \xff c"},'
+    body += b'"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":3}}'
+    respx.post(URL).mock(return_value=httpx.Response(200, content=body))
+
+    assert answer_generate(answer_id=answer.pk).status == "done"
+
+    answer.refresh_from_db()
+    assert (answer.status, answer.text) == (Answer.Status.DONE, "ab \ufffd c")
+    assert answer.repairs == "text: 1 NUL character removed"
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.READY
+
+
+def test_lone_surrogates_are_replaced_and_counted():
+    text, repairs = storable_text("ok \ud800 and \udfff")
+    assert (text, repairs) == ("ok \ufffd and \ufffd", "2 lone surrogates replaced")
+    assert storable_text("fine") == ("fine", "")
+
+
+@respx.mock
+def test_an_answer_the_database_refuses_is_a_failed_attempt_not_a_crash(monkeypatch):
+    battle, answer = pending_battle()
+    respx.post(URL).mock(return_value=httpx.Response(200, json=completion("fine")))
+
+    def refuse(*args, **kwargs):
+        raise DataError("value too long")
+
+    monkeypatch.setattr("battles.services.generation._record_done", refuse)
+
+    assert answer_generate(answer_id=answer.pk).status == "failed"
+
+    answer.refresh_from_db()
+    assert (answer.status, answer.claim_token) == (Answer.Status.FAILED, None)
+    assert "could not be stored" in answer.error
+    attempt = AnswerAttempt.objects.get(answer=answer)
+    assert attempt.outcome == AnswerAttempt.Outcome.PERMANENT_ERROR
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.RETIRED
