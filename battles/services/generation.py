@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # HTTP statuses that say something about one request (too long a prompt, say), not about the
 # endpoint's health: they fail the answer without counting towards pausing the contender.
 _REQUEST_SPECIFIC_STATUSES = {400, 413, 422}
+_SEED_RANGE = 2**31  # as the pool draws seeds
 # last_success_at of a healthy contender is a rough mark: writing it after every answer would cost a
 # query per answer.
 _SUCCESS_RESOLUTION = timedelta(seconds=30)
@@ -252,6 +253,8 @@ def _generate_in_slot(answer: Answer, rng: random.Random) -> GenerationOutcome:
 def _record_success(
     answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
 ) -> GenerationOutcome:
+    if not completion.text.strip():
+        return _record_empty(answer, token, attempt, started_at, completion)
     text, text_repairs = storable_text(completion.text)
     reasoning, reasoning_repairs = storable_text(completion.reasoning)
     repairs = "; ".join(
@@ -266,6 +269,25 @@ def _record_success(
         # task that leaves the answer running until its lease runs out.
         failure = endpoints.PermanentEndpointError(f"the answer could not be stored: {error}".strip())
         return _record_failure(answer, token, attempt, started_at, failure, random.Random())
+
+
+def _record_empty(
+    answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
+) -> GenerationOutcome:
+    """An answer with no text (after its reasoning) never reaches voters: it is an attempt that
+    failed. A contender without a fixed seed is asked again with a new one (the same seed would give
+    the same nothing); with a fixed seed the answer fails. Not the contender's failure: it answered."""
+    message = (
+        f"the model sent an empty answer (finish_reason {completion.finish_reason or 'none'}, "
+        f"{completion.completion_tokens if completion.completion_tokens is not None else '?'} tokens)"
+    )
+    reseed = answer.contender.seed is None
+    error: endpoints.EndpointError = (
+        endpoints.RetryableEndpointError(message) if reseed else endpoints.PermanentEndpointError(message)
+    )
+    return _record_failure(
+        answer, token, attempt, started_at, error, random.Random(), new_seed=reseed, contender_failed=False
+    )
 
 
 def storable_text(text: str) -> tuple[str, str]:
@@ -352,7 +374,12 @@ def _record_failure(
     started_at: Any,
     error: endpoints.EndpointError,
     rng: random.Random,
+    *,
+    new_seed: bool = False,
+    contender_failed: bool = True,
 ) -> GenerationOutcome:
+    """Record a failed attempt: retried later (with a new seed if `new_seed`) or the answer failed;
+    counted against the contender unless the failure was the request's own (or not `contender_failed`)."""
     from battles.tasks import answer_generate_task
 
     finished_at = timezone.now()
@@ -374,6 +401,8 @@ def _record_failure(
             "parameters": answer.parameters,
         }
         if will_retry:
+            if new_seed:
+                common["seed"] = rng.randrange(_SEED_RANGE)
             saved = claim.update(
                 status=Answer.Status.PENDING, retry_at=finished_at + timedelta(seconds=delay), **common
             )
@@ -400,7 +429,7 @@ def _record_failure(
         else:
             answer.status = Answer.Status.FAILED
             battles_advance_for_answer(answer=answer)
-        if error.status_code not in _REQUEST_SPECIFIC_STATUSES:
+        if contender_failed and error.status_code not in _REQUEST_SPECIFIC_STATUSES:
             contender_failure_record(contender_id=answer.contender_id, error=message)
     return GenerationOutcome("retrying" if will_retry else Answer.Status.FAILED)
 

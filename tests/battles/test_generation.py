@@ -340,3 +340,40 @@ def test_an_answer_the_database_refuses_is_a_failed_attempt_not_a_crash(monkeypa
     attempt = AnswerAttempt.objects.get(answer=answer)
     assert attempt.outcome == AnswerAttempt.Outcome.PERMANENT_ERROR
     assert Battle.objects.get(pk=battle.pk).status == Battle.Status.RETIRED
+
+
+@respx.mock
+def test_an_empty_answer_never_reaches_voters_and_is_asked_again_with_a_new_seed():
+    battle, answer = pending_battle(seed=None)
+    respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(200, json=completion(" \n ")),
+            httpx.Response(200, json=completion("Forty-two")),
+        ]
+    )
+
+    assert answer_generate(answer_id=answer.pk).status == "retrying"
+
+    retried = Answer.objects.get(pk=answer.pk)
+    assert retried.status == Answer.Status.PENDING and retried.seed != 42
+    assert "empty answer" in retried.error
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.GENERATING
+    assert Contender.objects.get(pk=battle.contender_b_id).consecutive_failures == 0
+    assert AnswerAttempt.objects.get(answer=answer).outcome == AnswerAttempt.Outcome.RETRYABLE_ERROR
+    Answer.objects.filter(pk=answer.pk).update(retry_at=None)
+
+    assert answer_generate(answer_id=answer.pk).status == "done"
+    assert Answer.objects.get(pk=answer.pk).text == "Forty-two"
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.READY
+
+
+@respx.mock
+def test_an_empty_answer_from_a_contender_with_a_fixed_seed_fails_and_its_battle_is_retired():
+    battle, answer = pending_battle(seed=7)
+    respx.post(URL).mock(return_value=httpx.Response(200, json=completion("")))
+
+    assert answer_generate(answer_id=answer.pk).status == "failed"
+
+    failed = Answer.objects.get(pk=answer.pk)
+    assert (failed.status, failed.seed, failed.text) == (Answer.Status.FAILED, 42, "")
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.RETIRED
