@@ -182,6 +182,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "polling_interval": 0.2,
     }
+    # kombu's file-system transport, writing each message whole (arena/filesystem_broker.py).
+    CELERY_BROKER_TRANSPORT = "arena.filesystem_broker:Transport"
 else:
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
         # kombu's Redis transport with a fix for the worker's crash on reconnection (arena/broker.py).
