@@ -20,8 +20,10 @@ another session.
 """
 
 import hashlib
+import uuid
 import weakref
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
@@ -30,6 +32,16 @@ from django.db.models import Model
 
 _M = TypeVar("_M", bound=Model)
 _Converter = Callable[[Any, Any, Any], Any]
+
+
+def parameter(value: Any) -> Any:
+    """A value for hand-written SQL, as the ORM would send it (SQLite keeps UUIDs as text and
+    datetimes as naive UTC text)."""
+    if isinstance(value, uuid.UUID):
+        return value if connection.vendor == "postgresql" else value.hex
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 class Columns(Generic[_M]):

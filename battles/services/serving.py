@@ -155,16 +155,11 @@ def _hold_state(*, voter: Voter | None, ip_hash: str, lock: tuple[str, list[Any]
             cursor,
             f"SELECT (SELECT COUNT(*) {HELD_AT_ADDRESS}), "
             f"(SELECT MIN(served_at) {HELD_AT_ADDRESS}), {served}",
-            [ip_hash, ip_hash, *([] if voter is None else [_db(voter.pk)])],
+            [ip_hash, ip_hash, *([] if voter is None else [rows.parameter(voter.pk)])],
             first=lock,
         )
         held, oldest, served_id = cursor.fetchone()
     return HoldState(served_id=served_id, held=held, oldest_served_at=_SERVED_AT.value("served_at", oldest))
-
-
-def _db(value: Any) -> Any:
-    """A voter id as the ORM would send it (SQLite keeps UUIDs as text)."""
-    return value if connection.vendor == "postgresql" else value.hex
 
 
 def hold_limits_check(

@@ -19,6 +19,7 @@ from arena import rows, stores
 from arena.cache import windows_count, windows_uncount
 from arena.locks import lock_wait_ran_out, transaction_lock_statement
 from arena.rows import Columns
+from battles import selectors
 from battles.models import Answer, Battle, Category, Contender, Origin, Question, Vote, Voter
 from battles.services import serving
 from battles.services.pool import (
@@ -106,25 +107,6 @@ class VoteRecorded:
     created: bool
 
 
-def _db(value: Any) -> Any:
-    """A parameter for hand-written SQL, as the ORM would send it (SQLite keeps UUIDs as text and
-    datetimes as naive UTC text)."""
-    if isinstance(value, uuid.UUID):
-        return value if connection.vendor == "postgresql" else value.hex
-    if isinstance(value, datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    return value
-
-
-def voter_find(*, voter_id: uuid.UUID) -> Voter | None:
-    with connection.cursor() as cursor:
-        rows.execute(
-            cursor, f"SELECT {_VOTER.sql} FROM {Voter._meta.db_table} v WHERE v.id = %s", [_db(voter_id)]
-        )
-        row = cursor.fetchone()
-    return None if row is None else _VOTER.build(row)[0]
-
-
 def voter_known(*, voter_id: uuid.UUID) -> Voter:
     """A voter known by id only, not read (its other fields are read if ever asked for): enough to
     cast a vote, which finds out itself whether the voter exists (VoteRejected "unknown_voter")."""
@@ -136,7 +118,7 @@ def voter_get_or_create(*, voter_id: uuid.UUID | None, ip_hash: str = "") -> Vot
     nothing is made), as each one is made to be served a battle at once."""
     now = timezone.now()
     if voter_id is not None:
-        voter = voter_find(voter_id=voter_id)
+        voter = selectors.voter_find(voter_id=voter_id)
         if voter is not None:
             voter_seen(voter, now=now)
             return voter
@@ -169,7 +151,7 @@ def voter_with_holds(*, voter_id: uuid.UUID) -> tuple[Voter, list[Battle]] | Non
             cursor,
             f"SELECT {_VOTER.sql}, {_SHOWN_COLUMNS} FROM {Voter._meta.db_table} v "
             f"LEFT JOIN ({_shown_joined(_B)}) ON {held} WHERE v.id = %s",
-            [_db(voter_id)],
+            [rows.parameter(voter_id)],
         )
         found = cursor.fetchall()
     if not found:
@@ -251,7 +233,12 @@ def _claim_from_pool(voter: Voter, *, ip_hash: str, unseen: bool) -> Battle | No
     """Serve the oldest servable battle of the shared pool (see _claim_sql), in one statement."""
     postgresql = connection.vendor == "postgresql"
     claim = _claim_sql(unseen=unseen)
-    parameters = [_db(voter.pk), _db(timezone.now()), ip_hash, *([_db(voter.pk)] if unseen else [])]
+    parameters = [
+        rows.parameter(voter.pk),
+        rows.parameter(timezone.now()),
+        ip_hash,
+        *([rows.parameter(voter.pk)] if unseen else []),
+    ]
     with connection.cursor() as cursor:
         if postgresql:  # claimed and read in one statement
             rows.execute(
@@ -284,8 +271,8 @@ def _hold_at_once(*, voter: Voter, ip_hash: str) -> Battle | None:
         f"AND NOT EXISTS (SELECT 1 FROM {_B} m WHERE m.voter_id = %s AND m.status = {_SERVED})"
     )
     parameters = [
-        *[_db(voter.pk), _db(timezone.now()), ip_hash, _db(voter.pk)],
-        *[ip_hash, settings.ARENA_HELD_BATTLES_PER_IP, _db(voter.pk)],
+        *[rows.parameter(voter.pk), rows.parameter(timezone.now()), ip_hash, rows.parameter(voter.pk)],
+        *[ip_hash, settings.ARENA_HELD_BATTLES_PER_IP, rows.parameter(voter.pk)],
     ]
     # Its own transaction; inside another one (a test's), a savepoint keeps a lock wait that ran out
     # from breaking it.
@@ -326,7 +313,7 @@ def battle_serve(
     if held is None:  # everything the voter holds, in one query: served, drawn for them, on its way
         held = _battles_shown(
             f"b.voter_id = %s AND b.status IN ({_SERVED}, {_READY}, {_GENERATING})",
-            [_db(voter.pk)],
+            [rows.parameter(voter.pk)],
         )
     served = sorted(
         (b for b in held if b.status == Battle.Status.SERVED and b.served_at is not None),
@@ -590,7 +577,7 @@ def _open_for_vote(parameters: list[Any], *, cast_at: datetime) -> str:
     condition = f"id = %s AND voter_id = %s AND status = {_SERVED}"
     if settings.ARENA_VOTE_MIN_SECONDS > 0:
         condition += " AND served_at <= %s"
-        parameters.append(_db(cast_at - timedelta(seconds=settings.ARENA_VOTE_MIN_SECONDS)))
+        parameters.append(rows.parameter(cast_at - timedelta(seconds=settings.ARENA_VOTE_MIN_SECONDS)))
     return condition
 
 
@@ -610,7 +597,7 @@ def _vote_store_at_once(
     The vote's time is the database's clock as the statement writes it, a moment before it commits:
     Elo applies votes in time order, and a vote that commits after a later-stamped vote was counted
     costs a replay of every vote, so the time is taken as close to the commit as it can be."""
-    parameters: list[Any] = [battle_id, _db(voter.pk)]
+    parameters: list[Any] = [battle_id, rows.parameter(voter.pk)]
     condition = _open_for_vote(parameters, cast_at=cast_at)
     parameters += [outcome, ip_hash, reason, OUTCOME_CODES[outcome]]
     columns = ", ".join(_VOTE_COLUMNS)
@@ -649,7 +636,7 @@ def _vote_store_in_steps(
     *, battle_id: int, voter: Voter, outcome: str, ip_hash: str, reason: str, cast_at: datetime
 ) -> Vote | None:
     """_vote_store_at_once in three statements, for databases without data-modifying WITH (SQLite)."""
-    parameters: list[Any] = [_db(cast_at), battle_id, _db(voter.pk)]
+    parameters: list[Any] = [rows.parameter(cast_at), battle_id, rows.parameter(voter.pk)]
     condition = _open_for_vote(parameters, cast_at=cast_at)
     with transaction.atomic(), connection.cursor() as cursor:
         rows.execute(
@@ -681,7 +668,7 @@ def _vote_store_in_steps(
             cursor,
             f"INSERT INTO {_V} ({', '.join(_VOTE_COLUMNS)}) "
             f"VALUES ({', '.join(['%s'] * len(_VOTE_COLUMNS))}) RETURNING id",
-            [_db(getattr(vote, column)) for column in _VOTE_COLUMNS],
+            [rows.parameter(getattr(vote, column)) for column in _VOTE_COLUMNS],
         )
         vote.id = cursor.fetchone()[0]
         pair_counts_add(votes=[vote])
