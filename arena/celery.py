@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, worker_ready, worker_shutdown
+from celery.signals import task_postrun, worker_ready, worker_shutdown, worker_shutting_down
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
 
@@ -14,9 +14,19 @@ def _connect_worker_signals() -> None:
     from arena.heartbeat import CatchUpOnConnect, task_done, worker_started, worker_stopping
 
     worker_ready.connect(worker_started, weak=False)
+    worker_shutting_down.connect(_endpoint_calls_cancel, weak=False)
     worker_shutdown.connect(worker_stopping, weak=False)
     task_postrun.connect(task_done, weak=False)
     app.steps["consumer"].add(CatchUpOnConnect)
+
+
+def _endpoint_calls_cancel(**_: object) -> None:
+    """A worker asked to stop closes its endpoint connections at once: each call in flight ends as a
+    retryable attempt (the answer goes back to the queue) and the server stops generating for it,
+    instead of the shutdown waiting for every answer to finish."""
+    from battles.endpoints import calls_abort
+
+    calls_abort("the worker is shutting down")
 
 
 _connect_worker_signals()

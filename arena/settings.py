@@ -212,7 +212,11 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 # Endpoint calls get their own queue, so a backlog of answers never delays a ratings refresh.
-CELERY_TASK_ROUTES = {"battles.tasks.answer_generate_task": {"queue": "generation"}}
+# Calls to model endpoints (answers and probes) go to their own queue, served by many threads.
+CELERY_TASK_ROUTES = {
+    "battles.tasks.answer_generate_task": {"queue": "generation"},
+    "battles.tasks.contender_probe_task": {"queue": "generation"},
+}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -317,15 +321,23 @@ ARENA_ENDPOINT_MAX_RESPONSE_BYTES = env_int(
     "ARENA_ENDPOINT_MAX_RESPONSE_BYTES", 8 * 1024 * 1024, minimum=1024
 )
 ARENA_ANSWER_MAX_CHARS = env_int("ARENA_ANSWER_MAX_CHARS", 32_000, minimum=100)
+# An answer shorter than this (stripped, reasoning apart) is a failed attempt, asked again with a new
+# seed, never shown to voters. An empty answer always is; 0 or 1 checks nothing more.
+ARENA_ANSWER_MIN_CHARS = env_int("ARENA_ANSWER_MIN_CHARS", 1, minimum=0)
 # Retries of retryable endpoint failures: exponential backoff from the base, with jitter, capped.
 ARENA_GENERATION_MAX_ATTEMPTS = env_int("ARENA_GENERATION_MAX_ATTEMPTS", 5, minimum=1)
 ARENA_GENERATION_RETRY_BASE_SECONDS = env_float("ARENA_GENERATION_RETRY_BASE_SECONDS", 2.0, minimum=0.0)
 ARENA_GENERATION_RETRY_MAX_SECONDS = env_float("ARENA_GENERATION_RETRY_MAX_SECONDS", 300.0, minimum=0.0)
 # A running answer whose worker has been silent this long past its request timeout goes back to the queue.
 ARENA_GENERATION_LEASE_MARGIN_SECONDS = env_float("ARENA_GENERATION_LEASE_MARGIN_SECONDS", 60.0, minimum=0.0)
-# A contender failing this many times in a row is paused from battles, probed after the cool-down,
-# and restored when a probe succeeds.
+# A contender failing this many times in a row is paused from battles and probed with a real request
+# (its own parameters, streaming and timeout): first after PROBE_FIRST seconds, then at doubling waits
+# up to PROBE_MAX; restored when a probe answers. Paused again within FLAP_WINDOW of a restore, it
+# waits twice as long per flap in a row, up to COOLDOWN (see battles/services/health.py).
 ARENA_CONTENDER_FAILURE_THRESHOLD = env_int("ARENA_CONTENDER_FAILURE_THRESHOLD", 5, minimum=1)
+ARENA_CONTENDER_PROBE_FIRST_SECONDS = env_float("ARENA_CONTENDER_PROBE_FIRST_SECONDS", 5.0, minimum=0.1)
+ARENA_CONTENDER_PROBE_MAX_SECONDS = env_float("ARENA_CONTENDER_PROBE_MAX_SECONDS", 20.0, minimum=0.1)
+ARENA_CONTENDER_FLAP_WINDOW_SECONDS = env_float("ARENA_CONTENDER_FLAP_WINDOW_SECONDS", 600.0, minimum=0.0)
 ARENA_CONTENDER_COOLDOWN_SECONDS = env_float("ARENA_CONTENDER_COOLDOWN_SECONDS", 300.0, minimum=1.0)
 # Contenders with few votes are drawn more often: weight × (1 + boost) at 0 votes, fading to × 1 at
 # ARENA_SAMPLING_BOOST_UNTIL_VOTES votes.

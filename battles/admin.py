@@ -2,12 +2,14 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from battles.forms import QuestionForm
 from battles.models import Answer, AnswerAttempt, Battle, Category, Contender, Question, Vote, Voter
-from battles.services.health import contender_probe
+from battles.services.contenders import contenders_resume
+from battles.services.health import concurrency_warning, contender_probe, contender_server_slots
 
 
 @admin.register(Category)
@@ -74,7 +76,7 @@ class ContenderAdmin(admin.ModelAdmin):
         "model_id",
         "base_url",
         "sampling_weight",
-        "max_concurrent_requests",
+        "concurrency",
         "last_success_at",
     ]
     list_filter = ["kind", "is_active", "origin", PausedAfterFailuresFilter]
@@ -83,8 +85,14 @@ class ContenderAdmin(admin.ModelAdmin):
     actions = ["test_endpoint", "resume"]
     readonly_fields = [
         "origin",
+        "server_slots",
         "consecutive_failures",
         "paused_until",
+        "paused_at",
+        "paused_reason",
+        "probes_failed",
+        "flaps",
+        "restored_at",
         "last_error",
         "last_failure_at",
         "last_success_at",
@@ -101,6 +109,7 @@ class ContenderAdmin(admin.ModelAdmin):
                     "extra_headers",
                     "request_timeout_seconds",
                     "max_concurrent_requests",
+                    "server_slots",
                     "stream",
                     "stream_usage",
                 ]
@@ -126,7 +135,12 @@ class ContenderAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "consecutive_failures",
+                    "paused_at",
+                    "paused_reason",
                     "paused_until",
+                    "probes_failed",
+                    "flaps",
+                    "restored_at",
                     "last_error",
                     "last_failure_at",
                     "last_success_at",
@@ -138,15 +152,47 @@ class ContenderAdmin(admin.ModelAdmin):
     @admin.display(description=_("health"))
     def health(self, contender: Contender) -> str:
         if contender.paused_until is not None:
-            return str(_("paused after %(count)s failures") % {"count": contender.consecutive_failures})
+            wait = max(0, round((contender.paused_until - timezone.now()).total_seconds()))
+            return str(
+                _("paused: %(reason)s; next probe in %(seconds)s s")
+                % {"reason": contender.paused_reason or contender.last_error or "?", "seconds": wait}
+            )
         if contender.consecutive_failures:
             return str(_("%(count)s failures in a row") % {"count": contender.consecutive_failures})
         return str(_("healthy"))
+
+    @admin.display(description=_("concurrency"), ordering="max_concurrent_requests")
+    def concurrency(self, contender: Contender) -> str:
+        if contender.server_slots is None:
+            return str(contender.max_concurrent_requests)
+        warning = " ⚠" if contender.max_concurrent_requests > contender.server_slots else ""
+        return str(
+            _("%(limit)s (server: %(slots)s)%(warning)s")
+            % {
+                "limit": contender.max_concurrent_requests,
+                "slots": contender.server_slots,
+                "warning": warning,
+            }
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        contender = self.get_object(request, object_id)
+        if request.method == "GET" and contender is not None:
+            warning = concurrency_warning(contender)
+            if warning:
+                self.message_user(request, warning, messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description=_("Test the endpoint with one short request"))
     def test_endpoint(self, request: HttpRequest, queryset: QuerySet[Contender]) -> None:
         for contender in queryset:
             result = contender_probe(contender=contender)
+            contender_server_slots(contender=contender)
+            warning = concurrency_warning(contender)
+            if warning:
+                self.message_user(request, warning, messages.WARNING)
             if result.is_ok:
                 self.message_user(
                     request,
@@ -163,7 +209,7 @@ class ContenderAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Resume the selected contenders now (clear the failure pause)"))
     def resume(self, request: HttpRequest, queryset: QuerySet[Contender]) -> None:
-        queryset.update(paused_until=None, consecutive_failures=0, is_active=True)
+        contenders_resume(contender_ids=list(queryset.values_list("id", flat=True)))
 
 
 class AnswerAttemptInline(admin.TabularInline):
@@ -177,6 +223,7 @@ class AnswerAttemptInline(admin.TabularInline):
         "outcome",
         "status_code",
         "latency_ms",
+        "seed",
         "retry_in_seconds",
         "error",
     ]
@@ -206,6 +253,7 @@ class AnswerAdmin(admin.ModelAdmin):
             "finish_reason",
         ],
         *["latency_ms", "first_token_ms", "prompt_tokens", "completion_tokens"],
+        *["server_queue_ms", "server_prompt_ms", "server_generation_ms"],
         *["created_at", "started_at", "finished_at"],
     ]
     inlines = [AnswerAttemptInline]
@@ -217,7 +265,9 @@ class AnswerAdmin(admin.ModelAdmin):
 
 @admin.register(AnswerAttempt)
 class AnswerAttemptAdmin(admin.ModelAdmin):
-    list_display = ["answer", "number", "outcome", "status_code", "latency_ms", "started_at", "short_error"]
+    list_display = [
+        *["answer", "number", "outcome", "status_code", "latency_ms", "seed", "started_at", "short_error"]
+    ]
     list_filter = ["outcome", "status_code", "answer__contender"]
     search_fields = ["error", "answer__contender__name"]
     list_select_related = ["answer"]

@@ -9,7 +9,6 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -44,6 +43,7 @@ from battles.serializers import (
     vote_result_body,
 )
 from battles.services.bank import bank_import_paths
+from battles.services.contenders import contenders_resume
 from battles.services.serving import ServeLimited
 from battles.services.voting import (
     VoteRejected,
@@ -348,12 +348,12 @@ class _StaffContenderSwitch(APIView):
 
     @extend_schema(request=None, responses={200: StaffContenderSerializer})
     def post(self, request: Request, pk: int) -> Response:
-        with transaction.atomic():
-            contender = generics.get_object_or_404(Contender.objects.select_for_update(), pk=pk)
-            contender.is_active = self.is_active
-            if self.is_active:
-                contender.paused_until, contender.consecutive_failures = None, 0
-            contender.save(update_fields=["is_active", "paused_until", "consecutive_failures", "updated_at"])
+        contender = generics.get_object_or_404(Contender.objects.all(), pk=pk)
+        if self.is_active:
+            contenders_resume(contender_ids=[contender.pk])
+        else:
+            Contender.objects.filter(pk=contender.pk).update(is_active=False, updated_at=timezone.now())
+        contender.refresh_from_db()
         return Response(StaffContenderSerializer(contender).data)
 
 

@@ -12,7 +12,10 @@ TGI's Messages API, DeepSeek and Qwen (DashScope compatible mode). Differences t
 - TGI writes `data:{…}` without a space; llama.cpp reports a failure mid-stream as an `error:` field
   line and then still sends `data: [DONE]`; vLLM sends `data: {"error": …}` then `[DONE]`;
 - usage arrives on a final chunk with `choices: []` (OpenAI, vLLM, Ollama, DashScope, TGI) or on the
-  chunk carrying the finish reason (DeepSeek, llama.cpp, which also adds `timings`).
+  chunk carrying the finish reason (DeepSeek, llama.cpp, which also adds `timings`: the server's own
+  prompt and generation times, kept beside the client's latency);
+- llama.cpp reports an error found while generating (say, invalid UTF-8 from the model) as
+  `data: {"error": {"code": 500, …}}` in newer builds and as an `error:` line in older ones.
 """
 
 import codecs
@@ -43,10 +46,18 @@ class BodyError(Exception):
     The message is a predicate that reads after the URL: "<url> sent a body that is not JSON".
     """
 
-    def __init__(self, message: str, *, is_retryable: bool = False, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        is_retryable: bool = False,
+        status_code: int | None = None,
+        is_in_band: bool = False,
+    ) -> None:
         super().__init__(message)
         self.is_retryable = is_retryable
         self.status_code = status_code
+        self.is_in_band = is_in_band  # reported inside a 200 response (a stream event, a JSON body)
 
 
 def is_retryable_status(status_code: int) -> bool:
@@ -64,6 +75,8 @@ class AnswerParts:
     completion_tokens: int | None
     is_stopped_early: bool = False  # the answer cap was reached and reading stopped
     first_token_at: float | None = None  # time.monotonic() of the first content or reasoning token
+    server_prompt_ms: float | None = None  # the server's own account (llama.cpp `timings`)
+    server_generation_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +188,9 @@ def in_band_error(payload: Any) -> BodyError:
         _RETRYABLE_ERROR_WORDS.search(words)
     )
     message = shorten(error_message(payload) or json.dumps(payload, ensure_ascii=False))
-    return BodyError(f"reported an error: {message}", is_retryable=is_retryable, status_code=status_code)
+    return BodyError(
+        f"reported an error: {message}", is_retryable=is_retryable, status_code=status_code, is_in_band=True
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,12 +209,20 @@ def _reasoning_of(message: dict[str, Any]) -> str:
     return ""
 
 
+def _milliseconds_of(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e9:
+        return round(float(value), 3)
+    return None
+
+
 class _Usage:
     def __init__(self) -> None:
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self._timings_prompt: int | None = None
         self._timings_completion: int | None = None
+        self.server_prompt_ms: float | None = None
+        self.server_generation_ms: float | None = None
 
     def read(self, payload: dict[str, Any]) -> None:
         usage = payload.get("usage")
@@ -210,6 +233,8 @@ class _Usage:
         if isinstance(timings, dict):
             self._timings_prompt = _token_count(timings.get("prompt_n"))
             self._timings_completion = _token_count(timings.get("predicted_n"))
+            self.server_prompt_ms = _milliseconds_of(timings.get("prompt_ms"))
+            self.server_generation_ms = _milliseconds_of(timings.get("predicted_ms"))
 
     def counts(self) -> tuple[int | None, int | None]:
         if self.prompt_tokens is None and self.completion_tokens is None:
@@ -246,6 +271,8 @@ def parse_completion(payload: Any) -> AnswerParts:
         finish_reason=finish_reason if isinstance(finish_reason, str) and finish_reason else None,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        server_prompt_ms=usage.server_prompt_ms,
+        server_generation_ms=usage.server_generation_ms,
     )
 
 
@@ -373,6 +400,8 @@ class EventStreamParser:
             completion_tokens=completion_tokens,
             is_stopped_early=self.is_stopped_early,
             first_token_at=self._first_token_at,
+            server_prompt_ms=self._usage.server_prompt_ms,
+            server_generation_ms=self._usage.server_generation_ms,
         )
 
     def _read_lines(self, *, at_end: bool) -> None:

@@ -17,9 +17,11 @@ import json
 import logging
 import math
 import os
+import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,11 +48,19 @@ class EndpointError(Exception):
     """A call to a model endpoint failed."""
 
     def __init__(
-        self, message: str, *, status_code: int | None = None, retry_after_seconds: float | None = None
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after_seconds: float | None = None,
+        is_in_band: bool = False,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.retry_after_seconds = retry_after_seconds
+        # Reported inside a 200 response (a stream event or a JSON body), after the server began to
+        # answer: what the model generated may be the cause, so the same seed may fail the same way.
+        self.is_in_band = is_in_band
 
 
 class RetryableEndpointError(EndpointError):
@@ -59,6 +69,10 @@ class RetryableEndpointError(EndpointError):
 
 class PermanentEndpointError(EndpointError):
     """Would fail the same way again: other 4xx, malformed bodies, a body over its cap."""
+
+
+class CancelledEndpointError(RetryableEndpointError):
+    """The call was given up on our side (the worker is shutting down): nothing to do with the endpoint."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,11 @@ class ChatCompletion:
     truncated: bool  # the answer cap was hit
     status_code: int
     reasoning_truncated: bool = False  # the reasoning cap was hit
+    # What the server says it spent, where it says so (llama.cpp `timings`; TGI's x-queue-time and
+    # x-inference-time headers): latency_ms and first_token_ms also hold the network and its queue.
+    server_queue_ms: float | None = None
+    server_prompt_ms: float | None = None
+    server_generation_ms: float | None = None
 
 
 def chat_completion(request: ChatRequest, *, client: httpx.Client | None = None) -> ChatCompletion:
@@ -123,7 +142,26 @@ def chat_completion(request: ChatRequest, *, client: httpx.Client | None = None)
     """
     call = _Call(request)
     http = client if client is not None else thread_client()
+    _raise_if_aborted(call)
     token = _call_deadline.set(call.deadline)
+    try:
+        completion = _chat_completion(call, http)
+    except EndpointError:
+        # A connection closed by calls_abort() ends its read early: whatever that looked like, say why.
+        _raise_if_aborted(call)
+        raise
+    finally:
+        _call_deadline.reset(token)
+    return completion
+
+
+def _raise_if_aborted(call: "_Call") -> None:
+    if _abort_reason:
+        raise CancelledEndpointError(f"the call to {call.shown_url} was cancelled: {_abort_reason}")
+
+
+def _chat_completion(call: "_Call", http: httpx.Client) -> ChatCompletion:
+    request = call.request
     try:
         with http.stream(
             "POST", request.url, content=call.content, headers=request.http_headers(), timeout=call.timeouts()
@@ -132,7 +170,7 @@ def chat_completion(request: ChatRequest, *, client: httpx.Client | None = None)
     except streams.BodyError as error:
         error_class = RetryableEndpointError if error.is_retryable else PermanentEndpointError
         message = f"{call.shown_url} {call.redact(str(error))}"
-        raise error_class(message, status_code=error.status_code) from None
+        raise error_class(message, status_code=error.status_code, is_in_band=error.is_in_band) from None
     except httpx.TimeoutException as error:
         call.raise_timeout(type(error).__name__, error)
     except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as error:
@@ -153,8 +191,6 @@ def chat_completion(request: ChatRequest, *, client: httpx.Client | None = None)
             f"{call.shown_url} sent a response that could not be read: {type(error).__name__}: "
             f"{streams.shorten(call.redact(str(error)))}"
         ) from error
-    finally:
-        _call_deadline.reset(token)
 
 
 class _Call:
@@ -219,6 +255,9 @@ class _Call:
             max_reasoning_chars=self.request.max_reasoning_chars,
         )
         first_token_at = parts.first_token_at
+        server_generation_ms = parts.server_generation_ms
+        if server_generation_ms is None:
+            server_generation_ms = _header_milliseconds(response, "x-inference-time")  # TGI
         return ChatCompletion(
             text=final.text,
             reasoning=final.reasoning,
@@ -230,6 +269,9 @@ class _Call:
             truncated=final.is_truncated,
             status_code=status,
             reasoning_truncated=final.is_reasoning_truncated,
+            server_queue_ms=_header_milliseconds(response, "x-queue-time"),
+            server_prompt_ms=parts.server_prompt_ms,
+            server_generation_ms=server_generation_ms,
         )
 
     def _read_event_stream(self, response: httpx.Response) -> streams.AnswerParts:
@@ -346,6 +388,18 @@ def _is_sendable(name: str, value: str) -> bool:
     )
 
 
+def _header_milliseconds(response: httpx.Response, name: str) -> float | None:
+    """A timing header in whole milliseconds (as TGI writes them), or None."""
+    value = response.headers.get(name, "").strip()
+    if not value or len(value) > 12:
+        return None
+    try:
+        milliseconds = float(value)
+    except ValueError:
+        return None
+    return milliseconds if math.isfinite(milliseconds) and milliseconds >= 0 else None
+
+
 def _milliseconds(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 
@@ -422,6 +476,51 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+# Calls given up on: a worker that shuts down closes the connections of its calls in flight, so that
+# a server that notices a closed connection (llama.cpp, vLLM, TGI) stops generating for nobody, and
+# the calls end at once (as retryable CancelledEndpointError) instead of holding up the shutdown.
+_abort_reason = ""
+_open_streams: "weakref.WeakSet[_DeadlineStream]" = weakref.WeakSet()
+_open_streams_lock = threading.Lock()
+
+
+def _opened(stream: _DeadlineStream) -> _DeadlineStream:
+    with _open_streams_lock:
+        _open_streams.add(stream)
+    return stream
+
+
+def calls_abort(reason: str) -> int:
+    """End every endpoint call of this process now and refuse new ones; returns the connections closed."""
+    global _abort_reason
+    _abort_reason = reason
+    with _open_streams_lock:
+        open_now = list(_open_streams)
+    closed = 0
+    for stream in open_now:
+        sock = stream.get_extra_info("socket")
+        if sock is None:
+            continue
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked reading it; the server sees the close
+        except OSError:
+            continue  # already closed
+        closed += 1
+    if closed:
+        logger.warning("closed %s endpoint connection(s): %s", closed, reason)
+    return closed
+
+
+def calls_aborted() -> bool:
+    return bool(_abort_reason)
+
+
+def calls_allow() -> None:
+    """Allow calls again after calls_abort() (a worker that carries on, and tests)."""
+    global _abort_reason
+    _abort_reason = ""
+
+
 class _DeadlineBackend(httpcore.NetworkBackend):
     def __init__(self, backend: httpcore.NetworkBackend) -> None:
         self._backend = backend
@@ -435,13 +534,15 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+        return _opened(
+            _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
+        )
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
         timeout = _bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
+        return _opened(_DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options)))
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
@@ -500,9 +601,50 @@ def thread_client() -> httpx.Client:
 
 
 def _forget_thread_clients() -> None:
-    # A forked worker must not share the parent's sockets.
-    global _thread_clients
+    # A forked worker must not share the parent's sockets (nor close them in calls_abort()).
+    global _thread_clients, _open_streams
     _thread_clients = threading.local()
+    _open_streams = weakref.WeakSet()
+
+
+# ---------------------------------------------------------------------------------------------
+# What a server says about itself
+
+PROPS_MAX_BYTES = 1024 * 1024
+MAX_SERVER_SLOTS = 4096
+
+
+def server_slots(request: ChatRequest, *, timeout_seconds: float = 5.0) -> int | None:
+    """How many requests the server runs at once, where it says: llama.cpp's `GET /props`
+    (`total_slots`, its --parallel). None for servers that do not say, or on any failure."""
+    base = request.base_url.partition("?")[0].rstrip("/")
+    url = base.removesuffix("/v1") + "/props"
+    headers = {name: value for name, value in request.http_headers().items() if name != "Content-Type"}
+    headers["Accept"] = "application/json"
+    token = _call_deadline.set(time.monotonic() + timeout_seconds)
+    try:
+        with thread_client().stream(
+            "GET", url, headers=headers, timeout=httpx.Timeout(timeout_seconds)
+        ) as response:
+            if response.status_code != 200:
+                return None
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > PROPS_MAX_BYTES:
+                    return None
+    except (httpx.HTTPError, httpcore.TimeoutException):
+        return None
+    finally:
+        _call_deadline.reset(token)
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    slots = payload.get("total_slots") if isinstance(payload, dict) else None
+    if isinstance(slots, int) and not isinstance(slots, bool) and 1 <= slots <= MAX_SERVER_SLOTS:
+        return slots
+    return None
 
 
 os.register_at_fork(after_in_child=_forget_thread_clients)

@@ -22,6 +22,8 @@ secret_variable_validator = RegexValidator(
 
 # A request may take at most this long; the generation task's time limits sit above it.
 MAX_REQUEST_TIMEOUT_SECONDS = 600
+# Seeds drawn for answers and probes: below 2**31, which every server takes as its seed type.
+SEED_RANGE = 2**31
 
 
 class Origin(models.TextChoices):
@@ -186,6 +188,14 @@ class Contender(models.Model):
     max_concurrent_requests = models.PositiveIntegerField(
         _("maximum concurrent requests"), default=8, help_text=_("Across all workers.")
     )
+    # What the server says it can run at once (llama.cpp's /props total_slots), read when the
+    # contender is added or tested; None when the server does not say.
+    server_slots = models.PositiveIntegerField(
+        _("server slots"),
+        null=True,
+        blank=True,
+        help_text=_("Requests the server runs at once, as it reports them (llama.cpp: --parallel)."),
+    )
     sampling_weight = models.FloatField(
         _("sampling weight"),
         default=1.0,
@@ -199,14 +209,29 @@ class Contender(models.Model):
         ),
     )
     # Health, kept by the generation service: N failures in a row pause the contender until a probe
-    # succeeds (see ARENA_CONTENDER_FAILURE_THRESHOLD).
-    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    # succeeds (see ARENA_CONTENDER_FAILURE_THRESHOLD and battles/services/health.py).
+    consecutive_failures = models.PositiveIntegerField(
+        _("failures in a row"),
+        default=0,
+        help_text=_("Counted up to the pause; failures of calls already under way when it paused are not."),
+    )
     paused_until = models.DateTimeField(
         _("paused after failures until"),
         null=True,
         blank=True,
-        help_text=_("Set when the endpoint keeps failing; a probe after this time restores it."),
+        help_text=_("Set when the endpoint keeps failing; the next probe is due at this time."),
     )
+    paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
+    paused_reason = models.TextField(_("why paused"), blank=True)
+    # Probes that failed since the pause, and pauses that came soon after a restore (in a row): both
+    # lengthen the wait before the next probe.
+    probes_failed = models.PositiveIntegerField(_("probes failed"), default=0)
+    flaps = models.PositiveIntegerField(
+        _("pauses soon after a restore"),
+        default=0,
+        help_text=_("Paused again shortly after a probe restored it, in a row; each one doubles the waits."),
+    )
+    restored_at = models.DateTimeField(_("restored by a probe at"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True)
     last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
@@ -293,6 +318,12 @@ class Answer(models.Model):
     parameters = models.JSONField(_("parameters used"), default=dict, blank=True)
     latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
     first_token_ms = models.PositiveIntegerField(_("time to first token (ms)"), null=True, blank=True)
+    # What the server reports it spent (llama.cpp `timings`, TGI's x-queue-time / x-inference-time
+    # headers): the client's latency and time to first token also hold the network and the server's
+    # queue. None when the server does not say.
+    server_queue_ms = models.FloatField(_("server queue (ms)"), null=True, blank=True)
+    server_prompt_ms = models.FloatField(_("server prompt time (ms)"), null=True, blank=True)
+    server_generation_ms = models.FloatField(_("server generation time (ms)"), null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(_("tokens in"), null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(_("tokens out"), null=True, blank=True)
     finish_reason = models.CharField(_("finish reason"), max_length=64, blank=True)
@@ -354,6 +385,7 @@ class AnswerAttempt(models.Model):
     error = models.TextField(_("error"), blank=True)
     latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
     retry_in_seconds = models.FloatField(_("retry in (s)"), null=True, blank=True)
+    seed = models.BigIntegerField(_("seed"), null=True, blank=True)
 
     class Meta:
         ordering = ["answer", "number"]

@@ -279,11 +279,14 @@ class StaffContenderSerializer(serializers.ModelSerializer[Contender]):
                 "stream",
                 "stream_usage",
                 "max_concurrent_requests",
+                "server_slots",
             ],
             *[
                 "sampling_weight",
                 "samples_per_question",
                 "consecutive_failures",
+                "paused_at",
+                "paused_reason",
                 "paused_until",
                 "last_error",
             ],
@@ -291,7 +294,10 @@ class StaffContenderSerializer(serializers.ModelSerializer[Contender]):
         ]
         read_only_fields = [
             *[
+                "server_slots",
                 "consecutive_failures",
+                "paused_at",
+                "paused_reason",
                 "paused_until",
                 "last_error",
                 "last_success_at",

@@ -8,7 +8,7 @@ from arena.locks import lock_held
 from arena.stores import BROKER, call
 from battles.models import MAX_REQUEST_TIMEOUT_SECONDS
 from battles.services.generation import answer_generate
-from battles.services.health import answers_sweep, contenders_probe_due
+from battles.services.health import answers_sweep, contender_recovery_probe, contenders_probe_due
 from battles.services.pool import battle_pool_refill
 
 
@@ -50,7 +50,22 @@ def answers_sweep_task(periodic: bool = False) -> int:
         return len(answers_sweep().answers_requeued)
 
 
-@shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True, **DATABASE_RETRY)
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True, **DATABASE_RETRY)
 def contenders_probe_task(periodic: bool = False) -> int:
     with periodic_run("contenders_probe_task", periodic=periodic):
-        return sum(contenders_probe_due().values())
+        return len(contenders_probe_due())
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=MAX_REQUEST_TIMEOUT_SECONDS + 30,
+    time_limit=MAX_REQUEST_TIMEOUT_SECONDS + 60,
+    **DATABASE_RETRY,
+)
+def contender_probe_task(contender_id: int) -> str:
+    try:
+        restored = contender_recovery_probe(contender_id=contender_id)
+    finally:
+        connection.close()
+    return {True: "restored", False: "still failing", None: "not due"}[restored]

@@ -15,6 +15,9 @@ The behaviour of each request is chosen by its model id, "<behaviour>" or "<beha
     ok                       200 JSON chat completion (whatever the request's stream flag)
     ok_stream                200 event stream: a few chunks, finish_reason, usage chunk, [DONE]
     slow[:seconds]           sleeps (default 5 s), then answers like ok
+    slow_long[:seconds]      answers like ok at once when max_tokens is at most 16 (a short test
+                             request), after <seconds> (default 5) otherwise: a server too slow for
+                             real answers that still passes a short check
     gather:<count>           waits until <count> requests are in flight at once (at most 30 s), then
                              answers like ok
     status_<code>            that status with an OpenAI-style JSON error body, e.g. status_500
@@ -27,7 +30,14 @@ The behaviour of each request is chosen by its model id, "<behaviour>" or "<beha
     drip                     200 JSON headers, then the body one byte a second, forever
     drip_headers             the status line and headers one byte a second, forever
     stall                    event-stream headers and one chunk, then silence, forever
+    fixture:<file>           the bytes of tests/battles/fixtures/endpoints/<file>, as a real server sent
+                             them (text/event-stream for .sse, application/json otherwise)
+    llamacpp_by_seed         a llama-server whose answer depends on the request's seed, as a real one's
+                             does: seed % 4 picks a NUL in the stream, an empty answer, an error event
+                             mid-stream, or a clean answer (streamed or not, as asked)
     (anything else)          404 "model not found", like a server without that model
+
+`GET /props` answers like llama-server's, with `server.total_slots` (404 while it is None).
 
 "Forever" ends when the client goes away or the server stops. Connection refused is tested with a
 port nobody listens on: see `unused_port()`.
@@ -41,9 +51,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 ANSWER_TEXT = "The answer is 42."
+FIXTURES = Path(__file__).parent / "battles" / "fixtures" / "endpoints"
+# llamacpp_by_seed: what a seed makes the model send, streamed and whole: (fixture, HTTP status).
+# Without streaming, the case that is an error event mid-stream is an HTTP 400, as llama-server does.
+SEEDED_FIXTURES = [
+    (("llamacpp_stream_nul.sse", 200), ("llamacpp_nonstream_nul.json", 200)),
+    (("llamacpp_empty_stop.sse", 200), ("llamacpp_empty_stop.json", 200)),
+    (("llamacpp_stream_error_event.sse", 200), ("llamacpp_error_400_utf8.json", 400)),
+    (("llamacpp_stream_timings.sse", 200), ("llamacpp_nonstream.json", 200)),
+]
 STREAM_DELTAS = ["The ", "answer ", "is ", "42."]
 
 
@@ -109,6 +129,7 @@ class FaultServer:
         self._client_gone: list[str] = []  # the behaviour of each request the client left mid-answer
         self.stopping = threading.Event()
         self.behaviour: str | None = None  # overrides the model id for every request when set
+        self.total_slots: int | None = None  # what GET /props reports
         host, port = server.server_address[:2]
         self.origin = f"http://{host!s}:{port}"
         self.base_url = f"{self.origin}/v1"
@@ -178,6 +199,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def do_GET(self) -> None:
+        slots = self.server.fault.total_slots
+        if self.path.rstrip("/") == "/props" and slots is not None:
+            props = {"default_generation_settings": {"n_ctx": 4096}, "total_slots": slots}
+            self._send_json(200, {**props, "model_path": "tiny-chatml.gguf", "build_info": "b7216-5d6688de"})
+        else:
+            self._error(404, "File Not Found", error_type="not_found_error")
+        self.close_connection = True
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
@@ -185,8 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else {}
         except ValueError:
             body = {}
+        self.body: dict[str, Any] = body if isinstance(body, dict) else {}
         fault = self.server.fault
-        choice = fault.behaviour or str(body.get("model", ""))
+        choice = fault.behaviour or str(self.body.get("model", ""))
         name, _, argument = choice.partition(":")
         fault.record(ReceivedRequest(self.path, dict(self.headers.items()), body, name))
         handler = getattr(self, f"_fault_{name}", None)
@@ -266,6 +297,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._fault_ok(argument)
 
+    def _fault_slow_long(self, argument: str) -> None:
+        max_tokens = self.body.get("max_tokens")
+        if isinstance(max_tokens, int) and max_tokens <= 16:
+            self._fault_ok(argument)
+        else:
+            self._fault_slow(argument)
+
     def _fault_gather(self, argument: str) -> None:
         self.server.fault.wait_for_in_flight(int(argument), timeout_seconds=30)
         self._fault_ok(argument)
@@ -340,6 +378,20 @@ class _Handler(BaseHTTPRequestHandler):
             if self.server.fault.wait(1.0):
                 return
 
+    def _fault_fixture(self, argument: str, status: int = 200) -> None:
+        data = (FIXTURES / argument).read_bytes()
+        self.send_response(status)
+        self.send_header(
+            "Content-Type", "text/event-stream" if argument.endswith(".sse") else "application/json"
+        )
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _fault_llamacpp_by_seed(self, argument: str) -> None:
+        streamed, whole = SEEDED_FIXTURES[int(self.body.get("seed") or 0) % len(SEEDED_FIXTURES)]
+        self._fault_fixture(*(streamed if self.body.get("stream") else whole))
+
     def _fault_stall(self, argument: str) -> None:
         self._start_stream()
         self.wfile.write(chunk_event({"role": "assistant", "content": "Thinking"}))
@@ -355,9 +407,10 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def fault_server() -> Iterator[FaultServer]:
-    """A fault server on 127.0.0.1 and a free port, serving from a thread until the block ends."""
-    server = _Server(("127.0.0.1", 0), _Handler)
+def fault_server(*, port: int = 0) -> Iterator[FaultServer]:
+    """A fault server on 127.0.0.1 and a free port (or `port`: a server started again where one was
+    stopped), serving from a thread until the block ends."""
+    server = _Server(("127.0.0.1", port), _Handler)
     fault = FaultServer(server)
     server.fault = fault
     # A short poll interval: the server stops at once when the block ends, not up to half a second later.

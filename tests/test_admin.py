@@ -1,3 +1,6 @@
+import datetime as dt
+import re
+
 import pytest
 from django.contrib import admin
 from django.test import Client
@@ -91,14 +94,61 @@ def test_test_endpoint_action_shows_the_result(staff, model_id, expected):
 
 
 def test_resume_action_clears_the_failure_pause(staff):
-
-    contender = ContenderFactory(consecutive_failures=9, paused_until=timezone.now(), is_active=True)
+    contender = ContenderFactory(
+        consecutive_failures=5,
+        paused_until=timezone.now(),
+        paused_at=timezone.now(),
+        paused_reason="5 failures in a row; the last: HTTP 503",
+        probes_failed=3,
+        flaps=2,
+        is_active=True,
+    )
     staff.post(
         reverse("admin:battles_contender_changelist"),
         {"action": "resume", "_selected_action": [contender.pk]},
     )
-    contender = Contender.objects.get(pk=contender.pk)
-    assert (contender.consecutive_failures, contender.paused_until) == (0, None)
+    resumed = Contender.objects.get(pk=contender.pk)
+    assert (resumed.consecutive_failures, resumed.paused_until, resumed.paused_at) == (0, None, None)
+    assert (resumed.paused_reason, resumed.probes_failed, resumed.flaps) == ("", 0, 0)
+    assert resumed.updated_at > contender.updated_at
+
+
+def test_the_contender_list_says_why_a_contender_is_paused_and_when_the_next_probe_is(staff):
+    ContenderFactory(
+        name="Flaky",
+        consecutive_failures=5,
+        paused_until=timezone.now() + dt.timedelta(seconds=20),
+        paused_reason="5 failures in a row; the last: HTTP 503 from http://models.test/v1/chat/completions",
+    )
+    page = staff.get(
+        reverse("admin:battles_contender_changelist"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert (
+        "paused: 5 failures in a row; the last: HTTP 503 from http://models.test/v1/chat/completions;" in page
+    )
+    assert re.search(r"next probe in (19|20) s", page)
+
+
+def test_the_admin_warns_when_the_limit_is_above_the_servers_slots(staff):
+    over = ContenderFactory(name="Eager", max_concurrent_requests=8, server_slots=4)
+    fits = ContenderFactory(name="Modest", max_concurrent_requests=4, server_slots=4)
+    listing = staff.get(
+        reverse("admin:battles_contender_changelist"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "8 (server: 4) ⚠" in listing and "4 (server: 4)<" in listing
+
+    def warnings(contender) -> list[str]:
+        page = staff.get(
+            reverse("admin:battles_contender_change", args=[contender.pk]), HTTP_ACCEPT_LANGUAGE="en"
+        )
+        return [str(message) for message in page.context["messages"]]
+
+    assert warnings(over) == [
+        "Eager may send 8 requests at once, but its server runs 4 at a time: the others wait in the "
+        "server's queue, and their latency and time to first token include that wait. Lower the maximum "
+        "concurrent requests to 4, or start the server with more slots."
+    ]
+    assert warnings(fits) == []
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from battles.models import Contender
 
@@ -17,3 +18,18 @@ def contender_save(*, name: str, **fields: Any) -> tuple[Contender, bool]:
         contender.full_clean()
         contender.save()
     return contender, created
+
+
+def contenders_resume(*, contender_ids: list[int]) -> int:
+    """Staff bring contenders back into battles now: active, and any pause after failures cleared
+    (with its streak and its flap history, since staff looked at it)."""
+    return Contender.objects.filter(pk__in=contender_ids).update(
+        is_active=True,
+        paused_until=None,
+        paused_at=None,
+        paused_reason="",
+        probes_failed=0,
+        flaps=0,
+        consecutive_failures=0,
+        updated_at=timezone.now(),
+    )

@@ -21,12 +21,20 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DataError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from battles import endpoints
 from battles.limits import concurrency_slots
-from battles.models import SECRET_VARIABLE_PATTERN, Answer, AnswerAttempt, Battle, Contender, Question
+from battles.models import (
+    SECRET_VARIABLE_PATTERN,
+    SEED_RANGE,
+    Answer,
+    AnswerAttempt,
+    Battle,
+    Contender,
+    Question,
+)
 from battles.rendering import render_markdown
 
 logger = logging.getLogger(__name__)
@@ -34,7 +42,6 @@ logger = logging.getLogger(__name__)
 # HTTP statuses that say something about one request (too long a prompt, say), not about the
 # endpoint's health: they fail the answer without counting towards pausing the contender.
 _REQUEST_SPECIFIC_STATUSES = {400, 413, 422}
-_SEED_RANGE = 2**31  # as the pool draws seeds
 # last_success_at of a healthy contender is a rough mark: writing it after every answer would cost a
 # query per answer.
 _SUCCESS_RESOLUTION = timedelta(seconds=30)
@@ -143,6 +150,9 @@ def answer_generate(*, answer_id: int, rng: random.Random | None = None) -> Gene
         return SKIPPED
     contender = answer.contender
     now = timezone.now()
+    if endpoints.calls_aborted():
+        # The worker is shutting down: leave the answer to the next worker, attempt not spent.
+        return GenerationOutcome("deferred", retry_in_seconds=rng.uniform(1, 5))
     if contender.paused_until is not None:
         # Outage: wait for the probe to restore the contender instead of adding to the failures.
         wait = max(1.0, (contender.paused_until - now).total_seconds()) + rng.uniform(0, 5)
@@ -246,14 +256,66 @@ def _generate_in_slot(answer: Answer, rng: random.Random) -> GenerationOutcome:
     try:
         completion = endpoints.chat_completion(request)
     except endpoints.EndpointError as error:
-        return _record_failure(answer, token, attempt, started_at, error, rng)
+        return _record_endpoint_error(answer, token, attempt, started_at, error, rng)
     return _record_success(answer, token, attempt, started_at, completion)
+
+
+def _record_endpoint_error(
+    answer: Answer,
+    token: uuid.UUID,
+    attempt: int,
+    started_at: Any,
+    error: endpoints.EndpointError,
+    rng: random.Random,
+) -> GenerationOutcome:
+    """A failed call, retried the way that can help.
+
+    An error the server reported after it began to answer (in-band), or the same 5xx with the same
+    body twice on the same seed, may come from what the model generates for that seed: trying the
+    same seed again would fail the same way. Such an answer is asked again with a new seed, or, when
+    the contender's seed is fixed, fails at the first repeat. A call we cancelled (the worker shutting
+    down) is retried and not held against the contender.
+    """
+    if isinstance(error, endpoints.CancelledEndpointError):
+        return _record_failure(answer, token, attempt, started_at, error, rng, contender_failed=False)
+    if not isinstance(error, endpoints.RetryableEndpointError):
+        return _record_failure(answer, token, attempt, started_at, error, rng)
+    reseed = answer.contender.seed is None
+    may_be_the_seed = error.is_in_band or (error.status_code or 0) >= 500
+    repeated = may_be_the_seed and _repeats_last_attempt(answer, attempt, error)
+    if repeated and not reseed:
+        failure = endpoints.PermanentEndpointError(
+            f"{error} (the same error as the previous attempt on the same seed; the contender's seed is "
+            "fixed, so another attempt would repeat it)",
+            status_code=error.status_code,
+        )
+        return _record_failure(answer, token, attempt, started_at, failure, rng, contender_failed=False)
+    return _record_failure(
+        answer,
+        token,
+        attempt,
+        started_at,
+        error,
+        rng,
+        new_seed=reseed and (error.is_in_band or repeated),
+        # A repeat says something about this request, not about the endpoint's health.
+        contender_failed=not repeated,
+    )
+
+
+def _repeats_last_attempt(answer: Answer, attempt: int, error: endpoints.EndpointError) -> bool:
+    previous = (
+        AnswerAttempt.objects.filter(answer_id=answer.pk, number=attempt - 1)
+        .values_list("error", "status_code", "seed")
+        .first()
+    )
+    return previous is not None and previous == (str(error), error.status_code, answer.seed)
 
 
 def _record_success(
     answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
 ) -> GenerationOutcome:
-    if not completion.text.strip():
+    if len(completion.text.strip()) < max(1, settings.ARENA_ANSWER_MIN_CHARS):
         return _record_empty(answer, token, attempt, started_at, completion)
     text, text_repairs = storable_text(completion.text)
     reasoning, reasoning_repairs = storable_text(completion.reasoning)
@@ -274,11 +336,18 @@ def _record_success(
 def _record_empty(
     answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
 ) -> GenerationOutcome:
-    """An answer with no text (after its reasoning) never reaches voters: it is an attempt that
-    failed. A contender without a fixed seed is asked again with a new one (the same seed would give
-    the same nothing); with a fixed seed the answer fails. Not the contender's failure: it answered."""
+    """An answer with no text (after its reasoning), or shorter than ARENA_ANSWER_MIN_CHARS, never
+    reaches voters: it is an attempt that failed. A contender without a fixed seed is asked again with
+    a new one (the same seed would give the same answer); with a fixed seed the answer fails. Not the
+    contender's failure: it answered."""
+    length = len(completion.text.strip())
+    what = (
+        f"an answer of {length} characters, under the minimum of {settings.ARENA_ANSWER_MIN_CHARS}"
+        if length
+        else "an empty answer"
+    )
     message = (
-        f"the model sent an empty answer (finish_reason {completion.finish_reason or 'none'}, "
+        f"the model sent {what} (finish_reason {completion.finish_reason or 'none'}, "
         f"{completion.completion_tokens if completion.completion_tokens is not None else '?'} tokens)"
     )
     reseed = answer.contender.seed is None
@@ -322,6 +391,9 @@ def _record_done(
         saved = Answer.objects.filter(pk=answer.pk, status=Answer.Status.RUNNING, claim_token=token).update(
             status=Answer.Status.DONE,
             text=text,
+            server_queue_ms=completion.server_queue_ms,
+            server_prompt_ms=completion.server_prompt_ms,
+            server_generation_ms=completion.server_generation_ms,
             html=render_markdown(text),
             reasoning=reasoning,
             repairs=repairs,
@@ -349,6 +421,7 @@ def _record_done(
             outcome=AnswerAttempt.Outcome.SUCCEEDED,
             status_code=completion.status_code,
             latency_ms=completion.latency_ms,
+            seed=answer.seed,
         )
         answer.status = Answer.Status.DONE
         battles_advance_for_answer(answer=answer)
@@ -402,7 +475,7 @@ def _record_failure(
         }
         if will_retry:
             if new_seed:
-                common["seed"] = rng.randrange(_SEED_RANGE)
+                common["seed"] = rng.randrange(SEED_RANGE)
             saved = claim.update(
                 status=Answer.Status.PENDING, retry_at=finished_at + timedelta(seconds=delay), **common
             )
@@ -421,6 +494,7 @@ def _record_failure(
             status_code=error.status_code,
             error=message,
             retry_in_seconds=delay if will_retry else None,
+            seed=answer.seed,
         )
         if will_retry:
             transaction.on_commit(
@@ -434,26 +508,74 @@ def _record_failure(
     return GenerationOutcome("retrying" if will_retry else Answer.Status.FAILED)
 
 
-def contender_failure_record(*, contender_id: int, error: str) -> bool:
-    """Count a failure; at the threshold, pause the contender from battles. True if it was paused now."""
-    now = timezone.now()
-    Contender.objects.filter(pk=contender_id).update(
-        consecutive_failures=F("consecutive_failures") + 1, last_error=error[:2000], last_failure_at=now
+def probe_wait_seconds(*, probes_failed: int, flaps: int) -> float:
+    """How long a paused contender waits for its next probe.
+
+    5 s, 10 s, 20 s, then every 20 s (the defaults): a server that is back is used again within
+    seconds. A contender paused again soon after a probe restored it (a flap) starts and ends each
+    series twice as long per flap in a row, up to ARENA_CONTENDER_COOLDOWN_SECONDS.
+    """
+    first = settings.ARENA_CONTENDER_PROBE_FIRST_SECONDS
+    longest = min(
+        settings.ARENA_CONTENDER_COOLDOWN_SECONDS,
+        settings.ARENA_CONTENDER_PROBE_MAX_SECONDS * 2 ** min(flaps, 30),
     )
-    paused = Contender.objects.filter(
-        pk=contender_id,
-        paused_until__isnull=True,
-        consecutive_failures__gte=settings.ARENA_CONTENDER_FAILURE_THRESHOLD,
-    ).update(paused_until=now + timedelta(seconds=settings.ARENA_CONTENDER_COOLDOWN_SECONDS))
-    if paused:
-        logger.error(
-            "contender %s paused after %s failures in a row: %s",
-            contender_id,
-            settings.ARENA_CONTENDER_FAILURE_THRESHOLD,
-            error,
+    return float(min(longest, first * 2 ** min(probes_failed + flaps, 30)))
+
+
+def contender_failure_record(*, contender_id: int, error: str) -> bool:
+    """Count a failure; at the threshold, pause the contender from battles and schedule its first
+    probe. True if it was paused now.
+
+    The streak stops at the pause: calls that were already under way when it paused fail too, and
+    are recorded as the last error, but they are not new evidence.
+    """
+    now = timezone.now()
+    threshold = settings.ARENA_CONTENDER_FAILURE_THRESHOLD
+    with transaction.atomic():
+        health = (
+            Contender.objects.select_for_update()
+            .filter(pk=contender_id)
+            .values_list("consecutive_failures", "paused_until", "flaps", "restored_at")
+            .first()
         )
-        battles_retire_waiting_on(contender_id=contender_id, reason="its contender was paused after failures")
-    return bool(paused)
+        if health is None:
+            return False
+        failures, paused_until, flaps, restored_at = health
+        changes: dict[str, Any] = {"last_error": error[:2000], "last_failure_at": now}
+        if paused_until is None:
+            changes["consecutive_failures"] = failures = failures + 1
+        if paused_until is not None or failures < threshold:
+            Contender.objects.filter(pk=contender_id).update(**changes)
+            return False
+        window = timedelta(seconds=settings.ARENA_CONTENDER_FLAP_WINDOW_SECONDS)
+        flaps = flaps + 1 if restored_at is not None and now - restored_at < window else 0
+        wait = probe_wait_seconds(probes_failed=0, flaps=flaps)
+        reason = f"{failures} failures in a row; the last: {error}"
+        if flaps:
+            reason += f" (paused again within {window.total_seconds():g} s of a restore: {flaps} in a row)"
+        Contender.objects.filter(pk=contender_id).update(
+            **changes,
+            paused_until=now + timedelta(seconds=wait),
+            paused_at=now,
+            paused_reason=reason[:2000],
+            probes_failed=0,
+            flaps=flaps,
+        )
+        probe_schedule(contender_id=contender_id, in_seconds=wait)
+    logger.error("contender %s paused: %s", contender_id, reason)
+    battles_retire_waiting_on(contender_id=contender_id, reason="its contender was paused after failures")
+    return True
+
+
+def probe_schedule(*, contender_id: int, in_seconds: float) -> None:
+    """Queue a probe of a paused contender when the transaction commits (the periodic probe task
+    catches any whose message is lost)."""
+    from battles.tasks import contender_probe_task
+
+    transaction.on_commit(
+        partial(contender_probe_task.apply_async, (contender_id,), countdown=in_seconds), robust=True
+    )
 
 
 def battles_retire_waiting_on(*, contender_id: int, reason: str) -> int:

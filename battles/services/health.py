@@ -1,18 +1,33 @@
-"""Keeping generation healthy: probing paused contenders, and sweeping up after crashed workers."""
+"""Keeping generation healthy: probing paused contenders, and sweeping up after crashed workers.
+
+A contender is paused after ARENA_CONTENDER_FAILURE_THRESHOLD failures in a row
+(generation.contender_failure_record). Its probes then follow the server, not a fixed clock: the
+first after ARENA_CONTENDER_PROBE_FIRST_SECONDS, the next ones at doubling waits up to
+ARENA_CONTENDER_PROBE_MAX_SECONDS, each probe queued by the one before (and by the periodic
+contenders_probe_task as a backstop). A probe is the real request, so a server that cannot answer
+battles cannot pass it. A contender paused again soon after a restore waits longer each time (flaps).
+"""
 
 import logging
+import random
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from battles import endpoints
-from battles.models import Answer, AnswerAttempt, Battle, Contender
-from battles.services.generation import battles_advance_for_answer, chat_request_build
+from battles.models import SEED_RANGE, Answer, AnswerAttempt, Battle, Contender, Question
+from battles.services.generation import (
+    battles_advance_for_answer,
+    chat_request_build,
+    probe_schedule,
+    probe_wait_seconds,
+)
 from battles.services.pool import SERVABLE
 
 logger = logging.getLogger(__name__)
@@ -29,37 +44,150 @@ class ProbeResult:
     latency_ms: int | None = None
 
 
-def contender_probe(*, contender: Contender) -> ProbeResult:
-    """One short request to the contender's endpoint (also the admin's "test endpoint" action)."""
+def contender_probe(*, contender: Contender, full: bool = False) -> ProbeResult:
+    """One request to the contender's endpoint.
+
+    `full`: the request the contender must answer in battles (a question from the bank, its system
+    prompt, parameters, streaming, token budget and timeout), which is how a paused contender proves
+    it is back; a server that answers short requests but times out on real ones stays paused.
+    Otherwise one short request (the admin's "test endpoint" action). An empty answer fails either.
+    """
     if not contender.is_endpoint:
         return ProbeResult(False, "offline contender: there is no endpoint to test")
     try:
-        completion = endpoints.chat_completion(chat_request_build(contender=contender, probe=True))
+        if full:
+            seed = contender.seed if contender.seed is not None else random.randrange(SEED_RANGE)
+            request = chat_request_build(contender=contender, question=_probe_question(), seed=seed)
+        else:
+            request = chat_request_build(contender=contender, probe=True)
+        completion = endpoints.chat_completion(request)
     except endpoints.EndpointError as error:
         return ProbeResult(False, str(error))
+    if not completion.text.strip():
+        return ProbeResult(
+            False,
+            f"the model sent an empty answer (finish_reason {completion.finish_reason or 'none'})",
+            completion.latency_ms,
+        )
     return ProbeResult(True, f"answered {completion.text[:80]!r}", completion.latency_ms)
 
 
-def contenders_probe_due() -> dict[str, bool]:
-    """Probe contenders paused after failures whose cool-down is over; restore those that answer."""
-    results: dict[str, bool] = {}
-    for contender in Contender.objects.filter(paused_until__lte=timezone.now(), is_active=True):
-        result = contender_probe(contender=contender)
-        now = timezone.now()
-        if result.is_ok:
-            Contender.objects.filter(pk=contender.pk).update(
-                paused_until=None, consecutive_failures=0, last_success_at=now
+def _probe_question() -> Question | None:
+    """An active question of the bank, at random (None with an empty bank: the probe then says hello)."""
+    return Question.objects.filter(is_active=True).order_by("?").only("id", "text").first()
+
+
+def contender_server_slots(*, contender: Contender) -> int | None:
+    """Read and store what the contender's server says it runs at once (llama.cpp /props)."""
+    if not contender.is_endpoint:
+        return None
+    try:
+        slots = endpoints.server_slots(chat_request_build(contender=contender, probe=True))
+    except endpoints.EndpointError:
+        return None
+    if slots is not None and slots != contender.server_slots:
+        Contender.objects.filter(pk=contender.pk).update(server_slots=slots)
+        contender.server_slots = slots
+    return slots
+
+
+def concurrency_warning(contender: Contender) -> str:
+    """A warning when the contender may send its server more requests than the server runs at once."""
+    if contender.server_slots is None or contender.max_concurrent_requests <= contender.server_slots:
+        return ""
+    return str(
+        _(
+            "%(name)s may send %(limit)s requests at once, but its server runs %(slots)s at a time: the "
+            "others wait in the server's queue, and their latency and time to first token include that "
+            "wait. Lower the maximum concurrent requests to %(slots)s, or start the server with more slots."
+        )
+        % {
+            "name": contender.name,
+            "limit": contender.max_concurrent_requests,
+            "slots": contender.server_slots,
+        }
+    )
+
+
+def contenders_probe_due() -> list[int]:
+    """Queue a probe of every paused contender whose probe is due (a backstop for the probes that
+    pauses and failed probes schedule themselves); returns their ids."""
+    from battles.tasks import contender_probe_task
+
+    due_now = Contender.objects.filter(paused_until__lte=timezone.now(), is_active=True)
+    due = list(due_now.values_list("id", flat=True))
+    for contender_id in due:
+        contender_probe_task.delay(contender_id)
+    return due
+
+
+def contender_recovery_probe(*, contender_id: int) -> bool | None:
+    """Probe a paused contender whose probe is due: restore it if it answers, otherwise wait longer
+    (probe_wait_seconds) and schedule the next probe. None if it was not due (or another probe
+    holds it)."""
+    now = timezone.now()
+    contender = Contender.objects.filter(pk=contender_id, is_active=True, paused_until__lte=now).first()
+    if contender is None:
+        return None
+    timeout = contender.request_timeout_seconds or settings.ARENA_ENDPOINT_TIMEOUT_SECONDS
+    # Claim the probe: move the pause past the probe's own deadline, so that no other probe starts.
+    claimed = Contender.objects.filter(pk=contender_id, paused_until=contender.paused_until).update(
+        paused_until=now + timedelta(seconds=timeout + settings.ARENA_GENERATION_LEASE_MARGIN_SECONDS)
+    )
+    if not claimed:
+        return None
+    result = contender_probe(contender=contender, full=True)
+    now = timezone.now()
+    if result.is_ok:
+        with transaction.atomic():
+            Contender.objects.filter(pk=contender_id).update(
+                paused_until=None,
+                paused_at=None,
+                paused_reason="",
+                probes_failed=0,
+                consecutive_failures=0,
+                last_success_at=now,
+                restored_at=now,
             )
-            logger.warning("contender %s restored: %s", contender.name, result.detail)
-        else:
-            Contender.objects.filter(pk=contender.pk).update(
-                paused_until=now + timedelta(seconds=settings.ARENA_CONTENDER_COOLDOWN_SECONDS),
-                last_error=result.detail[:2000],
-                last_failure_at=now,
-            )
-            logger.warning("contender %s still failing: %s", contender.name, result.detail)
-        results[contender.name] = result.is_ok
-    return results
+            waiting = _answers_waiting_on(contender_id=contender_id, now=now)
+        paused_for = (now - contender.paused_at).total_seconds() if contender.paused_at else None
+        logger.warning(
+            "contender %s restored after %s s paused (%s probes failed): %s; %s answers queued again",
+            contender.name,
+            "?" if paused_for is None else f"{paused_for:.1f}",
+            contender.probes_failed,
+            result.detail,
+            len(waiting),
+        )
+        contender_server_slots(contender=contender)
+        return True
+    failed = contender.probes_failed + 1
+    wait = probe_wait_seconds(probes_failed=failed, flaps=contender.flaps)
+    with transaction.atomic():
+        Contender.objects.filter(pk=contender_id).update(
+            paused_until=now + timedelta(seconds=wait),
+            probes_failed=failed,
+            last_error=result.detail[:2000],
+            last_failure_at=now,
+        )
+        probe_schedule(contender_id=contender_id, in_seconds=wait)
+    logger.warning(
+        "contender %s still failing (probe %s; next in %g s): %s", contender.name, failed, wait, result.detail
+    )
+    return False
+
+
+def _answers_waiting_on(*, contender_id: int, now: datetime) -> list[int]:
+    """Queue again, now, the answers of a restored contender that were put off during its pause."""
+    from battles.tasks import answer_generate_task
+
+    waiting = Answer.objects.filter(contender_id=contender_id, status=Answer.Status.PENDING, retry_at__gt=now)
+    ids = list(waiting.values_list("id", flat=True))
+    if ids:
+        Answer.objects.filter(pk__in=ids, status=Answer.Status.PENDING).update(retry_at=now)
+        for answer_id in ids:
+            transaction.on_commit(partial(answer_generate_task.delay, answer_id), robust=True)
+    return ids
 
 
 @dataclass
@@ -80,11 +208,11 @@ def answers_sweep() -> SweepReport:
     report = SweepReport()
     expired = list(
         Answer.objects.filter(status=Answer.Status.RUNNING, lease_expires_at__lt=now).values_list(
-            "id", "attempts", "started_at", "claim_token"
+            "id", "attempts", "started_at", "claim_token", "seed"
         )
     )
     lost = "no result before the lease ran out: the worker crashed or was stopped"
-    for answer_id, attempts, started_at, token in expired:
+    for answer_id, attempts, started_at, token, seed in expired:
         # A lost attempt counts like any other (it was counted when claimed): at the limit the answer
         # fails, so that an answer that crashes its worker every time cannot loop for ever.
         give_up = attempts >= settings.ARENA_GENERATION_MAX_ATTEMPTS
@@ -114,6 +242,7 @@ def answers_sweep() -> SweepReport:
                 finished_at=now,
                 outcome=AnswerAttempt.Outcome.LOST,
                 error=lost,
+                seed=seed,
             )
             if give_up:
                 report.battles_retired += battles_advance_for_answer(

@@ -15,14 +15,13 @@ from django.db.models import BooleanField, Expression, Q, QuerySet
 from django.utils import timezone
 
 from arena import stores
-from battles.models import Answer, Battle, Contender, Origin, Question, Voter
+from battles.models import SEED_RANGE, Answer, Battle, Contender, Origin, Question, Voter
 
 logger = logging.getLogger(__name__)
 
 # A question is drawn at random; if fewer than two contenders can answer it, another is drawn.
 _DRAW_ATTEMPTS = 50
 _REFILL_QUEUED_KEY = "battles:pool:refill-queued"
-_SEED_RANGE = 2**31
 
 
 class _SeededServed(Expression):
@@ -137,7 +136,7 @@ def _answer_for(
         if chosen.status != Answer.Status.FAILED:
             return chosen
         return rng.choice(usable) if usable else None
-    seed = contender.seed + sample_index if contender.seed is not None else rng.randrange(_SEED_RANGE)
+    seed = contender.seed + sample_index if contender.seed is not None else rng.randrange(SEED_RANGE)
     try:
         with transaction.atomic():
             answer = Answer.objects.create(

@@ -100,9 +100,9 @@ def _seed(parameters: dict[str, Any]) -> None:
             """INSERT INTO battles_contender (name, kind, description, is_active, origin, base_url, model_id,
                    api_key_env, system_prompt, extra_parameters, stop, extra_headers, stream, stream_usage,
                    max_concurrent_requests, sampling_weight, samples_per_question, consecutive_failures,
-                   last_error, created_at, updated_at)
+                   paused_reason, probes_failed, flaps, last_error, created_at, updated_at)
                SELECT %(prefix)s || 'model-' || lpad(g::text, 4, '0'), 'offline', 'synthetic', true, 'seeded',
-                   '', '', '', '', '{}', '[]', '{}', true, true, 8, 1.0, 1, 0, '', now(), now()
+                   '', '', '', '', '{}', '[]', '{}', true, true, 8, 1.0, 1, 0, '', 0, 0, '', now(), now()
                FROM generate_series(1, %(contenders)s) g""",
             parameters,
         )

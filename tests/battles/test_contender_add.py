@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from battles.models import Contender
+from tests.fault_server import fault_server
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +72,28 @@ def test_invalid_settings_are_refused_and_nothing_is_saved(arguments, message):
     with pytest.raises(CommandError, match=message):
         call_command("contender_add", "Broken", *arguments, stdout=StringIO())
     assert not Contender.objects.exists()
+
+
+def test_the_concurrency_limit_follows_the_slots_a_llamacpp_server_reports():
+    with fault_server() as server:
+        server.total_slots = 4
+        out, err = StringIO(), StringIO()
+        call_command("contender_add", "tiny", "--base-url", server.base_url, "--model-id", "ok", stdout=out)
+        contender = Contender.objects.get(name="tiny")
+        assert (contender.server_slots, contender.max_concurrent_requests) == (4, 4)
+        assert (
+            out.getvalue().splitlines()[-1]
+            == "its server runs 4 requests at once; maximum concurrent requests: 4"
+        )
+
+        # A limit given by hand is kept, with a warning when it is above the server's slots.
+        args = ["--base-url", server.base_url, "--model-id", "ok", "--max-concurrent", "12"]
+        call_command("contender_add", "tiny", *args, stdout=out, stderr=err)
+        assert Contender.objects.get(name="tiny").max_concurrent_requests == 12
+        assert err.getvalue().startswith("warning: tiny may send 12 requests at once, but its server runs 4")
+
+        # A server that does not say (vLLM, hosted APIs): the default stays 8.
+        server.total_slots = None
+        call_command("contender_add", "other", "--base-url", server.base_url, "--model-id", "ok", stdout=out)
+        other = Contender.objects.get(name="other")
+        assert (other.server_slots, other.max_concurrent_requests) == (None, 8)

@@ -11,7 +11,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from battles import endpoints
 from battles.endpoints import (
+    CancelledEndpointError,
     ChatCompletion,
     ChatRequest,
     PermanentEndpointError,
@@ -276,3 +278,28 @@ def test_fault_server_records_each_request(server):
     assert [request.behaviour for request in received] == ["ok"]
     assert received[0].headers["X-Trace"] == "t-1"
     assert json.loads(json.dumps(received[0].body))["model"] == "ok"
+
+
+def test_calls_abort_closes_calls_in_flight_so_the_server_stops_and_new_calls_are_refused(server):
+    """A worker that shuts down gives up on its calls: each ends at once as a CancelledEndpointError,
+    and the server sees its client leave (llama-server then stops generating for nobody)."""
+
+    def abort_once_in_flight() -> None:
+        wait_until(lambda: server.in_flight == 1, timeout_seconds=20, message="the call never started")
+        endpoints.calls_abort("the worker is shutting down")
+
+    aborter = threading.Thread(target=abort_once_in_flight, daemon=True)
+    aborter.start()
+    try:
+        error = failure(lambda: call(server, "drip", timeout_seconds=120), CancelledEndpointError)
+        aborter.join(timeout=5)
+        assert str(error) == (
+            f"the call to {server.base_url}/chat/completions was cancelled: the worker is shutting down"
+        )
+        with pytest.raises(CancelledEndpointError):
+            call(server, "ok")
+        assert server.request_count("ok") == 0  # refused before sending
+    finally:
+        endpoints.calls_allow()
+    assert_client_left_mid_answer(server, "drip")  # the server found out at its next write
+    assert call(server, "ok").text == ANSWER_TEXT  # allowed again

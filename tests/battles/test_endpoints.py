@@ -68,6 +68,12 @@ PARSED = [
     ("vllm_stream.sse", "Hello! 😊", "A greeting; answer briefly.", 12, 19, "stop"),
     ("llamacpp_nonstream.json", "Hello! How can I help you today?", "", 21, 10, "stop"),
     ("llamacpp_stream.sse", "Hi there", "", 11, 3, "stop"),
+    # What a real llama-server sent: a NUL inside content (kept here; the generation service removes it
+    # before saving), and an end of sequence as the first token, an empty answer.
+    ("llamacpp_stream_nul.sse", "Rivers of\x00 China: the Yangtze.", "", 23, 8, "stop"),
+    ("llamacpp_nonstream_nul.json", "Rivers of\x00 China: the Yangtze.", "", 23, 8, "stop"),
+    ("llamacpp_empty_stop.sse", "", "", 23, 1, "stop"),
+    ("llamacpp_empty_stop.json", "", "", 23, 1, "stop"),
     ("ollama_nonstream.json", "Hello! How are you today?", "", 30, 8, "stop"),
     ("ollama_reasoning.json", "2 + 2 = 4.", "Simple arithmetic: two plus two is four.", 17, 42, "stop"),
     ("ollama_stream.sse", "Hello there", "", 26, 3, "stop"),
@@ -105,12 +111,12 @@ def test_each_server_shape_parses_to_exact_values(
     assert completion.status_code == 200
     assert completion.truncated is False and completion.reasoning_truncated is False
     assert completion.latency_ms >= 0
-    if name.endswith(".sse"):
+    if name.endswith(".sse") and text:
         assert (
             completion.first_token_ms is not None and 0 <= completion.first_token_ms <= completion.latency_ms
         )
     else:
-        assert completion.first_token_ms is None
+        assert completion.first_token_ms is None  # no token, or no stream to time it
 
 
 @pytest.mark.parametrize(
@@ -215,6 +221,13 @@ def test_error_bodies_of_each_server_become_a_readable_message(router, name, sta
             "the request exceeds the available context size, try increasing it",
         ),
         (
+            # Newer llama-server builds: a data event holding the error, after content began.
+            "llamacpp_stream_error_event.sse",
+            RetryableEndpointError,
+            500,
+            "[json.exception.type_error.316] invalid UTF-8 byte at index 0: 0xE6",
+        ),
+        (
             "tgi_stream_error.sse",
             RetryableEndpointError,
             None,
@@ -233,6 +246,43 @@ def test_an_error_event_mid_stream_fails_the_call_even_when_done_follows(
     assert str(caught.value) == f"{URL} reported an error: {detail}"
     assert type(caught.value) is error_class
     assert caught.value.status_code == status_code
+    assert caught.value.is_in_band is True  # the generation service retries these with a new seed
+
+
+def test_an_http_error_status_is_not_in_band(router):
+    router.post(URL).mock(return_value=fixture_response("vllm_error_400.json", 400))
+
+    with pytest.raises(PermanentEndpointError) as caught:
+        chat_completion(make_request())
+
+    assert caught.value.is_in_band is False
+
+
+@pytest.mark.parametrize(
+    ("name", "prompt_ms", "generation_ms"),
+    [
+        ("llamacpp_stream_timings.sse", 2.6, 21.3),
+        ("llamacpp_nonstream.json", 47.946, 87.1),
+        ("openai_stream.sse", None, None),
+    ],
+)
+def test_server_timings_are_kept_beside_the_client_latency(router, name, prompt_ms, generation_ms):
+    completion = answer(router, fixture_response(name))
+
+    assert (completion.server_prompt_ms, completion.server_generation_ms) == (prompt_ms, generation_ms)
+    assert completion.server_queue_ms is None
+
+
+def test_tgi_timing_headers_are_read_in_milliseconds(router):
+    response = fixture_response("tgi_nonstream.json", **{"x-queue-time": "412", "x-inference-time": "96"})
+
+    completion = answer(router, response)
+
+    assert (completion.server_queue_ms, completion.server_prompt_ms, completion.server_generation_ms) == (
+        412.0,
+        None,
+        96.0,
+    )
 
 
 def test_an_error_event_named_by_the_event_field_fails_the_call(router):

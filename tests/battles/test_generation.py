@@ -1,11 +1,13 @@
 import random
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 import respx
 from django.db import DataError
 
+from battles import endpoints
 from battles.limits import concurrency_slots
 from battles.models import Answer, AnswerAttempt, Battle, Contender
 from battles.services.generation import answer_generate, retry_delay_seconds, storable_text
@@ -377,3 +379,182 @@ def test_an_empty_answer_from_a_contender_with_a_fixed_seed_fails_and_its_battle
     failed = Answer.objects.get(pk=answer.pk)
     assert (failed.status, failed.seed, failed.text) == (Answer.Status.FAILED, 42, "")
     assert Battle.objects.get(pk=battle.pk).status == Battle.Status.RETIRED
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "endpoints"
+
+
+def llamacpp(name: str, status: int = 200) -> httpx.Response:
+    content_type = "text/event-stream" if name.endswith(".sse") else "application/json"
+    return httpx.Response(
+        status, content=(FIXTURES / name).read_bytes(), headers={"content-type": content_type}
+    )
+
+
+def attempts_of(answer: Answer) -> list[tuple[str, int | None]]:
+    return list(AnswerAttempt.objects.filter(answer=answer).values_list("outcome", "seed"))
+
+
+@respx.mock
+def test_an_error_event_mid_stream_is_asked_again_with_a_new_seed_at_once():
+    battle, answer = pending_battle(seed=None, stream=True)
+    respx.post(URL).mock(
+        side_effect=[llamacpp("llamacpp_stream_error_event.sse"), llamacpp("llamacpp_stream_timings.sse")]
+    )
+
+    assert answer_generate(answer_id=answer.pk).status == "retrying"
+
+    retried = Answer.objects.get(pk=answer.pk)
+    assert retried.seed != 42 and "invalid UTF-8 byte" in retried.error
+    assert attempts_of(answer) == [(AnswerAttempt.Outcome.RETRYABLE_ERROR, 42)]
+    # The first in-band error still counts against the contender: a server failing mid-stream is unwell.
+    assert Contender.objects.get(pk=battle.contender_b_id).consecutive_failures == 1
+    Answer.objects.filter(pk=answer.pk).update(retry_at=None)
+
+    assert answer_generate(answer_id=answer.pk).status == "done"
+    done = Answer.objects.get(pk=answer.pk)
+    assert done.text == "The Pearl River." and done.parameters["seed"] == retried.seed
+    assert attempts_of(answer)[1] == (AnswerAttempt.Outcome.SUCCEEDED, retried.seed)
+
+
+@respx.mock
+def test_an_error_event_that_repeats_on_a_fixed_seed_fails_at_the_repeat():
+    battle, answer = pending_battle(seed=42, stream=True)
+    respx.post(URL).mock(return_value=llamacpp("llamacpp_stream_error_event.sse"))
+
+    assert answer_generate(answer_id=answer.pk).status == "retrying"
+    assert Answer.objects.get(pk=answer.pk).seed == 42  # the seed is the contender's: kept
+    Answer.objects.filter(pk=answer.pk).update(retry_at=None)
+    assert answer_generate(answer_id=answer.pk).status == "failed"
+
+    failed = Answer.objects.get(pk=answer.pk)
+    assert failed.status == Answer.Status.FAILED and failed.attempts == 2
+    assert "the same error as the previous attempt on the same seed" in failed.error
+    assert attempts_of(answer) == [
+        (AnswerAttempt.Outcome.RETRYABLE_ERROR, 42),
+        (AnswerAttempt.Outcome.PERMANENT_ERROR, 42),
+    ]
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.RETIRED
+    assert Contender.objects.get(pk=battle.contender_b_id).consecutive_failures == 1  # the repeat is not
+
+
+@respx.mock
+def test_a_5xx_that_repeats_with_the_same_body_on_the_same_seed_gets_a_new_seed():
+    battle, answer = pending_battle(seed=None)
+    same = {"error": {"message": "failed to decode token 0xE6", "type": "server_error", "code": 500}}
+    respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(500, json=same),
+            httpx.Response(500, json=same),
+            httpx.Response(200, json=completion("Forty-two")),
+        ]
+    )
+
+    assert answer_generate(answer_id=answer.pk).status == "retrying"
+    assert Answer.objects.get(pk=answer.pk).seed == 42  # once may be bad luck: the same seed again
+    Answer.objects.filter(pk=answer.pk).update(retry_at=None)
+    assert answer_generate(answer_id=answer.pk).status == "retrying"
+    reseeded = Answer.objects.get(pk=answer.pk)
+    assert reseeded.seed != 42
+    Answer.objects.filter(pk=answer.pk).update(retry_at=None)
+    assert answer_generate(answer_id=answer.pk).status == "done"
+
+    assert [seed for _, seed in attempts_of(answer)] == [42, 42, reseeded.seed]
+    assert Contender.objects.get(pk=battle.contender_b_id).consecutive_failures == 0  # reset by the success
+
+
+@respx.mock
+def test_different_5xx_bodies_are_plain_retries_on_the_same_seed():
+    battle, answer = pending_battle(seed=None)
+    respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(503, json={"error": {"message": "Loading model", "code": 503}}),
+            httpx.Response(503, json={"error": {"message": "Slot unavailable", "code": 503}}),
+        ]
+    )
+
+    for _ in range(2):
+        assert answer_generate(answer_id=answer.pk).status == "retrying"
+        Answer.objects.filter(pk=answer.pk).update(retry_at=None)
+
+    assert Answer.objects.get(pk=answer.pk).seed == 42
+    assert Contender.objects.get(pk=battle.contender_b_id).consecutive_failures == 2
+
+
+@respx.mock
+def test_the_servers_own_timings_are_stored_beside_the_client_latency():
+    _, answer = pending_battle(stream=True)
+    respx.post(URL).mock(return_value=llamacpp("llamacpp_stream_timings.sse"))
+
+    assert answer_generate(answer_id=answer.pk).status == "done"
+
+    done = Answer.objects.get(pk=answer.pk)
+    assert (done.server_queue_ms, done.server_prompt_ms, done.server_generation_ms) == (None, 2.6, 21.3)
+    assert done.latency_ms is not None and done.first_token_ms is not None
+
+
+@respx.mock
+def test_a_nul_streamed_by_llamacpp_is_removed_and_the_answer_is_done():
+    battle, answer = pending_battle(stream=True)
+    respx.post(URL).mock(return_value=llamacpp("llamacpp_stream_nul.sse"))
+
+    assert answer_generate(answer_id=answer.pk).status == "done"
+
+    done = Answer.objects.get(pk=answer.pk)
+    assert (done.text, done.repairs) == ("Rivers of China: the Yangtze.", "text: 1 NUL character removed")
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.READY
+
+
+def test_a_worker_shutting_down_leaves_its_answers_unclaimed():
+    _, answer = pending_battle()
+    endpoints.calls_abort("the worker is shutting down")
+    try:
+        outcome = answer_generate(answer_id=answer.pk)
+    finally:
+        endpoints.calls_allow()
+
+    assert outcome.status == "deferred" and outcome.retry_in_seconds is not None
+    unclaimed = Answer.objects.get(pk=answer.pk)
+    assert (unclaimed.status, unclaimed.attempts) == (Answer.Status.PENDING, 0)
+
+
+@respx.mock
+def test_a_call_cancelled_by_shutdown_is_retried_and_not_held_against_the_contender():
+    battle, answer = pending_battle()
+
+    def cancelled(request: httpx.Request) -> httpx.Response:
+        endpoints.calls_abort("the worker is shutting down")
+        raise httpx.ReadError("connection shut down")
+
+    respx.post(URL).mock(side_effect=cancelled)
+    try:
+        assert answer_generate(answer_id=answer.pk).status == "retrying"
+    finally:
+        endpoints.calls_allow()
+
+    retried = Answer.objects.get(pk=answer.pk)
+    assert (
+        retried.status == Answer.Status.PENDING and "cancelled: the worker is shutting down" in retried.error
+    )
+    assert Contender.objects.get(pk=battle.contender_b_id).consecutive_failures == 0
+
+
+@respx.mock
+def test_an_answer_under_the_minimum_length_is_asked_again_like_an_empty_one(settings):
+    settings.ARENA_ANSWER_MIN_CHARS = 10
+    battle, answer = pending_battle(seed=None)
+    respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(200, json=completion(" OK. ")),
+            httpx.Response(200, json=completion("Forty-two, and here is why.")),
+        ]
+    )
+
+    assert answer_generate(answer_id=answer.pk).status == "retrying"
+    retried = Answer.objects.get(pk=answer.pk)
+    assert retried.seed != 42
+    assert retried.error.startswith("the model sent an answer of 3 characters, under the minimum of 10")
+    Answer.objects.filter(pk=answer.pk).update(retry_at=None)
+
+    assert answer_generate(answer_id=answer.pk).status == "done"
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.READY

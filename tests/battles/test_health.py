@@ -1,6 +1,7 @@
 """Outages and crashes: failure counting, pausing, probing, and the sweeper."""
 
 import datetime as dt
+import json
 import uuid
 
 import httpx
@@ -9,9 +10,9 @@ import respx
 from django.utils import timezone
 
 from battles.models import Answer, AnswerAttempt, Battle, Contender
-from battles.services.generation import contender_failure_record
-from battles.services.health import answers_sweep, contenders_probe_due
-from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, VoterFactory
+from battles.services.generation import contender_failure_record, probe_wait_seconds
+from battles.services.health import answers_sweep, contender_recovery_probe, contenders_probe_due
+from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, QuestionFactory, VoterFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +22,10 @@ OK = {
 }
 
 
-def test_threshold_failures_in_a_row_pause_the_contender_and_retire_its_waiting_battles(settings):
+def test_threshold_failures_in_a_row_pause_the_contender_and_retire_its_waiting_battles(
+    settings, django_capture_on_commit_callbacks
+):
     settings.ARENA_CONTENDER_FAILURE_THRESHOLD = 3
-    settings.ARENA_CONTENDER_COOLDOWN_SECONDS = 120
     flaky = ContenderFactory()
     waiting = BattleFactory(contender_a=flaky, status=Battle.Status.GENERATING, ready_at=None)
     Answer.objects.filter(pk=waiting.answer_a_id).update(status=Answer.Status.PENDING)
@@ -31,53 +33,176 @@ def test_threshold_failures_in_a_row_pause_the_contender_and_retire_its_waiting_
     assert contender_failure_record(contender_id=flaky.pk, error="HTTP 503") is False
     assert contender_failure_record(contender_id=flaky.pk, error="HTTP 503") is False
     before = timezone.now()
-    assert contender_failure_record(contender_id=flaky.pk, error="connect refused") is True
+    with django_capture_on_commit_callbacks(execute=False) as scheduled:
+        assert contender_failure_record(contender_id=flaky.pk, error="connect refused") is True
     flaky.refresh_from_db()
     assert flaky.consecutive_failures == 3 and flaky.last_error == "connect refused"
-    assert (
-        before + dt.timedelta(seconds=119) < flaky.paused_until < timezone.now() + dt.timedelta(seconds=121)
-    )
+    # The first probe is due after ARENA_CONTENDER_PROBE_FIRST_SECONDS (5 s), not a long cool-down,
+    # and is queued with that countdown.
+    first = dt.timedelta(seconds=5)
+    assert before + first <= flaky.paused_until <= timezone.now() + first
+    assert before <= flaky.paused_at <= timezone.now()
+    assert flaky.paused_reason == "3 failures in a row; the last: connect refused"
+    assert (flaky.probes_failed, flaky.flaps) == (0, 0)
+    assert [(call.func.__self__.name, call.args, call.keywords) for call in scheduled] == [
+        ("battles.tasks.contender_probe_task", ((flaky.pk,),), {"countdown": 5.0})
+    ]
     waiting.refresh_from_db()
     ready.refresh_from_db()
     assert waiting.status == Battle.Status.RETIRED and "paused" in waiting.retired_reason
     assert ready.status == Battle.Status.READY
-    # Further failures neither extend the pause nor retire again.
+    # Calls already under way fail too: recorded, but neither counted, nor extending the pause.
     paused_until = flaky.paused_until
     assert contender_failure_record(contender_id=flaky.pk, error="again") is False
     flaky.refresh_from_db()
-    assert flaky.paused_until == paused_until and flaky.consecutive_failures == 4
+    assert (flaky.paused_until, flaky.consecutive_failures, flaky.last_error) == (paused_until, 3, "again")
 
 
-@respx.mock
-def test_probe_restores_a_contender_that_answers_again():
-    contender = ContenderFactory(
-        consecutive_failures=7, paused_until=timezone.now() - dt.timedelta(seconds=1)
+def test_probe_waits_double_up_to_a_short_ceiling_and_flaps_lengthen_them(settings):
+    assert (settings.ARENA_CONTENDER_PROBE_FIRST_SECONDS, settings.ARENA_CONTENDER_PROBE_MAX_SECONDS) == (
+        5,
+        20,
     )
-    route = respx.post(URL).mock(return_value=httpx.Response(200, json=OK))
-    assert contenders_probe_due() == {contender.name: True}
-    contender.refresh_from_db()
-    assert (contender.paused_until, contender.consecutive_failures) == (None, 0)
-    assert contender.last_success_at is not None
-    body = httpx.Response(200, content=route.calls.last.request.content).json()
-    assert body["max_tokens"] == 8 and body["stream"] is False
+    assert [probe_wait_seconds(probes_failed=n, flaps=0) for n in range(6)] == [5, 10, 20, 20, 20, 20]
+    assert [probe_wait_seconds(probes_failed=n, flaps=1) for n in range(4)] == [10, 20, 40, 40]
+    assert [probe_wait_seconds(probes_failed=n, flaps=2) for n in range(4)] == [20, 40, 80, 80]
+    # Never past the cool-down, however long the outage or the flapping.
+    assert (
+        probe_wait_seconds(probes_failed=100_000, flaps=100_000) == settings.ARENA_CONTENDER_COOLDOWN_SECONDS
+    )
+
+
+def test_a_pause_soon_after_a_restore_is_a_flap_and_waits_longer(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.ARENA_CONTENDER_FAILURE_THRESHOLD = 1
+    settings.ARENA_CONTENDER_FLAP_WINDOW_SECONDS = 600
+    flapping = ContenderFactory(restored_at=timezone.now() - dt.timedelta(minutes=3), flaps=1)
+    steady = ContenderFactory(restored_at=timezone.now() - dt.timedelta(hours=2), flaps=3)
+    with django_capture_on_commit_callbacks(execute=False) as scheduled:
+        contender_failure_record(contender_id=flapping.pk, error="timed out")
+        contender_failure_record(contender_id=steady.pk, error="timed out")
+    flapping.refresh_from_db()
+    steady.refresh_from_db()
+    assert (flapping.flaps, steady.flaps) == (2, 0)
+    assert [call.keywords["countdown"] for call in scheduled] == [20.0, 5.0]
+    assert "2 in a row" in flapping.paused_reason and "in a row" not in steady.paused_reason.split(";")[1]
+
+
+def sse(*events: dict) -> bytes:
+    return (
+        b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: [DONE]\n\n"
+    )
+
+
+def streamed(text: str) -> httpx.Response:
+    chunks = [{"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    return httpx.Response(200, content=sse(*chunks), headers={"Content-Type": "text/event-stream"})
 
 
 @respx.mock
-def test_probe_failure_keeps_the_contender_paused_for_another_cool_down(settings):
-    settings.ARENA_CONTENDER_COOLDOWN_SECONDS = 60
+def test_the_probe_is_the_real_request_and_a_success_restores_the_contender_and_its_answers(
+    django_capture_on_commit_callbacks,
+):
+    question = QuestionFactory(text="Name three rivers of China.")
+    contender = ContenderFactory(
+        consecutive_failures=5,
+        paused_until=timezone.now() - dt.timedelta(seconds=1),
+        paused_at=timezone.now() - dt.timedelta(seconds=30),
+        paused_reason="5 failures in a row; the last: HTTP 503",
+        probes_failed=2,
+        flaps=1,
+        stream=True,
+        system_prompt="Answer briefly.",
+        temperature=0.7,
+        max_tokens=512,
+        request_timeout_seconds=40,
+        extra_parameters={"top_k": 20},
+    )
+    put_off = AnswerFactory(
+        question=question,
+        contender=contender,
+        status=Answer.Status.PENDING,
+        text="",
+        retry_at=timezone.now() + dt.timedelta(minutes=1),
+    )
+    route = respx.post(URL).mock(return_value=streamed("The Yangtze, the Yellow River and the Pearl."))
+    respx.get("http://models.test/props").mock(return_value=httpx.Response(404))
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert contender_recovery_probe(contender_id=contender.pk) is True
+    contender.refresh_from_db()
+    assert (contender.paused_until, contender.paused_reason, contender.consecutive_failures) == (None, "", 0)
+    assert contender.probes_failed == 0 and contender.flaps == 1  # flaps are kept to spot the next one
+    assert contender.restored_at is not None and contender.last_success_at == contender.restored_at
+    body = json.loads(route.calls.last.request.content)
+    assert body["stream"] is True and body["max_tokens"] == 512 and body["temperature"] == 0.7
+    assert body["top_k"] == 20 and isinstance(body["seed"], int)
+    assert body["messages"] == [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": question.text},
+    ]
+    # The answers put off during the pause are queued again at once.
+    assert Answer.objects.get(pk=put_off.pk).retry_at <= timezone.now()
+    assert [(call.func.__self__.name, call.args) for call in queued] == [
+        ("battles.tasks.answer_generate_task", (put_off.pk,))
+    ]
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("reply", "detail"),
+    [
+        (httpx.Response(503, json={"error": {"message": "loading model"}}), "loading model"),
+        (None, "empty answer"),
+    ],
+)
+def test_a_failed_probe_keeps_the_contender_paused_and_queues_the_next_later(
+    reply, detail, django_capture_on_commit_callbacks
+):
+    contender = ContenderFactory(
+        consecutive_failures=5, paused_until=timezone.now() - dt.timedelta(seconds=1), probes_failed=1
+    )
+    not_due = ContenderFactory(consecutive_failures=5, paused_until=timezone.now() + dt.timedelta(minutes=5))
+    respx.post(URL).mock(return_value=reply or streamed(" \n "))
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert contender_recovery_probe(contender_id=contender.pk) is False
+        assert contender_recovery_probe(contender_id=not_due.pk) is None
+    after = timezone.now()
+    contender.refresh_from_db()
+    wait = dt.timedelta(seconds=20)  # the second failed probe in a row: 5 s × 2²
+    assert before + wait <= contender.paused_until <= after + wait
+    assert contender.probes_failed == 2 and detail in contender.last_error
+    assert [(call.args, call.keywords) for call in queued] == [(((contender.pk,),), {"countdown": 20.0})]
+    assert Contender.objects.get(pk=not_due.pk).paused_until == not_due.paused_until
+
+
+@respx.mock
+def test_a_probe_under_way_holds_the_contender_so_no_second_probe_starts():
     contender = ContenderFactory(
         consecutive_failures=5, paused_until=timezone.now() - dt.timedelta(seconds=1)
     )
-    not_due = ContenderFactory(consecutive_failures=5, paused_until=timezone.now() + dt.timedelta(minutes=5))
-    respx.post(URL).mock(return_value=httpx.Response(503, json={"error": {"message": "loading model"}}))
-    before = timezone.now()
-    assert contenders_probe_due() == {contender.name: False}
-    after = timezone.now()
-    contender.refresh_from_db()
-    cool_down = dt.timedelta(seconds=60)  # from the failed probe, which happened between these two
-    assert before + cool_down <= contender.paused_until <= after + cool_down
-    assert "loading model" in contender.last_error
-    assert Contender.objects.get(pk=not_due.pk).paused_until == not_due.paused_until
+    second: list[bool | None] = []
+
+    def answer_while_a_second_probe_tries(request: httpx.Request) -> httpx.Response:
+        second.append(contender_recovery_probe(contender_id=contender.pk))
+        return streamed("Hello")
+
+    route = respx.post(URL).mock(side_effect=answer_while_a_second_probe_tries)
+    respx.get("http://models.test/props").mock(return_value=httpx.Response(404))
+    assert contender_recovery_probe(contender_id=contender.pk) is True
+    assert second == [None] and route.call_count == 1
+
+
+def test_the_periodic_task_queues_a_probe_for_each_contender_due(monkeypatch):
+    due = ContenderFactory(paused_until=timezone.now() - dt.timedelta(seconds=1))
+    ContenderFactory(paused_until=timezone.now() + dt.timedelta(seconds=30))
+    ContenderFactory(paused_until=timezone.now() - dt.timedelta(seconds=1), is_active=False)
+    ContenderFactory()
+    queued: list[int] = []
+    monkeypatch.setattr("battles.tasks.contender_probe_task.delay", queued.append)
+    assert contenders_probe_due() == [due.pk] and queued == [due.pk]
 
 
 def test_sweeper_returns_answers_whose_lease_ran_out(django_capture_on_commit_callbacks):

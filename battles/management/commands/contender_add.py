@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from battles.models import Contender
 from battles.services.contenders import contender_save
+from battles.services.health import concurrency_warning, contender_server_slots
 
 
 class Command(BaseCommand):
@@ -35,7 +36,11 @@ class Command(BaseCommand):
             help="An extra request header (repeatable); VALUE may name a variable as ${NAME_API_KEY}.",
         )
         parser.add_argument(
-            "--max-concurrent", type=int, default=8, help="Calls in flight, across all workers."
+            "--max-concurrent",
+            type=int,
+            default=None,
+            help="Calls in flight, across all workers; by default what the server says it runs at once "
+            "(llama.cpp's /props total_slots), else 8.",
         )
         parser.add_argument("--weight", type=float, default=1.0, help="Relative chance of being drawn.")
         parser.add_argument("--samples", type=int, default=1, help="Answers kept per question.")
@@ -77,7 +82,11 @@ class Command(BaseCommand):
                 extra_parameters=extra,
                 stop=options["stop"],
                 extra_headers=headers,
-                max_concurrent_requests=options["max_concurrent"],
+                **(
+                    {}
+                    if options["max_concurrent"] is None
+                    else {"max_concurrent_requests": options["max_concurrent"]}
+                ),
                 sampling_weight=options["weight"],
                 samples_per_question=options["samples"],
                 stream=not options["no_stream"],
@@ -94,3 +103,16 @@ class Command(BaseCommand):
             f"{'created' if created else 'updated'} contender {contender.name} ({contender.base_url}, "
             f"model {contender.model_id})"
         )
+        slots = contender_server_slots(contender=contender)
+        if slots is None:
+            return
+        if options["max_concurrent"] is None and contender.max_concurrent_requests != slots:
+            Contender.objects.filter(pk=contender.pk).update(max_concurrent_requests=slots)
+            contender.max_concurrent_requests = slots
+        self.stdout.write(
+            f"its server runs {slots} requests at once; maximum concurrent requests: "
+            f"{contender.max_concurrent_requests}"
+        )
+        warning = concurrency_warning(contender)
+        if warning:
+            self.stderr.write(f"warning: {warning}")
