@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from battles.forms import QuestionForm
@@ -153,9 +154,13 @@ class ContenderAdmin(admin.ModelAdmin):
     def health(self, contender: Contender) -> str:
         if contender.paused_until is not None:
             wait = max(0, round((contender.paused_until - timezone.now()).total_seconds()))
-            return str(
-                _("paused: %(reason)s; next probe in %(seconds)s s")
-                % {"reason": contender.paused_reason or contender.last_error or "?", "seconds": wait}
+            summary = _("paused after %(count)s failures in a row; next probe in %(seconds)s s") % {
+                "count": contender.consecutive_failures,
+                "seconds": wait,
+            }
+            # The whole reason (with its last error) on hover, and on the contender's page.
+            return format_html(
+                '<span title="{}">{}</span>', contender.paused_reason or contender.last_error, summary
             )
         if contender.consecutive_failures:
             return str(_("%(count)s failures in a row") % {"count": contender.consecutive_failures})

@@ -27,7 +27,8 @@ from tests.workers import wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OUTAGE_SECONDS = [10, 30, 60, 120]
+# Lengths spread over the probe cycle, so that a return lands at different points of it.
+OUTAGE_SECONDS = [12, 33, 47, 71, 128]
 FLAP_MINUTES = float(os.environ.get("BENCH_FLAP_MINUTES", "15"))
 
 
