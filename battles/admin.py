@@ -180,6 +180,26 @@ class ContenderAdmin(admin.ModelAdmin):
             }
         )
 
+    def save_model(self, request: HttpRequest, contender: Contender, form: Any, change: bool) -> None:
+        super().save_model(request, contender, form, change)
+        if change and not {"base_url", "model_id"} & set(form.changed_data):
+            return
+        # A new endpoint (or a moved one): what its server runs at once, and for a new contender whose
+        # limit was left at the default, that as its limit.
+        follow = not change and "max_concurrent_requests" not in form.changed_data
+        before = contender.max_concurrent_requests
+        contender_server_slots(contender=contender, follow=follow)
+        if contender.max_concurrent_requests != before:
+            self.message_user(
+                request,
+                _(
+                    "Its server runs %(slots)s requests at once: "
+                    "the maximum concurrent requests is set to that."
+                )
+                % {"slots": contender.server_slots},
+                messages.INFO,
+            )
+
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> HttpResponse:

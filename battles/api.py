@@ -44,6 +44,7 @@ from battles.serializers import (
 )
 from battles.services.bank import bank_import_paths
 from battles.services.contenders import contenders_resume
+from battles.services.health import contender_server_slots
 from battles.services.serving import ServeLimited
 from battles.services.voting import (
     VoteRejected,
@@ -332,6 +333,13 @@ class StaffContenderList(generics.ListCreateAPIView[Contender]):
     serializer_class = StaffContenderSerializer
     pagination_class = None
     queryset = Contender.objects.order_by("name")
+
+    def perform_create(self, serializer: StaffContenderSerializer) -> None:  # type: ignore[override]
+        contender = serializer.save()
+        # What its server reports it runs at once; the limit follows it unless one was given.
+        contender_server_slots(
+            contender=contender, follow="max_concurrent_requests" not in serializer.initial_data
+        )
 
 
 class StaffContenderDetail(generics.RetrieveUpdateAPIView[Contender]):

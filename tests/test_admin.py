@@ -180,3 +180,32 @@ def test_what_processes_report_is_shown_never_typed_in(staff, model):
     page = staff.get(reverse(f"admin:arena_{model}_changelist"))
     assert page.status_code == 200 and len(page.context["cl"].result_list) == 1
     assert staff.get(reverse(f"admin:arena_{model}_add")).status_code == 403
+
+
+def test_a_contender_added_in_the_admin_takes_its_servers_slots_as_its_limit(staff):
+    with fault_server() as server:
+        server.total_slots = 3
+        fields = {
+            "name": "tiny",
+            "kind": "endpoint",
+            "is_active": "on",
+            "sampling_weight": "1.0",
+            "base_url": server.base_url,
+            "model_id": "ok",
+            "extra_headers": "{}",
+            "request_timeout_seconds": "",
+            "max_concurrent_requests": "8",
+            "stream": "on",
+            "stream_usage": "on",
+            "stop": "[]",
+            "samples_per_question": "1",
+            "extra_parameters": "{}",
+        }
+        response = staff.post(
+            reverse("admin:battles_contender_add"), fields, follow=True, HTTP_ACCEPT_LANGUAGE="en"
+        )
+    assert response.status_code == 200, response.content
+    contender = Contender.objects.get(name="tiny")
+    assert (contender.server_slots, contender.max_concurrent_requests) == (3, 3)
+    messages = [str(message) for message in response.context["messages"]]
+    assert any("runs 3 requests at once" in message for message in messages), messages

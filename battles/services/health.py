@@ -77,17 +77,24 @@ def _probe_question() -> Question | None:
     return Question.objects.filter(is_active=True).order_by("?").only("id", "text").first()
 
 
-def contender_server_slots(*, contender: Contender) -> int | None:
-    """Read and store what the contender's server says it runs at once (llama.cpp /props)."""
+def contender_server_slots(*, contender: Contender, follow: bool = False) -> int | None:
+    """Read and store what the contender's server says it runs at once (llama.cpp /props); with
+    `follow` (a new contender whose limit nobody chose), make that its concurrency limit too."""
     if not contender.is_endpoint:
         return None
     try:
         slots = endpoints.server_slots(chat_request_build(contender=contender, probe=True))
     except endpoints.EndpointError:
         return None
-    if slots is not None and slots != contender.server_slots:
-        Contender.objects.filter(pk=contender.pk).update(server_slots=slots)
-        contender.server_slots = slots
+    if slots is None:
+        return None
+    changes: dict[str, int] = {}
+    if slots != contender.server_slots:
+        changes["server_slots"] = contender.server_slots = slots
+    if follow and contender.max_concurrent_requests != slots:
+        changes["max_concurrent_requests"] = contender.max_concurrent_requests = slots
+    if changes:
+        Contender.objects.filter(pk=contender.pk).update(**changes)
     return slots
 
 

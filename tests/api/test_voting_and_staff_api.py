@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from battles.models import Battle, Contender, Question, Vote
 from tests.factories import BattleFactory, CategoryFactory, ContenderFactory, VoteFactory, VoterFactory
+from tests.fault_server import fault_server
 
 pytestmark = pytest.mark.django_db
 
@@ -275,3 +276,20 @@ def test_json_lines_are_exactly_what_json_dumps_writes(api):
     assert (first["contender_a"], first["category"], first["language"]) == (odd.name, 'c"1', 'zh"')
     assert first["time"] == "2026-05-01T12:30:15.123456+00:00"
     assert json.loads(lines[1])["category"] is None
+
+
+def test_a_contender_registered_through_the_api_takes_its_servers_slots_unless_given_a_limit(staff_api):
+    with fault_server() as server:
+        server.total_slots = 2
+        body = {"base_url": server.base_url, "model_id": "ok"}
+        followed = staff_api.post("/api/v1/staff/contenders/", {**body, "name": "a"}, format="json")
+        chosen = staff_api.post(
+            "/api/v1/staff/contenders/", {**body, "name": "b", "max_concurrent_requests": 6}, format="json"
+        )
+    assert followed.status_code == chosen.status_code == 201
+    assert Contender.objects.filter(name="a").values_list(
+        "server_slots", "max_concurrent_requests"
+    ).get() == (2, 2)
+    assert Contender.objects.filter(name="b").values_list(
+        "server_slots", "max_concurrent_requests"
+    ).get() == (2, 6)

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils import timezone
 
-from battles.models import Answer, AnswerAttempt
+from battles.models import Answer, AnswerAttempt, Battle
 from battles.tasks import answer_generate_task
-from tests.factories import AnswerFactory, ContenderFactory
+from tests.factories import AnswerFactory, BattleFactory, ContenderFactory
 from tests.fault_server import completion_body, json_reply
 from tests.workers import wait_until, worker_process
 
@@ -78,3 +79,72 @@ def test_answer_survives_a_killed_worker_and_completes_exactly_once(endpoint, tm
     assert len(_FirstCallHangs.calls) == 2
     final = Answer.objects.get(pk=answer.pk)
     assert (final.attempts, final.claim_token, final.lease_expires_at) == (2, None, None)
+
+
+class _AlwaysHangs(BaseHTTPRequestHandler):
+    """Every call outlives the lease: each worker that takes the answer is killed before it ends."""
+
+    calls: list[float] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls.append(time.monotonic())
+        time.sleep(60)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hanging_endpoint() -> Iterator[str]:
+    _AlwaysHangs.calls = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysHangs)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_answer_that_crashes_every_worker_fails_at_the_attempt_limit_and_its_battle_is_retired(
+    hanging_endpoint, tmp_path
+):
+    contender = ContenderFactory(base_url=hanging_endpoint, request_timeout_seconds=30, stream=False)
+    battle = BattleFactory(contender_b=contender, status=Battle.Status.GENERATING, ready_at=None)
+    Answer.objects.filter(pk=battle.answer_b_id).update(status=Answer.Status.PENDING, text="", html="")
+    settings = {
+        "ARENA_GENERATION_MAX_ATTEMPTS": "2",
+        "ARENA_GENERATION_LEASE_MARGIN_SECONDS": "0",
+        "ARENA_SWEEP_INTERVAL_SECONDS": "1",
+        "ARENA_POOL_TARGET": "0",
+    }
+    answer_id = battle.answer_b_id
+
+    def lease_runs_out() -> None:
+        # The lease (the 30 s request timeout) runs out at once in the database's eyes.
+        Answer.objects.filter(pk=answer_id).update(lease_expires_at=timezone.now())
+
+    # Each attempt's worker is killed mid-call, as an out-of-memory killer would; the sweeper of the
+    # next worker counts the lost attempt and puts the answer back, until the limit.
+    answer_generate_task.delay(answer_id)
+    with worker_process(**settings) as worker:
+        wait_until(lambda: len(_AlwaysHangs.calls) == 1, timeout_seconds=60, message="no first call")
+        worker.kill()
+    lease_runs_out()
+    with worker_process(beat_schedule=tmp_path / "beat-1", **settings) as worker:
+        wait_until(lambda: len(_AlwaysHangs.calls) == 2, timeout_seconds=60, message="no second call")
+        worker.kill()
+    lease_runs_out()
+    with worker_process(beat_schedule=tmp_path / "beat-2", **settings):
+        failed = wait_until(
+            lambda: Answer.objects.filter(pk=answer_id, status=Answer.Status.FAILED).first(),
+            timeout_seconds=30,
+            message="the answer was not failed at the attempt limit",
+        )
+    assert failed.attempts == 2 and "2 attempts, the limit" in failed.error
+    assert list(AnswerAttempt.objects.filter(answer_id=failed.pk).values_list("outcome", flat=True)) == [
+        AnswerAttempt.Outcome.LOST,
+        AnswerAttempt.Outcome.LOST,
+    ]
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.RETIRED
+    assert len(_AlwaysHangs.calls) == 2  # never a third call

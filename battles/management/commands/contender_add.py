@@ -103,12 +103,9 @@ class Command(BaseCommand):
             f"{'created' if created else 'updated'} contender {contender.name} ({contender.base_url}, "
             f"model {contender.model_id})"
         )
-        slots = contender_server_slots(contender=contender)
+        slots = contender_server_slots(contender=contender, follow=options["max_concurrent"] is None)
         if slots is None:
             return
-        if options["max_concurrent"] is None and contender.max_concurrent_requests != slots:
-            Contender.objects.filter(pk=contender.pk).update(max_concurrent_requests=slots)
-            contender.max_concurrent_requests = slots
         self.stdout.write(
             f"its server runs {slots} requests at once; maximum concurrent requests: "
             f"{contender.max_concurrent_requests}"
