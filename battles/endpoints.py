@@ -470,7 +470,8 @@ class _DeadlineStream(httpcore.NetworkStream):
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
         timeout = _bounded(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+        # TLS takes the socket over: the TLS stream is the one calls_abort() must find.
+        return _opened(_DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout)))
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -487,7 +488,23 @@ _open_streams_lock = threading.Lock()
 def _opened(stream: _DeadlineStream) -> _DeadlineStream:
     with _open_streams_lock:
         _open_streams.add(stream)
+    if _abort_reason:
+        _shut(stream)  # opened while calls_abort() ran: closed like the others
     return stream
+
+
+def _shut(stream: _DeadlineStream) -> bool:
+    """Shut the stream's socket down (True), waking a thread blocked reading it; the server sees
+    the connection close. For TLS the socket's own shutdown is called, not the TLS one: the TLS state
+    belongs to the thread reading it."""
+    sock = stream.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        return False  # already closed
+    return True
 
 
 def calls_abort(reason: str) -> int:
@@ -496,16 +513,7 @@ def calls_abort(reason: str) -> int:
     _abort_reason = reason
     with _open_streams_lock:
         open_now = list(_open_streams)
-    closed = 0
-    for stream in open_now:
-        sock = stream.get_extra_info("socket")
-        if sock is None:
-            continue
-        try:
-            sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked reading it; the server sees the close
-        except OSError:
-            continue  # already closed
-        closed += 1
+    closed = sum(_shut(stream) for stream in open_now)
     if closed:
         logger.warning("closed %s endpoint connection(s): %s", closed, reason)
     return closed
@@ -552,12 +560,14 @@ def new_client(
     *,
     max_connections: int = CLIENT_MAX_CONNECTIONS,
     max_keepalive_connections: int = CLIENT_MAX_KEEPALIVE_CONNECTIONS,
+    verify: ssl.SSLContext | bool = True,
 ) -> httpx.Client:
     """An httpx client for endpoint calls, with socket reads bounded by each call's deadline.
 
     Proxies from the environment (HTTPS_PROXY, NO_PROXY, ...) are honoured.
     """
     client = httpx.Client(
+        verify=verify,
         limits=httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_keepalive_connections,
@@ -602,9 +612,10 @@ def thread_client() -> httpx.Client:
 
 def _forget_thread_clients() -> None:
     # A forked worker must not share the parent's sockets (nor close them in calls_abort()).
-    global _thread_clients, _open_streams
+    global _thread_clients, _open_streams, _open_streams_lock
     _thread_clients = threading.local()
     _open_streams = weakref.WeakSet()
+    _open_streams_lock = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,7 +650,7 @@ def server_slots(request: ChatRequest, *, timeout_seconds: float = 5.0) -> int |
         _call_deadline.reset(token)
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     slots = payload.get("total_slots") if isinstance(payload, dict) else None
     if isinstance(slots, int) and not isinstance(slots, bool) and 1 <= slots <= MAX_SERVER_SLOTS:

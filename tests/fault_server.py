@@ -45,6 +45,7 @@ port nobody listens on: see `unused_port()`.
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -119,7 +120,7 @@ def chunk_event(delta: dict[str, Any], finish_reason: str | None = None, **extra
 
 
 class FaultServer:
-    def __init__(self, server: ThreadingHTTPServer) -> None:
+    def __init__(self, server: ThreadingHTTPServer, *, scheme: str = "http") -> None:
         self._server = server
         self._lock = threading.Lock()
         self._requests: list[ReceivedRequest] = []
@@ -131,7 +132,7 @@ class FaultServer:
         self.behaviour: str | None = None  # overrides the model id for every request when set
         self.total_slots: int | None = None  # what GET /props reports
         host, port = server.server_address[:2]
-        self.origin = f"http://{host!s}:{port}"
+        self.origin = f"{scheme}://{host!s}:{port}"
         self.base_url = f"{self.origin}/v1"
 
     @property
@@ -229,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(int(name[len("status_") :]), f"fault server: status {name[7:]}")
             else:
                 self._error(404, f"The model `{choice}` does not exist.", error_type="NotFoundError")
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # a broken pipe, a reset, a TLS stream cut: the client went away
             is_client_gone = True  # the client gave up, as it should
         finally:
             fault.finished(name, is_client_gone=is_client_gone)
@@ -407,11 +408,13 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def fault_server(*, port: int = 0) -> Iterator[FaultServer]:
+def fault_server(*, port: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[FaultServer]:
     """A fault server on 127.0.0.1 and a free port (or `port`: a server started again where one was
-    stopped), serving from a thread until the block ends."""
+    stopped), serving from a thread until the block ends; over HTTPS with a `tls` server context."""
     server = _Server(("127.0.0.1", port), _Handler)
-    fault = FaultServer(server)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    fault = FaultServer(server, scheme="https" if tls is not None else "http")
     server.fault = fault
     # A short poll interval: the server stops at once when the block ends, not up to half a second later.
     thread = threading.Thread(

@@ -22,7 +22,8 @@ def contender_save(*, name: str, **fields: Any) -> tuple[Contender, bool]:
 
 def contenders_resume(*, contender_ids: list[int]) -> int:
     """Staff bring contenders back into battles now: active, and any pause after failures cleared
-    (with its streak and its flap history, since staff looked at it)."""
+    (with its streak and its flap history, since staff looked at it). A probe under way when staff
+    resume finds its claim gone and saves nothing."""
     return Contender.objects.filter(pk__in=contender_ids).update(
         is_active=True,
         paused_until=None,
@@ -30,6 +31,7 @@ def contenders_resume(*, contender_ids: list[int]) -> int:
         paused_reason="",
         probes_failed=0,
         flaps=0,
+        restored_at=None,
         consecutive_failures=0,
         updated_at=timezone.now(),
     )

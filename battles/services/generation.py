@@ -154,7 +154,15 @@ def answer_generate(*, answer_id: int, rng: random.Random | None = None) -> Gene
         # The worker is shutting down: leave the answer to the next worker, attempt not spent.
         return GenerationOutcome("deferred", retry_in_seconds=rng.uniform(1, 5))
     if contender.paused_until is not None:
-        # Outage: wait for the probe to restore the contender instead of adding to the failures.
+        # Outage: wait for the probe to restore the contender instead of adding to the failures. The
+        # cached contender may be a few seconds old, and a restore queues its answers at once: ask.
+        paused_until = (
+            Contender.objects.filter(pk=contender.pk).values_list("paused_until", flat=True).first()
+        )
+        if paused_until is None:
+            contender_cache_clear()
+            contender = answer.contender = contender_cached(contender_id=contender.pk)
+    if contender.paused_until is not None:
         wait = max(1.0, (contender.paused_until - now).total_seconds()) + rng.uniform(0, 5)
         _answer_retry_at(answer.pk, now + timedelta(seconds=wait))
         return GenerationOutcome("deferred", retry_in_seconds=wait)
@@ -277,7 +285,7 @@ def _record_endpoint_error(
     down) is retried and not held against the contender.
     """
     if isinstance(error, endpoints.CancelledEndpointError):
-        return _record_failure(answer, token, attempt, started_at, error, rng, contender_failed=False)
+        return _claim_undo(answer, token, attempt, error)
     if not isinstance(error, endpoints.RetryableEndpointError):
         return _record_failure(answer, token, attempt, started_at, error, rng)
     reseed = answer.contender.seed is None
@@ -312,12 +320,38 @@ def _repeats_last_attempt(answer: Answer, attempt: int, error: endpoints.Endpoin
     return previous is not None and previous == (str(error), error.status_code, answer.seed)
 
 
+def _claim_undo(
+    answer: Answer, token: uuid.UUID, attempt: int, error: endpoints.EndpointError
+) -> GenerationOutcome:
+    """A call we gave up on ourselves (the worker is shutting down) is no attempt: the claim is
+    undone, the answer goes back to the queue with its attempt count as it was, and nothing is held
+    against the contender."""
+    from battles.tasks import answer_generate_task
+
+    delay = random.uniform(1, 5)
+    with transaction.atomic():
+        undone = Answer.objects.filter(pk=answer.pk, status=Answer.Status.RUNNING, claim_token=token).update(
+            status=Answer.Status.PENDING,
+            attempts=attempt - 1,
+            claim_token=None,
+            lease_expires_at=None,
+            retry_at=timezone.now() + timedelta(seconds=delay),
+            error=str(error),
+        )
+        if undone:
+            transaction.on_commit(
+                partial(answer_generate_task.apply_async, (answer.pk,), countdown=delay), robust=True
+            )
+    logger.warning("answer %s handed back: %s", answer.pk, error)
+    return GenerationOutcome("handed_back" if undone else "claim_lost")
+
+
 def _record_success(
     answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
 ) -> GenerationOutcome:
-    if len(completion.text.strip()) < max(1, settings.ARENA_ANSWER_MIN_CHARS):
-        return _record_empty(answer, token, attempt, started_at, completion)
     text, text_repairs = storable_text(completion.text)
+    if len(text.strip()) < max(1, settings.ARENA_ANSWER_MIN_CHARS):
+        return _record_empty(answer, token, attempt, started_at, completion, text)
     reasoning, reasoning_repairs = storable_text(completion.reasoning)
     repairs = "; ".join(
         f"{where}: {what}"
@@ -334,13 +368,18 @@ def _record_success(
 
 
 def _record_empty(
-    answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
+    answer: Answer,
+    token: uuid.UUID,
+    attempt: int,
+    started_at: Any,
+    completion: endpoints.ChatCompletion,
+    text: str,
 ) -> GenerationOutcome:
     """An answer with no text (after its reasoning), or shorter than ARENA_ANSWER_MIN_CHARS, never
     reaches voters: it is an attempt that failed. A contender without a fixed seed is asked again with
     a new one (the same seed would give the same answer); with a fixed seed the answer fails. Not the
     contender's failure: it answered."""
-    length = len(completion.text.strip())
+    length = len(text.strip())
     what = (
         f"an answer of {length} characters, under the minimum of {settings.ARENA_ANSWER_MIN_CHARS}"
         if length
@@ -504,7 +543,7 @@ def _record_failure(
             answer.status = Answer.Status.FAILED
             battles_advance_for_answer(answer=answer)
         if contender_failed and error.status_code not in _REQUEST_SPECIFIC_STATUSES:
-            contender_failure_record(contender_id=answer.contender_id, error=message)
+            contender_failure_record(contender_id=answer.contender_id, error=message, started_at=started_at)
     return GenerationOutcome("retrying" if will_retry else Answer.Status.FAILED)
 
 
@@ -523,12 +562,13 @@ def probe_wait_seconds(*, probes_failed: int, flaps: int) -> float:
     return float(min(longest, first * 2 ** min(probes_failed + flaps, 30)))
 
 
-def contender_failure_record(*, contender_id: int, error: str) -> bool:
-    """Count a failure; at the threshold, pause the contender from battles and schedule its first
-    probe. True if it was paused now.
+def contender_failure_record(*, contender_id: int, error: str, started_at: datetime | None = None) -> bool:
+    """Count a failure of a call started at `started_at`; at the threshold, pause the contender from
+    battles and schedule its first probe. True if it was paused now.
 
     The streak stops at the pause: calls that were already under way when it paused fail too, and
-    are recorded as the last error, but they are not new evidence.
+    are recorded as the last error, but they are not new evidence. Nor are calls started before a
+    probe restored it, which end after: they must not start a new streak (a false flap).
     """
     now = timezone.now()
     threshold = settings.ARENA_CONTENDER_FAILURE_THRESHOLD
@@ -543,9 +583,12 @@ def contender_failure_record(*, contender_id: int, error: str) -> bool:
             return False
         failures, paused_until, flaps, restored_at = health
         changes: dict[str, Any] = {"last_error": error[:2000], "last_failure_at": now}
-        if paused_until is None:
+        is_evidence = paused_until is None and (
+            restored_at is None or started_at is None or started_at >= restored_at
+        )
+        if is_evidence:
             changes["consecutive_failures"] = failures = failures + 1
-        if paused_until is not None or failures < threshold:
+        if not is_evidence or failures < threshold:
             Contender.objects.filter(pk=contender_id).update(**changes)
             return False
         window = timedelta(seconds=settings.ARENA_CONTENDER_FLAP_WINDOW_SECONDS)
@@ -563,8 +606,17 @@ def contender_failure_record(*, contender_id: int, error: str) -> bool:
             flaps=flaps,
         )
         probe_schedule(contender_id=contender_id, in_seconds=wait)
+        # After this transaction, in a transaction of its own: battles are locked after the contender
+        # here, before it where an answer succeeds, and the two orders together could deadlock.
+        transaction.on_commit(
+            partial(
+                battles_retire_waiting_on,
+                contender_id=contender_id,
+                reason="its contender was paused after failures",
+            ),
+            robust=True,
+        )
     logger.error("contender %s paused: %s", contender_id, reason)
-    battles_retire_waiting_on(contender_id=contender_id, reason="its contender was paused after failures")
     return True
 
 

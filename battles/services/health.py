@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,6 +27,7 @@ from battles.services.generation import (
     chat_request_build,
     probe_schedule,
     probe_wait_seconds,
+    storable_text,
 )
 from battles.services.pool import SERVABLE
 
@@ -42,6 +43,7 @@ class ProbeResult:
     is_ok: bool
     detail: str
     latency_ms: int | None = None
+    is_cancelled: bool = False  # given up on our side (the worker is shutting down): says nothing
 
 
 def contender_probe(*, contender: Contender, full: bool = False) -> ProbeResult:
@@ -62,11 +64,15 @@ def contender_probe(*, contender: Contender, full: bool = False) -> ProbeResult:
             request = chat_request_build(contender=contender, probe=True)
         completion = endpoints.chat_completion(request)
     except endpoints.EndpointError as error:
-        return ProbeResult(False, str(error))
-    if not completion.text.strip():
+        return ProbeResult(
+            False, str(error), is_cancelled=isinstance(error, endpoints.CancelledEndpointError)
+        )
+    length = len(storable_text(completion.text)[0].strip())
+    if length < max(1, settings.ARENA_ANSWER_MIN_CHARS if full else 1):
         return ProbeResult(
             False,
-            f"the model sent an empty answer (finish_reason {completion.finish_reason or 'none'})",
+            f"the model sent {'an empty answer' if not length else f'an answer of {length} characters'} "
+            f"(finish_reason {completion.finish_reason or 'none'})",
             completion.latency_ms,
         )
     return ProbeResult(True, f"answered {completion.text[:80]!r}", completion.latency_ms)
@@ -74,7 +80,9 @@ def contender_probe(*, contender: Contender, full: bool = False) -> ProbeResult:
 
 def _probe_question() -> Question | None:
     """An active question of the bank, at random (None with an empty bank: the probe then says hello)."""
-    return Question.objects.filter(is_active=True).order_by("?").only("id", "text").first()
+    active = Question.objects.filter(is_active=True).order_by("id").only("id", "text")
+    count = active.count()
+    return active[random.randrange(count)] if count else None
 
 
 def contender_server_slots(*, contender: Contender, follow: bool = False) -> int | None:
@@ -138,16 +146,25 @@ def contender_recovery_probe(*, contender_id: int) -> bool | None:
         return None
     timeout = contender.request_timeout_seconds or settings.ARENA_ENDPOINT_TIMEOUT_SECONDS
     # Claim the probe: move the pause past the probe's own deadline, so that no other probe starts.
+    # The result is saved only while the claim holds: staff may resume (or pause) it meanwhile.
+    claim_until = now + timedelta(seconds=timeout + settings.ARENA_GENERATION_LEASE_MARGIN_SECONDS)
     claimed = Contender.objects.filter(pk=contender_id, paused_until=contender.paused_until).update(
-        paused_until=now + timedelta(seconds=timeout + settings.ARENA_GENERATION_LEASE_MARGIN_SECONDS)
+        paused_until=claim_until
     )
     if not claimed:
         return None
+    claim = Contender.objects.filter(pk=contender_id, paused_until=claim_until)
+    if not connection.in_atomic_block:
+        connection.close()  # the probe may take the whole timeout: hold no database connection
     result = contender_probe(contender=contender, full=True)
     now = timezone.now()
+    if result.is_cancelled:
+        # The worker is shutting down: the probe is due again at once, for another worker.
+        claim.update(paused_until=now)
+        return None
     if result.is_ok:
         with transaction.atomic():
-            Contender.objects.filter(pk=contender_id).update(
+            if not claim.update(
                 paused_until=None,
                 paused_at=None,
                 paused_reason="",
@@ -155,7 +172,8 @@ def contender_recovery_probe(*, contender_id: int) -> bool | None:
                 consecutive_failures=0,
                 last_success_at=now,
                 restored_at=now,
-            )
+            ):
+                return None
             waiting = _answers_waiting_on(contender_id=contender_id, now=now)
         paused_for = (now - contender.paused_at).total_seconds() if contender.paused_at else None
         logger.warning(
@@ -171,12 +189,13 @@ def contender_recovery_probe(*, contender_id: int) -> bool | None:
     failed = contender.probes_failed + 1
     wait = probe_wait_seconds(probes_failed=failed, flaps=contender.flaps)
     with transaction.atomic():
-        Contender.objects.filter(pk=contender_id).update(
+        if not claim.update(
             paused_until=now + timedelta(seconds=wait),
             probes_failed=failed,
             last_error=result.detail[:2000],
             last_failure_at=now,
-        )
+        ):
+            return None
         probe_schedule(contender_id=contender_id, in_seconds=wait)
     logger.warning(
         "contender %s still failing (probe %s; next in %g s): %s", contender.name, failed, wait, result.detail

@@ -5,6 +5,8 @@ gave up while the server was still answering, the calls were in flight at once).
 
 import json
 import re
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable
 
@@ -303,3 +305,47 @@ def test_calls_abort_closes_calls_in_flight_so_the_server_stops_and_new_calls_ar
         endpoints.calls_allow()
     assert_client_left_mid_answer(server, "drip")  # the server found out at its next write
     assert call(server, "ok").text == ANSWER_TEXT  # allowed again
+
+
+@pytest.fixture
+def tls_contexts(tmp_path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1 made here, and a client context trusting it."""
+    key, certificate = tmp_path / "key.pem", tmp_path / "certificate.pem"
+    subprocess.run(
+        [
+            *["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"],
+            *["-keyout", str(key), "-out", str(certificate), "-subj", "/CN=127.0.0.1"],
+            *["-addext", "subjectAltName=IP:127.0.0.1"],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(certificate, key)
+    return server_context, ssl.create_default_context(cafile=str(certificate))
+
+
+def test_calls_abort_closes_https_calls_too(tls_contexts):
+    server_context, client_context = tls_contexts
+    with fault_server(tls=server_context) as server:
+        client = endpoints.new_client(verify=client_context)
+        assert call_with(client, server, "ok").text == ANSWER_TEXT  # the certificate is trusted
+
+        def abort_once_in_flight() -> None:
+            wait_until(lambda: server.in_flight == 1, timeout_seconds=20, message="the call never started")
+            endpoints.calls_abort("the worker is shutting down")
+
+        threading.Thread(target=abort_once_in_flight, daemon=True).start()
+        try:
+            error = failure(
+                lambda: call_with(client, server, "drip", timeout_seconds=120), CancelledEndpointError
+            )
+        finally:
+            endpoints.calls_allow()
+        assert str(error).endswith("was cancelled: the worker is shutting down")
+        assert_client_left_mid_answer(server, "drip")
+
+
+def call_with(client: httpx.Client, server, behaviour: str, **fields) -> ChatCompletion:
+    request = ChatRequest(base_url=server.base_url, model_id=behaviour, messages=MESSAGES, **fields)
+    return chat_completion(request, client=client)

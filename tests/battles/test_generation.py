@@ -1,3 +1,4 @@
+import datetime as dt
 import random
 import uuid
 from pathlib import Path
@@ -6,11 +7,18 @@ import httpx
 import pytest
 import respx
 from django.db import DataError
+from django.utils import timezone
 
 from battles import endpoints
 from battles.limits import concurrency_slots
 from battles.models import Answer, AnswerAttempt, Battle, Contender
-from battles.services.generation import answer_generate, retry_delay_seconds, storable_text
+from battles.services.generation import (
+    answer_generate,
+    contender_cache_clear,
+    contender_cached,
+    retry_delay_seconds,
+    storable_text,
+)
 from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, OfflineContenderFactory
 
 pytestmark = pytest.mark.django_db
@@ -519,8 +527,10 @@ def test_a_worker_shutting_down_leaves_its_answers_unclaimed():
 
 
 @respx.mock
-def test_a_call_cancelled_by_shutdown_is_retried_and_not_held_against_the_contender():
+@pytest.mark.parametrize("attempts_before", [0, 4])  # 4: the call was the last attempt allowed (5)
+def test_a_call_cancelled_by_shutdown_is_handed_back_without_spending_an_attempt(attempts_before):
     battle, answer = pending_battle()
+    Answer.objects.filter(pk=answer.pk).update(attempts=attempts_before)
 
     def cancelled(request: httpx.Request) -> httpx.Response:
         endpoints.calls_abort("the worker is shutting down")
@@ -528,15 +538,39 @@ def test_a_call_cancelled_by_shutdown_is_retried_and_not_held_against_the_conten
 
     respx.post(URL).mock(side_effect=cancelled)
     try:
-        assert answer_generate(answer_id=answer.pk).status == "retrying"
+        assert answer_generate(answer_id=answer.pk).status == "handed_back"
     finally:
         endpoints.calls_allow()
 
-    retried = Answer.objects.get(pk=answer.pk)
-    assert (
-        retried.status == Answer.Status.PENDING and "cancelled: the worker is shutting down" in retried.error
-    )
+    handed_back = Answer.objects.get(pk=answer.pk)
+    assert (handed_back.status, handed_back.attempts) == (Answer.Status.PENDING, attempts_before)
+    assert handed_back.claim_token is None and handed_back.retry_at is not None
+    assert handed_back.error.endswith("was cancelled: the worker is shutting down")
+    assert not AnswerAttempt.objects.filter(answer=answer).exists()
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.GENERATING
     assert Contender.objects.get(pk=battle.contender_b_id).consecutive_failures == 0
+
+
+@respx.mock
+def test_an_answer_of_nothing_but_nul_characters_is_empty_not_done():
+    battle, answer = pending_battle(seed=None)
+    respx.post(URL).mock(return_value=httpx.Response(200, json=completion("\x00\x00 \x00")))
+
+    assert answer_generate(answer_id=answer.pk).status == "retrying"
+
+    assert "empty answer" in Answer.objects.get(pk=answer.pk).error
+    assert Battle.objects.get(pk=battle.pk).status == Battle.Status.GENERATING
+
+
+@respx.mock
+def test_a_restore_seen_by_another_process_is_not_hidden_by_its_cached_contender():
+    battle, answer = pending_battle(paused_until=timezone.now() + dt.timedelta(minutes=3))
+    contender_cache_clear()
+    assert contender_cached(contender_id=battle.contender_b_id).paused_until is not None
+    Contender.objects.filter(pk=battle.contender_b_id).update(paused_until=None)  # a probe restored it
+    respx.post(URL).mock(return_value=httpx.Response(200, json=completion("Forty-two")))
+
+    assert answer_generate(answer_id=answer.pk).status == "done"
 
 
 @respx.mock

@@ -9,7 +9,9 @@ import pytest
 import respx
 from django.utils import timezone
 
+from battles import endpoints
 from battles.models import Answer, AnswerAttempt, Battle, Contender
+from battles.services.contenders import contenders_resume
 from battles.services.generation import contender_failure_record, probe_wait_seconds
 from battles.services.health import answers_sweep, contender_recovery_probe, contenders_probe_due
 from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, QuestionFactory, VoterFactory
@@ -44,9 +46,14 @@ def test_threshold_failures_in_a_row_pause_the_contender_and_retire_its_waiting_
     assert before <= flaky.paused_at <= timezone.now()
     assert flaky.paused_reason == "3 failures in a row; the last: connect refused"
     assert (flaky.probes_failed, flaky.flaps) == (0, 0)
-    assert [(call.func.__self__.name, call.args, call.keywords) for call in scheduled] == [
-        ("battles.tasks.contender_probe_task", ((flaky.pk,),), {"countdown": 5.0})
-    ]
+    probe, retire = scheduled
+    assert (probe.func.__self__.name, probe.args, probe.keywords) == (
+        "battles.tasks.contender_probe_task",
+        ((flaky.pk,),),
+        {"countdown": 5.0},
+    )
+    assert Battle.objects.get(pk=waiting.pk).status == Battle.Status.GENERATING  # after the commit:
+    retire()
     waiting.refresh_from_db()
     ready.refresh_from_db()
     assert waiting.status == Battle.Status.RETIRED and "paused" in waiting.retired_reason
@@ -85,7 +92,8 @@ def test_a_pause_soon_after_a_restore_is_a_flap_and_waits_longer(
     flapping.refresh_from_db()
     steady.refresh_from_db()
     assert (flapping.flaps, steady.flaps) == (2, 0)
-    assert [call.keywords["countdown"] for call in scheduled] == [20.0, 5.0]
+    probes = [call for call in scheduled if getattr(call.func, "__self__", None) is not None]
+    assert [call.keywords["countdown"] for call in probes] == [20.0, 5.0]
     assert "2 in a row" in flapping.paused_reason and "in a row" not in steady.paused_reason.split(";")[1]
 
 
@@ -318,3 +326,66 @@ def test_an_answer_whose_attempts_keep_being_lost_fails_at_the_attempt_limit(
     assert AnswerAttempt.objects.get(answer=answer).outcome == AnswerAttempt.Outcome.LOST
     battle.refresh_from_db()
     assert (battle.status, battle.retired_reason) == (Battle.Status.RETIRED, f"answer {answer.pk} failed")
+
+
+@respx.mock
+@pytest.mark.parametrize("probe_answers", [True, False])
+def test_staff_resuming_during_a_probe_wins_over_the_probes_result(probe_answers):
+    contender = ContenderFactory(
+        consecutive_failures=5, paused_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+    def staff_resume_meanwhile(request: httpx.Request) -> httpx.Response:
+        contenders_resume(contender_ids=[contender.pk])
+        return (
+            streamed("Hello") if probe_answers else httpx.Response(503, json={"error": {"message": "down"}})
+        )
+
+    respx.post(URL).mock(side_effect=staff_resume_meanwhile)
+    respx.get("http://models.test/props").mock(return_value=httpx.Response(404))
+    assert contender_recovery_probe(contender_id=contender.pk) is None
+    resumed = Contender.objects.get(pk=contender.pk)
+    assert (resumed.paused_until, resumed.probes_failed, resumed.restored_at) == (None, 0, None)
+
+
+@respx.mock
+def test_a_probe_cancelled_by_shutdown_is_due_again_and_not_counted():
+    contender = ContenderFactory(
+        consecutive_failures=5, paused_until=timezone.now() - dt.timedelta(seconds=1), probes_failed=1
+    )
+
+    def cancelled(request: httpx.Request) -> httpx.Response:
+        endpoints.calls_abort("the worker is shutting down")
+        raise httpx.ReadError("connection shut down")
+
+    respx.post(URL).mock(side_effect=cancelled)
+    try:
+        assert contender_recovery_probe(contender_id=contender.pk) is None
+    finally:
+        endpoints.calls_allow()
+    after = Contender.objects.get(pk=contender.pk)
+    assert after.probes_failed == 1 and after.paused_until <= timezone.now()  # due again, for another worker
+
+
+def test_failures_of_calls_started_before_a_restore_do_not_start_a_new_streak(settings):
+    settings.ARENA_CONTENDER_FAILURE_THRESHOLD = 2
+    restored_at = timezone.now() - dt.timedelta(seconds=3)
+    contender = ContenderFactory(restored_at=restored_at, flaps=0)
+    before_restore = restored_at - dt.timedelta(seconds=30)
+    for _ in range(3):
+        assert (
+            contender_failure_record(contender_id=contender.pk, error="timed out", started_at=before_restore)
+            is False
+        )
+    late = Contender.objects.get(pk=contender.pk)
+    assert (late.consecutive_failures, late.paused_until, late.last_error) == (0, None, "timed out")
+    after_restore = timezone.now()
+    assert (
+        contender_failure_record(contender_id=contender.pk, error="HTTP 503", started_at=after_restore)
+        is False
+    )
+    assert (
+        contender_failure_record(contender_id=contender.pk, error="HTTP 503", started_at=after_restore)
+        is True
+    )
+    assert Contender.objects.get(pk=contender.pk).flaps == 1  # a real flap: new calls failed again

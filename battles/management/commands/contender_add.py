@@ -103,7 +103,11 @@ class Command(BaseCommand):
             f"{'created' if created else 'updated'} contender {contender.name} ({contender.base_url}, "
             f"model {contender.model_id})"
         )
-        slots = contender_server_slots(contender=contender, follow=options["max_concurrent"] is None)
+        # A new contender without a limit of its own takes what its server runs at once; an existing
+        # one keeps the limit it has (staff may have set it in the admin).
+        slots = contender_server_slots(
+            contender=contender, follow=created and options["max_concurrent"] is None
+        )
         if slots is None:
             return
         self.stdout.write(
