@@ -11,15 +11,18 @@ from battles.services.generation import answer_generate
 from battles.services.health import answers_sweep, contender_recovery_probe, contenders_probe_due
 from battles.services.pool import battle_pool_refill
 
-
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    # Above the longest request a contender may be allowed, so the limits only stop a stuck worker.
-    soft_time_limit=MAX_REQUEST_TIMEOUT_SECONDS + 30,
-    time_limit=MAX_REQUEST_TIMEOUT_SECONDS + 60,
+# Tasks that call a model endpoint: limits above the longest request a contender may be allowed, so
+# that they only stop a stuck worker.
+_ENDPOINT_CALL = {
+    "acks_late": True,
+    "ignore_result": True,
+    "soft_time_limit": MAX_REQUEST_TIMEOUT_SECONDS + 30,
+    "time_limit": MAX_REQUEST_TIMEOUT_SECONDS + 60,
     **DATABASE_RETRY,
-)
+}
+
+
+@shared_task(**_ENDPOINT_CALL)
 def answer_generate_task(answer_id: int) -> str:
     try:
         outcome = answer_generate(answer_id=answer_id)
@@ -56,13 +59,7 @@ def contenders_probe_task(periodic: bool = False) -> int:
         return len(contenders_probe_due())
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=MAX_REQUEST_TIMEOUT_SECONDS + 30,
-    time_limit=MAX_REQUEST_TIMEOUT_SECONDS + 60,
-    **DATABASE_RETRY,
-)
+@shared_task(**_ENDPOINT_CALL)
 def contender_probe_task(contender_id: int) -> str:
     try:
         restored = contender_recovery_probe(contender_id=contender_id)

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from battles.models import Contender
+from battles.services.health import PAUSE_CLEARED
 
 
 def contender_save(*, name: str, **fields: Any) -> tuple[Contender, bool]:
@@ -25,13 +26,5 @@ def contenders_resume(*, contender_ids: list[int]) -> int:
     (with its streak and its flap history, since staff looked at it). A probe under way when staff
     resume finds its claim gone and saves nothing."""
     return Contender.objects.filter(pk__in=contender_ids).update(
-        is_active=True,
-        paused_until=None,
-        paused_at=None,
-        paused_reason="",
-        probes_failed=0,
-        flaps=0,
-        restored_at=None,
-        consecutive_failures=0,
-        updated_at=timezone.now(),
+        **PAUSE_CLEARED, is_active=True, flaps=0, restored_at=None, updated_at=timezone.now()
     )

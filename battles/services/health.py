@@ -38,6 +38,16 @@ logger = logging.getLogger(__name__)
 _OVERDUE_RETRY_SECONDS = 120
 
 
+# A contender's health once its pause is over (its flaps are kept: the next pause may be one).
+PAUSE_CLEARED = {
+    "paused_until": None,
+    "paused_at": None,
+    "paused_reason": "",
+    "probes_failed": 0,
+    "consecutive_failures": 0,
+}
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     is_ok: bool
@@ -164,15 +174,7 @@ def contender_recovery_probe(*, contender_id: int) -> bool | None:
         return None
     if result.is_ok:
         with transaction.atomic():
-            if not claim.update(
-                paused_until=None,
-                paused_at=None,
-                paused_reason="",
-                probes_failed=0,
-                consecutive_failures=0,
-                last_success_at=now,
-                restored_at=now,
-            ):
+            if not claim.update(**PAUSE_CLEARED, last_success_at=now, restored_at=now):
                 return None
             waiting = _answers_waiting_on(contender_id=contender_id, now=now)
         paused_for = (now - contender.paused_at).total_seconds() if contender.paused_at else None

@@ -4,6 +4,7 @@ is completed exactly once (real worker processes, the Redis broker, PostgreSQL, 
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -18,16 +19,17 @@ from tests.workers import wait_until, worker_process
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-class _FirstCallHangs(BaseHTTPRequestHandler):
-    """The first request never gets an answer in time; every later one is answered at once."""
+class _HangingModel(BaseHTTPRequestHandler):
+    """The first `hanging` calls never get an answer in time; every later one is answered at once."""
 
     calls: list[float] = []
+    hanging = 1
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         type(self).calls.append(time.monotonic())
-        if len(type(self).calls) == 1:
-            time.sleep(30)
+        if len(type(self).calls) <= type(self).hanging:
+            time.sleep(60)
             return
         json_reply(self, completion_body("the second try"))
 
@@ -35,15 +37,27 @@ class _FirstCallHangs(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def endpoint() -> Iterator[str]:
-    _FirstCallHangs.calls = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FirstCallHangs)
+@contextmanager
+def model_server(*, hanging: int) -> Iterator[str]:
+    _HangingModel.calls, _HangingModel.hanging = [], hanging
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HangingModel)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    with model_server(hanging=1) as url:
+        yield url
+
+
+@pytest.fixture
+def hanging_endpoint() -> Iterator[str]:
+    with model_server(hanging=1_000_000) as url:  # every call outlives the lease
+        yield url
 
 
 def test_answer_survives_a_killed_worker_and_completes_exactly_once(endpoint, tmp_path):
@@ -57,7 +71,7 @@ def test_answer_survives_a_killed_worker_and_completes_exactly_once(endpoint, tm
     with worker_process(**settings) as first_worker:
         answer_generate_task.delay(answer.pk)
         wait_until(
-            lambda: len(_FirstCallHangs.calls) == 1, timeout_seconds=20, message="the call never started"
+            lambda: len(_HangingModel.calls) == 1, timeout_seconds=20, message="the call never started"
         )
         running = Answer.objects.get(pk=answer.pk)
         assert running.status == Answer.Status.RUNNING and running.attempts == 1
@@ -76,34 +90,9 @@ def test_answer_survives_a_killed_worker_and_completes_exactly_once(endpoint, tm
     assert Answer.objects.filter(question=answer.question, contender=contender).count() == 1
     attempts = list(AnswerAttempt.objects.filter(answer=answer).values_list("number", "outcome"))
     assert attempts == [(1, AnswerAttempt.Outcome.LOST), (2, AnswerAttempt.Outcome.SUCCEEDED)]
-    assert len(_FirstCallHangs.calls) == 2
+    assert len(_HangingModel.calls) == 2
     final = Answer.objects.get(pk=answer.pk)
     assert (final.attempts, final.claim_token, final.lease_expires_at) == (2, None, None)
-
-
-class _AlwaysHangs(BaseHTTPRequestHandler):
-    """Every call outlives the lease: each worker that takes the answer is killed before it ends."""
-
-    calls: list[float] = []
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).calls.append(time.monotonic())
-        time.sleep(60)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def hanging_endpoint() -> Iterator[str]:
-    _AlwaysHangs.calls = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AlwaysHangs)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
 
 
 def test_an_answer_that_crashes_every_worker_fails_at_the_attempt_limit_and_its_battle_is_retired(
@@ -128,11 +117,11 @@ def test_an_answer_that_crashes_every_worker_fails_at_the_attempt_limit_and_its_
     # next worker counts the lost attempt and puts the answer back, until the limit.
     answer_generate_task.delay(answer_id)
     with worker_process(**settings) as worker:
-        wait_until(lambda: len(_AlwaysHangs.calls) == 1, timeout_seconds=60, message="no first call")
+        wait_until(lambda: len(_HangingModel.calls) == 1, timeout_seconds=60, message="no first call")
         worker.kill()
     lease_runs_out()
     with worker_process(beat_schedule=tmp_path / "beat-1", **settings) as worker:
-        wait_until(lambda: len(_AlwaysHangs.calls) == 2, timeout_seconds=60, message="no second call")
+        wait_until(lambda: len(_HangingModel.calls) == 2, timeout_seconds=60, message="no second call")
         worker.kill()
     lease_runs_out()
     with worker_process(beat_schedule=tmp_path / "beat-2", **settings):
@@ -147,4 +136,4 @@ def test_an_answer_that_crashes_every_worker_fails_at_the_attempt_limit_and_its_
         AnswerAttempt.Outcome.LOST,
     ]
     assert Battle.objects.get(pk=battle.pk).status == Battle.Status.RETIRED
-    assert len(_AlwaysHangs.calls) == 2  # never a third call
+    assert len(_HangingModel.calls) == 2  # never a third call
