@@ -24,7 +24,7 @@ def _endpoint_calls_cancel(**_: object) -> None:
     """A worker asked to stop closes its endpoint connections at once: each call in flight ends as a
     retryable attempt (the answer goes back to the queue) and the server stops generating for it,
     instead of the shutdown waiting for every answer to finish."""
-    from battles.endpoints import calls_abort
+    from battles.endpoint_client import calls_abort
 
     calls_abort("the worker is shutting down")
 

@@ -5,24 +5,19 @@ byte a second), a connect timeout, a cap on the answer and a cap on a non-stream
 is raised as RetryableEndpointError (worth trying again later: the network, a timeout, rate
 limiting, a server error, a stream cut off) or PermanentEndpointError (trying again would fail the
 same way: a bad request, a bad key, a body that is not a chat completion). Nothing else in the
-project catches httpx errors. Parsing the bodies lives in battles/endpoint_streams.py.
+project catches httpx errors. Parsing the bodies lives in battles/endpoint_streams.py, the HTTP
+client (per-thread clients, deadlines, closing calls at shutdown) in battles/endpoint_client.py.
 
 Secrets: the API key and extra header values never appear in an exception message or a log line;
 error bodies that echo them are redacted, and URLs are shown without credentials or query string.
 """
 
-import contextvars
 import email.utils
 import json
 import logging
 import math
-import os
-import socket
-import ssl
-import threading
 import time
-import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -31,14 +26,11 @@ import httpcore
 import httpx
 
 from battles import endpoint_streams as streams
+from battles.endpoint_client import abort_reason, call_deadline, thread_client
 from battles.endpoint_streams import is_retryable_status
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "arena-endpoint-client/1"
-CLIENT_MAX_CONNECTIONS = 8
-CLIENT_MAX_KEEPALIVE_CONNECTIONS = 4
-CLIENT_KEEPALIVE_EXPIRY_SECONDS = 30.0
 ERROR_BODY_MAX_BYTES = 64 * 1024
 MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 _JSON_CONTENT_TYPES = frozenset({"application/json", "text/json", "text/plain", ""})
@@ -136,14 +128,15 @@ class ChatCompletion:
 def chat_completion(request: ChatRequest, *, client: httpx.Client | None = None) -> ChatCompletion:
     """Send one chat completion request and return the answer, or raise an EndpointError.
 
-    With client=None the process-wide thread_client() is used. A client of your own should come
-    from new_client(): it bounds every socket read by the call's total deadline, where a plain
-    httpx.Client bounds each read separately (the deadline is still checked between chunks).
+    With client=None this thread's client is used (endpoint_client.thread_client()). A client of
+    your own should come from endpoint_client.new_client(): it bounds every socket read by the
+    call's total deadline, where a plain httpx.Client bounds each read separately (the deadline is
+    still checked between chunks).
     """
     call = _Call(request)
     http = client if client is not None else thread_client()
     _raise_if_aborted(call)
-    token = _call_deadline.set(call.deadline)
+    token = call_deadline.set(call.deadline)
     try:
         completion = _chat_completion(call, http)
     except EndpointError:
@@ -151,13 +144,14 @@ def chat_completion(request: ChatRequest, *, client: httpx.Client | None = None)
         _raise_if_aborted(call)
         raise
     finally:
-        _call_deadline.reset(token)
+        call_deadline.reset(token)
     return completion
 
 
 def _raise_if_aborted(call: "_Call") -> None:
-    if _abort_reason:
-        raise CancelledEndpointError(f"the call to {call.shown_url} was cancelled: {_abort_reason}")
+    reason = abort_reason()
+    if reason:
+        raise CancelledEndpointError(f"the call to {call.shown_url} was cancelled: {reason}")
 
 
 def _chat_completion(call: "_Call", http: httpx.Client) -> ChatCompletion:
@@ -430,195 +424,6 @@ def _shown_url(request: ChatRequest) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The HTTP client: one per process, with every socket operation bounded by the call's deadline.
-
-# The monotonic deadline of the call running in this thread (or greenlet, or task).
-_call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "endpoint_call_deadline", default=None
-)
-
-
-def _bounded(timeout: float | None, exception: type[Exception]) -> float | None:
-    """The timeout for one socket operation: httpx's, shortened to what is left of the deadline.
-
-    httpx applies its read timeout to each read, so a server sending one byte a second (even
-    in its status line) would never time out; this makes the deadline hold for the whole call.
-    """
-    deadline = _call_deadline.get()
-    if deadline is None:
-        return timeout
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise exception("the total deadline of the call has passed")
-    return remaining if timeout is None else min(timeout, remaining)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        timeout = _bounded(timeout, httpcore.ConnectTimeout)
-        # TLS takes the socket over: the TLS stream is the one calls_abort() must find.
-        return _opened(_DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-# Calls given up on: a worker that shuts down closes the connections of its calls in flight, so that
-# a server that notices a closed connection (llama.cpp, vLLM, TGI) stops generating for nobody, and
-# the calls end at once (as retryable CancelledEndpointError) instead of holding up the shutdown.
-_abort_reason = ""
-_open_streams: "weakref.WeakSet[_DeadlineStream]" = weakref.WeakSet()
-_open_streams_lock = threading.Lock()
-
-
-def _opened(stream: _DeadlineStream) -> _DeadlineStream:
-    with _open_streams_lock:
-        _open_streams.add(stream)
-    if _abort_reason:
-        _shut(stream)  # opened while calls_abort() ran: closed like the others
-    return stream
-
-
-def _shut(stream: _DeadlineStream) -> bool:
-    """Shut the stream's socket down (True), waking a thread blocked reading it; the server sees
-    the connection close. For TLS the socket's own shutdown is called, not the TLS one: the TLS state
-    belongs to the thread reading it."""
-    sock = stream.get_extra_info("socket")
-    if sock is None:
-        return False
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        return False  # already closed
-    return True
-
-
-def calls_abort(reason: str) -> int:
-    """End every endpoint call of this process now and refuse new ones; returns the connections closed."""
-    global _abort_reason
-    _abort_reason = reason
-    with _open_streams_lock:
-        open_now = list(_open_streams)
-    closed = sum(_shut(stream) for stream in open_now)
-    if closed:
-        logger.warning("closed %s endpoint connection(s): %s", closed, reason)
-    return closed
-
-
-def calls_aborted() -> bool:
-    return bool(_abort_reason)
-
-
-def calls_allow() -> None:
-    """Allow calls again after calls_abort() (a worker that carries on, and tests)."""
-    global _abort_reason
-    _abort_reason = ""
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, backend: httpcore.NetworkBackend) -> None:
-        self._backend = backend
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _bounded(timeout, httpcore.ConnectTimeout)
-        return _opened(
-            _DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
-        )
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        timeout = _bounded(timeout, httpcore.ConnectTimeout)
-        return _opened(_DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options)))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-def new_client(
-    *,
-    max_connections: int = CLIENT_MAX_CONNECTIONS,
-    max_keepalive_connections: int = CLIENT_MAX_KEEPALIVE_CONNECTIONS,
-    verify: ssl.SSLContext | bool = True,
-) -> httpx.Client:
-    """An httpx client for endpoint calls, with socket reads bounded by each call's deadline.
-
-    Proxies from the environment (HTTPS_PROXY, NO_PROXY, ...) are honoured.
-    """
-    client = httpx.Client(
-        verify=verify,
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-            keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_SECONDS,
-        ),
-        timeout=httpx.Timeout(120.0, connect=10.0),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
-    )
-    # httpx does not let a client choose httpcore's network backend, so it is swapped on each
-    # transport's pool (httpx 0.28 / httpcore 1.0; tests/battles/test_endpoint_faults.py fails if
-    # an upgrade moves it).
-    for transport in (client._transport, *client._mounts.values()):
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if pool is not None and isinstance(backend, httpcore.NetworkBackend):
-            if isinstance(backend, _DeadlineBackend):
-                continue
-            pool._network_backend = _DeadlineBackend(backend)
-        elif transport is not None:
-            logger.warning("endpoint client: cannot bound socket reads by the call deadline on %r", transport)
-    return client
-
-
-_thread_clients = threading.local()
-
-
-def thread_client() -> httpx.Client:
-    """This thread's client, created on first use (and again in a forked child).
-
-    One client per thread rather than one shared: httpcore walks its whole connection pool on every
-    request and every response close, so with a hundred calls in flight a shared pool spends more
-    CPU on that walk than on the calls. A thread makes one call at a time; its small pool keeps the
-    connections to the endpoints it talks to alive between calls.
-    """
-    client: httpx.Client | None = getattr(_thread_clients, "client", None)
-    if client is None:
-        client = new_client()
-        _thread_clients.client = client
-    return client
-
-
-def _forget_thread_clients() -> None:
-    # A forked worker must not share the parent's sockets (nor close them in calls_abort()).
-    global _thread_clients, _open_streams, _open_streams_lock
-    _thread_clients = threading.local()
-    _open_streams = weakref.WeakSet()
-    _open_streams_lock = threading.Lock()
-
-
-# ---------------------------------------------------------------------------------------------
 # What a server says about itself
 
 PROPS_MAX_BYTES = 1024 * 1024
@@ -632,7 +437,7 @@ def server_slots(request: ChatRequest, *, timeout_seconds: float = 5.0) -> int |
     url = base.removesuffix("/v1") + "/props"
     headers = {name: value for name, value in request.http_headers().items() if name != "Content-Type"}
     headers["Accept"] = "application/json"
-    token = _call_deadline.set(time.monotonic() + timeout_seconds)
+    token = call_deadline.set(time.monotonic() + timeout_seconds)
     try:
         with thread_client().stream(
             "GET", url, headers=headers, timeout=httpx.Timeout(timeout_seconds)
@@ -647,7 +452,7 @@ def server_slots(request: ChatRequest, *, timeout_seconds: float = 5.0) -> int |
     except (httpx.HTTPError, httpcore.TimeoutException):
         return None
     finally:
-        _call_deadline.reset(token)
+        call_deadline.reset(token)
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
@@ -656,6 +461,3 @@ def server_slots(request: ChatRequest, *, timeout_seconds: float = 5.0) -> int |
     if isinstance(slots, int) and not isinstance(slots, bool) and 1 <= slots <= MAX_SERVER_SLOTS:
         return slots
     return None
-
-
-os.register_at_fork(after_in_child=_forget_thread_clients)

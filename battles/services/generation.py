@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from battles import endpoints
+from battles.endpoint_client import calls_aborted
 from battles.limits import concurrency_slots
 from battles.models import (
     SECRET_VARIABLE_PATTERN,
@@ -150,7 +151,7 @@ def answer_generate(*, answer_id: int, rng: random.Random | None = None) -> Gene
         return SKIPPED
     contender = answer.contender
     now = timezone.now()
-    if endpoints.calls_aborted():
+    if calls_aborted():
         # The worker is shutting down: leave the answer to the next worker, attempt not spent.
         return GenerationOutcome("deferred", retry_in_seconds=rng.uniform(1, 5))
     if contender.paused_until is not None:

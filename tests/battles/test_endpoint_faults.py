@@ -13,7 +13,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from battles import endpoints
+from battles import endpoint_client
 from battles.endpoints import (
     CancelledEndpointError,
     ChatCompletion,
@@ -288,7 +288,7 @@ def test_calls_abort_closes_calls_in_flight_so_the_server_stops_and_new_calls_ar
 
     def abort_once_in_flight() -> None:
         wait_until(lambda: server.in_flight == 1, timeout_seconds=20, message="the call never started")
-        endpoints.calls_abort("the worker is shutting down")
+        endpoint_client.calls_abort("the worker is shutting down")
 
     aborter = threading.Thread(target=abort_once_in_flight, daemon=True)
     aborter.start()
@@ -302,7 +302,7 @@ def test_calls_abort_closes_calls_in_flight_so_the_server_stops_and_new_calls_ar
             call(server, "ok")
         assert server.request_count("ok") == 0  # refused before sending
     finally:
-        endpoints.calls_allow()
+        endpoint_client.calls_allow()
     assert_client_left_mid_answer(server, "drip")  # the server found out at its next write
     assert call(server, "ok").text == ANSWER_TEXT  # allowed again
 
@@ -328,12 +328,12 @@ def tls_contexts(tmp_path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
 def test_calls_abort_closes_https_calls_too(tls_contexts):
     server_context, client_context = tls_contexts
     with fault_server(tls=server_context) as server:
-        client = endpoints.new_client(verify=client_context)
+        client = endpoint_client.new_client(verify=client_context)
         assert call_with(client, server, "ok").text == ANSWER_TEXT  # the certificate is trusted
 
         def abort_once_in_flight() -> None:
             wait_until(lambda: server.in_flight == 1, timeout_seconds=20, message="the call never started")
-            endpoints.calls_abort("the worker is shutting down")
+            endpoint_client.calls_abort("the worker is shutting down")
 
         threading.Thread(target=abort_once_in_flight, daemon=True).start()
         try:
@@ -341,7 +341,7 @@ def test_calls_abort_closes_https_calls_too(tls_contexts):
                 lambda: call_with(client, server, "drip", timeout_seconds=120), CancelledEndpointError
             )
         finally:
-            endpoints.calls_allow()
+            endpoint_client.calls_allow()
         assert str(error).endswith("was cancelled: the worker is shutting down")
         assert_client_left_mid_answer(server, "drip")
 

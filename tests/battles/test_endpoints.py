@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from battles import endpoints
+from battles import endpoint_client, endpoints
 from battles.endpoint_streams import BodyError, EventStreamParser, split_reasoning
 from battles.endpoints import (
     ChatCompletion,
@@ -345,7 +345,7 @@ def test_headers_carry_the_key_and_the_extra_headers(router):
     assert headers["x-team"] == "arena" and headers["openai-organization"] == "org-1"
     assert headers["content-type"] == "application/json"
     assert headers["accept"] == "text/event-stream, application/json"
-    assert headers["user-agent"] == endpoints.USER_AGENT
+    assert headers["user-agent"] == endpoint_client.USER_AGENT
 
 
 def test_no_authorization_header_without_a_key(router):
@@ -678,8 +678,8 @@ def test_each_thread_has_its_own_small_client_bounded_by_the_deadline():
     seen: list[object] = []  # the clients themselves, kept alive so their ids stay distinct
 
     def get() -> None:
-        first = endpoints.thread_client()
-        assert endpoints.thread_client() is first  # the same client for every call of a thread
+        first = endpoint_client.thread_client()
+        assert endpoint_client.thread_client() is first  # the same client for every call of a thread
         seen.append(first)
 
     threads = [threading.Thread(target=get) for _ in range(16)]
@@ -688,11 +688,11 @@ def test_each_thread_has_its_own_small_client_bounded_by_the_deadline():
     for thread in threads:
         thread.join()
 
-    client = endpoints.thread_client()
+    client = endpoint_client.thread_client()
     assert len({id(other) for other in seen} | {id(client)}) == 17
     pool = client._transport._pool
     assert (pool._max_connections, pool._max_keepalive_connections) == (8, 4)
-    assert isinstance(pool._network_backend, endpoints._DeadlineBackend)
+    assert isinstance(pool._network_backend, endpoint_client._DeadlineBackend)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import respx
 from django.db import DataError
 from django.utils import timezone
 
-from battles import endpoints
+from battles import endpoint_client
 from battles.limits import concurrency_slots
 from battles.models import Answer, AnswerAttempt, Battle, Contender
 from battles.services.generation import (
@@ -515,11 +515,11 @@ def test_a_nul_streamed_by_llamacpp_is_removed_and_the_answer_is_done():
 
 def test_a_worker_shutting_down_leaves_its_answers_unclaimed():
     _, answer = pending_battle()
-    endpoints.calls_abort("the worker is shutting down")
+    endpoint_client.calls_abort("the worker is shutting down")
     try:
         outcome = answer_generate(answer_id=answer.pk)
     finally:
-        endpoints.calls_allow()
+        endpoint_client.calls_allow()
 
     assert outcome.status == "deferred" and outcome.retry_in_seconds is not None
     unclaimed = Answer.objects.get(pk=answer.pk)
@@ -533,14 +533,14 @@ def test_a_call_cancelled_by_shutdown_is_handed_back_without_spending_an_attempt
     Answer.objects.filter(pk=answer.pk).update(attempts=attempts_before)
 
     def cancelled(request: httpx.Request) -> httpx.Response:
-        endpoints.calls_abort("the worker is shutting down")
+        endpoint_client.calls_abort("the worker is shutting down")
         raise httpx.ReadError("connection shut down")
 
     respx.post(URL).mock(side_effect=cancelled)
     try:
         assert answer_generate(answer_id=answer.pk).status == "handed_back"
     finally:
-        endpoints.calls_allow()
+        endpoint_client.calls_allow()
 
     handed_back = Answer.objects.get(pk=answer.pk)
     assert (handed_back.status, handed_back.attempts) == (Answer.Status.PENDING, attempts_before)

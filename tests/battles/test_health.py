@@ -9,7 +9,7 @@ import pytest
 import respx
 from django.utils import timezone
 
-from battles import endpoints
+from battles import endpoint_client
 from battles.models import Answer, AnswerAttempt, Battle, Contender
 from battles.services.contenders import contenders_resume
 from battles.services.generation import contender_failure_record, probe_wait_seconds
@@ -355,14 +355,14 @@ def test_a_probe_cancelled_by_shutdown_is_due_again_and_not_counted():
     )
 
     def cancelled(request: httpx.Request) -> httpx.Response:
-        endpoints.calls_abort("the worker is shutting down")
+        endpoint_client.calls_abort("the worker is shutting down")
         raise httpx.ReadError("connection shut down")
 
     respx.post(URL).mock(side_effect=cancelled)
     try:
         assert contender_recovery_probe(contender_id=contender.pk) is None
     finally:
-        endpoints.calls_allow()
+        endpoint_client.calls_allow()
     after = Contender.objects.get(pk=contender.pk)
     assert after.probes_failed == 1 and after.paused_until <= timezone.now()  # due again, for another worker
 
