@@ -27,7 +27,7 @@ import httpx
 
 from battles import endpoint_streams as streams
 from battles.endpoint_client import abort_reason, call_deadline, thread_client
-from battles.endpoint_streams import is_retryable_status
+from battles.endpoint_errors import BodyError, error_detail, is_retryable_status, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _chat_completion(call: "_Call", http: httpx.Client) -> ChatCompletion:
             "POST", request.url, content=call.content, headers=request.http_headers(), timeout=call.timeouts()
         ) as response:
             return call.read(response)
-    except streams.BodyError as error:
+    except BodyError as error:
         error_class = RetryableEndpointError if error.is_retryable else PermanentEndpointError
         message = f"{call.shown_url} {call.redact(str(error))}"
         raise error_class(message, status_code=error.status_code, is_in_band=error.is_in_band) from None
@@ -178,12 +178,12 @@ def _chat_completion(call: "_Call", http: httpx.Client) -> ChatCompletion:
         verb = "could not reach" if isinstance(error, httpx.ConnectError | httpx.ProxyError) else "lost"
         detail = call.redact(str(error)) or "(no detail)"
         raise RetryableEndpointError(
-            f"{verb} {call.shown_url}: {type(error).__name__}: {streams.shorten(detail)}"
+            f"{verb} {call.shown_url}: {type(error).__name__}: {shorten(detail)}"
         ) from error
     except httpx.HTTPError as error:  # content decoding errors, redirect loops
         raise PermanentEndpointError(
             f"{call.shown_url} sent a response that could not be read: {type(error).__name__}: "
-            f"{streams.shorten(call.redact(str(error)))}"
+            f"{shorten(call.redact(str(error)))}"
         ) from error
 
 
@@ -297,8 +297,8 @@ class _Call:
             # Bytes that are not UTF-8 become U+FFFD, as in a stream: the answer is kept, repaired.
             return json.loads(body.decode("utf-8", errors="replace"))
         except ValueError:
-            raise streams.BodyError(
-                f"sent a body that is not JSON: {streams.shorten(body.decode('utf-8', 'replace'), 80)}"
+            raise BodyError(
+                f"sent a body that is not JSON: {shorten(body.decode('utf-8', 'replace'), 80)}"
             ) from None
 
     def _read_capped(self, response: httpx.Response, cap: int) -> tuple[bytes, bool]:
@@ -314,7 +314,7 @@ class _Call:
     def _raise_for_status(self, response: httpx.Response) -> NoReturn:
         status = response.status_code
         body, _ = self._read_capped(response, ERROR_BODY_MAX_BYTES)
-        detail = self.redact(streams.error_detail(body))
+        detail = self.redact(error_detail(body))
         message = f"HTTP {status} from {self.shown_url}: {detail}"
         if status < 400:
             location = _strip_url(response.headers.get("location", "")) or "(no Location header)"

@@ -10,7 +10,8 @@ import pytest
 import respx
 
 from battles import endpoint_client, endpoints
-from battles.endpoint_streams import BodyError, EventStreamParser, split_reasoning
+from battles.endpoint_errors import BodyError
+from battles.endpoint_streams import EventStreamParser, split_reasoning
 from battles.endpoints import (
     ChatCompletion,
     ChatRequest,
