@@ -8,9 +8,7 @@ the row still carries that token. A worker that dies leaves its lease to run out
 """
 
 import logging
-import os
 import random
-import re
 import threading
 import time
 import uuid
@@ -21,22 +19,22 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DataError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from battles import endpoints
 from battles.endpoint_client import calls_aborted
 from battles.limits import concurrency_slots
 from battles.models import (
-    SECRET_VARIABLE_PATTERN,
     SEED_RANGE,
     Answer,
     AnswerAttempt,
-    Battle,
     Contender,
     Question,
 )
-from battles.rendering import render_markdown
+from battles.rendering import render_markdown, storable_text
+from battles.services.battle_states import battles_advance_for_answer
+from battles.services.endpoint_requests import chat_request_build
+from battles.services.health import contender_failure_record
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +44,6 @@ _REQUEST_SPECIFIC_STATUSES = {400, 413, 422}
 # last_success_at of a healthy contender is a rough mark: writing it after every answer would cost a
 # query per answer.
 _SUCCESS_RESOLUTION = timedelta(seconds=30)
-_ENVIRONMENT_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -58,74 +55,6 @@ class GenerationOutcome:
 
 
 SKIPPED = GenerationOutcome("skipped")
-
-
-def contender_request_parameters(*, contender: Contender, seed: int | None = None) -> dict[str, Any]:
-    """The body fields a contender's requests carry besides model and messages."""
-    parameters: dict[str, Any] = dict(contender.extra_parameters or {})
-    for name in ("temperature", "top_p", "max_tokens"):
-        value = getattr(contender, name)
-        if value is not None:
-            parameters[name] = value
-    if contender.stop:
-        parameters["stop"] = list(contender.stop)
-    if seed is not None:
-        parameters["seed"] = seed
-    return parameters
-
-
-def _from_environment(name: str, purpose: str) -> str:
-    if not re.fullmatch(SECRET_VARIABLE_PATTERN, name):
-        raise endpoints.PermanentEndpointError(
-            f"{purpose} names the variable {name}; only names ending in _API_KEY or _TOKEN are sent"
-        )
-    value = os.environ.get(name, "")
-    if not value:
-        raise endpoints.PermanentEndpointError(f"the environment variable {name} ({purpose}) is not set")
-    return value
-
-
-def _expand_environment(value: str, purpose: str) -> str:
-    """Replace each ${NAME} in a header value with that environment variable."""
-    return _ENVIRONMENT_REFERENCE.sub(lambda match: _from_environment(match.group(1), purpose), value)
-
-
-def chat_request_build(
-    *, contender: Contender, question: Question | None = None, seed: int | None = None, probe: bool = False
-) -> endpoints.ChatRequest:
-    """The request a contender's endpoint gets for a question (or a tiny probe request)."""
-    messages = []
-    if contender.system_prompt and not probe:
-        messages.append({"role": "system", "content": contender.system_prompt})
-    messages.append({"role": "user", "content": "Hi" if probe or question is None else question.text})
-    api_key = (
-        _from_environment(contender.api_key_env, f"API key of {contender.name}")
-        if contender.api_key_env
-        else ""
-    )
-    headers = {
-        name: _expand_environment(str(value), f"header {name} of {contender.name}")
-        for name, value in (contender.extra_headers or {}).items()
-    }
-    timeout_seconds = contender.request_timeout_seconds or settings.ARENA_ENDPOINT_TIMEOUT_SECONDS
-    parameters = contender_request_parameters(contender=contender, seed=seed)
-    if probe:
-        parameters = {"max_tokens": 8}
-        timeout_seconds = min(timeout_seconds, 30.0)
-    return endpoints.ChatRequest(
-        base_url=contender.base_url,
-        model_id=contender.model_id,
-        messages=messages,
-        parameters=parameters,
-        api_key=api_key,
-        headers=headers,
-        stream=contender.stream and not probe,
-        stream_usage=contender.stream_usage,
-        timeout_seconds=timeout_seconds,
-        connect_timeout_seconds=min(settings.ARENA_ENDPOINT_CONNECT_TIMEOUT_SECONDS, timeout_seconds),
-        max_answer_chars=settings.ARENA_ANSWER_MAX_CHARS,
-        max_response_bytes=settings.ARENA_ENDPOINT_MAX_RESPONSE_BYTES,
-    )
 
 
 def _lease_seconds(contender: Contender) -> float:
@@ -399,23 +328,6 @@ def _record_empty(
     )
 
 
-def storable_text(text: str) -> tuple[str, str]:
-    """The text as PostgreSQL and the page can hold it, and what was changed (empty if nothing):
-    NUL characters are removed, lone surrogates become U+FFFD."""
-    repairs = []
-    nul = text.count("\x00")
-    if nul:
-        text = text.replace("\x00", "")
-        repairs.append(f"{nul} NUL character{'s' if nul > 1 else ''} removed")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        lone = sum(1 for character in text if 0xD800 <= ord(character) <= 0xDFFF)
-        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        repairs.append(f"{lone} lone surrogate{'s' if lone > 1 else ''} replaced")
-    return text, ", ".join(repairs)
-
-
 def _record_done(
     answer: Answer,
     token: uuid.UUID,
@@ -546,125 +458,3 @@ def _record_failure(
         if contender_failed and error.status_code not in _REQUEST_SPECIFIC_STATUSES:
             contender_failure_record(contender_id=answer.contender_id, error=message, started_at=started_at)
     return GenerationOutcome("retrying" if will_retry else Answer.Status.FAILED)
-
-
-def probe_wait_seconds(*, probes_failed: int, flaps: int) -> float:
-    """How long a paused contender waits for its next probe.
-
-    5 s, 10 s, 20 s, then every 20 s (the defaults): a server that is back is used again within
-    seconds. A contender paused again soon after a probe restored it (a flap) starts and ends each
-    series twice as long per flap in a row, up to ARENA_CONTENDER_COOLDOWN_SECONDS.
-    """
-    first = settings.ARENA_CONTENDER_PROBE_FIRST_SECONDS
-    longest = min(
-        settings.ARENA_CONTENDER_COOLDOWN_SECONDS,
-        settings.ARENA_CONTENDER_PROBE_MAX_SECONDS * 2 ** min(flaps, 30),
-    )
-    return float(min(longest, first * 2 ** min(probes_failed + flaps, 30)))
-
-
-def contender_failure_record(*, contender_id: int, error: str, started_at: datetime | None = None) -> bool:
-    """Count a failure of a call started at `started_at`; at the threshold, pause the contender from
-    battles and schedule its first probe. True if it was paused now.
-
-    The streak stops at the pause: calls that were already under way when it paused fail too, and
-    are recorded as the last error, but they are not new evidence. Nor are calls started before a
-    probe restored it, which end after: they must not start a new streak (a false flap).
-    """
-    now = timezone.now()
-    threshold = settings.ARENA_CONTENDER_FAILURE_THRESHOLD
-    with transaction.atomic():
-        health = (
-            Contender.objects.select_for_update()
-            .filter(pk=contender_id)
-            .values_list("consecutive_failures", "paused_until", "flaps", "restored_at")
-            .first()
-        )
-        if health is None:
-            return False
-        failures, paused_until, flaps, restored_at = health
-        changes: dict[str, Any] = {"last_error": error[:2000], "last_failure_at": now}
-        is_evidence = paused_until is None and (
-            restored_at is None or started_at is None or started_at >= restored_at
-        )
-        if is_evidence:
-            changes["consecutive_failures"] = failures = failures + 1
-        if not is_evidence or failures < threshold:
-            Contender.objects.filter(pk=contender_id).update(**changes)
-            return False
-        window = timedelta(seconds=settings.ARENA_CONTENDER_FLAP_WINDOW_SECONDS)
-        flaps = flaps + 1 if restored_at is not None and now - restored_at < window else 0
-        wait = probe_wait_seconds(probes_failed=0, flaps=flaps)
-        reason = f"{failures} failures in a row; the last: {error}"
-        if flaps:
-            reason += f" (paused again within {window.total_seconds():g} s of a restore: {flaps} in a row)"
-        Contender.objects.filter(pk=contender_id).update(
-            **changes,
-            paused_until=now + timedelta(seconds=wait),
-            paused_at=now,
-            paused_reason=reason[:2000],
-            probes_failed=0,
-            flaps=flaps,
-        )
-        probe_schedule(contender_id=contender_id, in_seconds=wait)
-        # After this transaction, in a transaction of its own: battles are locked after the contender
-        # here, before it where an answer succeeds, and the two orders together could deadlock.
-        transaction.on_commit(
-            partial(
-                battles_retire_waiting_on,
-                contender_id=contender_id,
-                reason="its contender was paused after failures",
-            ),
-            robust=True,
-        )
-    logger.error("contender %s paused: %s", contender_id, reason)
-    return True
-
-
-def probe_schedule(*, contender_id: int, in_seconds: float) -> None:
-    """Queue a probe of a paused contender when the transaction commits (the periodic probe task
-    catches any whose message is lost)."""
-    from battles.tasks import contender_probe_task
-
-    transaction.on_commit(
-        partial(contender_probe_task.apply_async, (contender_id,), countdown=in_seconds), robust=True
-    )
-
-
-def battles_retire_waiting_on(*, contender_id: int, reason: str) -> int:
-    """Retire battles still waiting for an answer of this contender; the pool replaces them."""
-    waiting = Q(
-        contender_a_id=contender_id, answer_a__status__in=[Answer.Status.PENDING, Answer.Status.RUNNING]
-    ) | Q(contender_b_id=contender_id, answer_b__status__in=[Answer.Status.PENDING, Answer.Status.RUNNING])
-    return Battle.objects.filter(waiting, status=Battle.Status.GENERATING).update(
-        status=Battle.Status.RETIRED, retired_reason=reason
-    )
-
-
-def battles_advance_for_answer(*, answer: Answer) -> int:
-    """Make battles ready once both answers are done; retire those whose answer failed.
-
-    Voters are never shown a battle with a missing or failed answer.
-    """
-    uses_answer = Q(answer_a_id=answer.pk) | Q(answer_b_id=answer.pk)
-    if answer.status == Answer.Status.DONE:
-        # Lock the battles first: when both answers of a battle finish at the same moment, the second
-        # transaction waits here for the first to commit, and its check below then sees both done.
-        waiting = list(
-            Battle.objects.select_for_update()
-            .filter(uses_answer, status=Battle.Status.GENERATING)
-            .values_list("id", flat=True)
-        )
-        if not waiting:
-            return 0
-        return Battle.objects.filter(
-            pk__in=waiting,
-            status=Battle.Status.GENERATING,
-            answer_a__status=Answer.Status.DONE,
-            answer_b__status=Answer.Status.DONE,
-        ).update(status=Battle.Status.READY, ready_at=timezone.now())
-    if answer.status == Answer.Status.FAILED:
-        return Battle.objects.filter(
-            uses_answer, status__in=[Battle.Status.GENERATING, Battle.Status.READY]
-        ).update(status=Battle.Status.RETIRED, retired_reason=f"answer {answer.pk} failed")
-    return 0

@@ -1,7 +1,7 @@
 """Keeping generation healthy: probing paused contenders, and sweeping up after crashed workers.
 
 A contender is paused after ARENA_CONTENDER_FAILURE_THRESHOLD failures in a row
-(generation.contender_failure_record). Its probes then follow the server, not a fixed clock: the
+(contender_failure_record). Its probes then follow the server, not a fixed clock: the
 first after ARENA_CONTENDER_PROBE_FIRST_SECONDS, the next ones at doubling waits up to
 ARENA_CONTENDER_PROBE_MAX_SECONDS, each probe queued by the one before (and by the periodic
 contenders_probe_task as a backstop). A probe is the real request, so a server that cannot answer
@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -22,13 +23,9 @@ from django.utils.translation import gettext as _
 
 from battles import endpoints
 from battles.models import SEED_RANGE, Answer, AnswerAttempt, Battle, Contender, Question
-from battles.services.generation import (
-    battles_advance_for_answer,
-    chat_request_build,
-    probe_schedule,
-    probe_wait_seconds,
-    storable_text,
-)
+from battles.rendering import storable_text
+from battles.services.battle_states import battles_advance_for_answer, battles_retire_waiting_on
+from battles.services.endpoint_requests import chat_request_build
 from battles.services.pool import SERVABLE
 
 logger = logging.getLogger(__name__)
@@ -36,6 +33,89 @@ logger = logging.getLogger(__name__)
 # A pending answer whose retry is this late has lost its task message (a broker without persistence,
 # a purged queue): queue it again. Duplicate messages are harmless, the claim decides.
 _OVERDUE_RETRY_SECONDS = 120
+
+
+def probe_wait_seconds(*, probes_failed: int, flaps: int) -> float:
+    """How long a paused contender waits for its next probe.
+
+    5 s, 10 s, 20 s, then every 20 s (the defaults): a server that is back is used again within
+    seconds. A contender paused again soon after a probe restored it (a flap) starts and ends each
+    series twice as long per flap in a row, up to ARENA_CONTENDER_COOLDOWN_SECONDS.
+    """
+    first = settings.ARENA_CONTENDER_PROBE_FIRST_SECONDS
+    longest = min(
+        settings.ARENA_CONTENDER_COOLDOWN_SECONDS,
+        settings.ARENA_CONTENDER_PROBE_MAX_SECONDS * 2 ** min(flaps, 30),
+    )
+    return float(min(longest, first * 2 ** min(probes_failed + flaps, 30)))
+
+
+def contender_failure_record(*, contender_id: int, error: str, started_at: datetime | None = None) -> bool:
+    """Count a failure of a call started at `started_at`; at the threshold, pause the contender from
+    battles and schedule its first probe. True if it was paused now.
+
+    The streak stops at the pause: calls that were already under way when it paused fail too, and
+    are recorded as the last error, but they are not new evidence. Nor are calls started before a
+    probe restored it, which end after: they must not start a new streak (a false flap).
+    """
+    now = timezone.now()
+    threshold = settings.ARENA_CONTENDER_FAILURE_THRESHOLD
+    with transaction.atomic():
+        health = (
+            Contender.objects.select_for_update()
+            .filter(pk=contender_id)
+            .values_list("consecutive_failures", "paused_until", "flaps", "restored_at")
+            .first()
+        )
+        if health is None:
+            return False
+        failures, paused_until, flaps, restored_at = health
+        changes: dict[str, Any] = {"last_error": error[:2000], "last_failure_at": now}
+        is_evidence = paused_until is None and (
+            restored_at is None or started_at is None or started_at >= restored_at
+        )
+        if is_evidence:
+            changes["consecutive_failures"] = failures = failures + 1
+        if not is_evidence or failures < threshold:
+            Contender.objects.filter(pk=contender_id).update(**changes)
+            return False
+        window = timedelta(seconds=settings.ARENA_CONTENDER_FLAP_WINDOW_SECONDS)
+        flaps = flaps + 1 if restored_at is not None and now - restored_at < window else 0
+        wait = probe_wait_seconds(probes_failed=0, flaps=flaps)
+        reason = f"{failures} failures in a row; the last: {error}"
+        if flaps:
+            reason += f" (paused again within {window.total_seconds():g} s of a restore: {flaps} in a row)"
+        Contender.objects.filter(pk=contender_id).update(
+            **changes,
+            paused_until=now + timedelta(seconds=wait),
+            paused_at=now,
+            paused_reason=reason[:2000],
+            probes_failed=0,
+            flaps=flaps,
+        )
+        probe_schedule(contender_id=contender_id, in_seconds=wait)
+        # After this transaction, in a transaction of its own: battles are locked after the contender
+        # here, before it where an answer succeeds, and the two orders together could deadlock.
+        transaction.on_commit(
+            partial(
+                battles_retire_waiting_on,
+                contender_id=contender_id,
+                reason="its contender was paused after failures",
+            ),
+            robust=True,
+        )
+    logger.error("contender %s paused: %s", contender_id, reason)
+    return True
+
+
+def probe_schedule(*, contender_id: int, in_seconds: float) -> None:
+    """Queue a probe of a paused contender when the transaction commits (the periodic probe task
+    catches any whose message is lost)."""
+    from battles.tasks import contender_probe_task
+
+    transaction.on_commit(
+        partial(contender_probe_task.apply_async, (contender_id,), countdown=in_seconds), robust=True
+    )
 
 
 # A contender's health once its pause is over (its flaps are kept: the next pause may be one).

@@ -12,12 +12,12 @@ from django.utils import timezone
 from battles import endpoint_client
 from battles.limits import concurrency_slots
 from battles.models import Answer, AnswerAttempt, Battle, Contender
+from battles.rendering import storable_text
 from battles.services.generation import (
     answer_generate,
     contender_cache_clear,
     contender_cached,
     retry_delay_seconds,
-    storable_text,
 )
 from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, OfflineContenderFactory
 

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, transaction
 
 from battles.models import Answer, Battle
-from battles.services.generation import battles_advance_for_answer
+from battles.services.battle_states import battles_advance_for_answer
 from tests.factories import BattleFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,13 @@ from django.utils import timezone
 from battles import endpoint_client
 from battles.models import Answer, AnswerAttempt, Battle, Contender
 from battles.services.contenders import contenders_resume
-from battles.services.generation import contender_failure_record, probe_wait_seconds
-from battles.services.health import answers_sweep, contender_recovery_probe, contenders_probe_due
+from battles.services.health import (
+    answers_sweep,
+    contender_failure_record,
+    contender_recovery_probe,
+    contenders_probe_due,
+    probe_wait_seconds,
+)
 from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, QuestionFactory, VoterFactory
 
 pytestmark = pytest.mark.django_db
