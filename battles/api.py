@@ -45,16 +45,15 @@ from battles.serializers import (
 from battles.services.bank import bank_import_paths
 from battles.services.contenders import contenders_resume
 from battles.services.health import contender_server_slots
-from battles.services.serving import ServeLimited
+from battles.services.holds import ServeLimited
+from battles.services.serving import battle_serve, voter_with_holds
 from battles.services.voting import (
     VoteRejected,
-    battle_serve,
     ip_hash_of,
     vote_record,
     voter_get_or_create,
     voter_known,
     voter_seen,
-    voter_with_holds,
 )
 from battles.views import client_ip
 

@@ -19,15 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 from arena import selectors as arena_selectors
 from battles import selectors
 from battles.models import Vote, Voter
-from battles.services.serving import ServeLimited
-from battles.services.voting import (
-    VoteRejected,
-    battle_serve,
-    ip_hash_of,
-    vote_cast,
-    vote_reason_set,
-    voter_get_or_create,
-)
+from battles.services.holds import ServeLimited
+from battles.services.serving import battle_serve
+from battles.services.voting import VoteRejected, ip_hash_of, vote_cast, vote_reason_set, voter_get_or_create
 
 _VOTER_COOKIE_SALT = "arena.voter"
 _REJECTION_STATUS = {

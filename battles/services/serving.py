@@ -1,327 +1,318 @@
-"""Holding battles for voters, within limits that keep a loop of anonymous calls from draining the pool.
-
-A battle served to a voter (or drawn for one) is held for them, out of the shared pool, until they
-vote or ARENA_BATTLE_HOLD_SECONDS pass and the sweeper returns it to the pool. Starting a new hold is
-limited per voter and per IP address each minute, and an address may hold at most
-ARENA_HELD_BATTLES_PER_IP battles not voted on. New voters are limited per address each minute, as
-each one starts a hold at once. A voter who already holds a battle always gets that battle back,
-whatever the limits.
-
-The minute windows live in Redis. Without it, new holds are counted in PostgreSQL instead (each
-battle keeps its holder and the holder's address hash), so those limits still hold; new voters are
-counted nowhere else, so that limit lets them through (counted as an outage, arena/stores.py). The
-cap on battles held per address is always counted in PostgreSQL.
+"""Serving battles to anonymous voters: the first half of the hot path (battles/services/voting.py
+records their verdicts). A voter and what they hold come back in one query; a new hold is one round
+trip (the address's lock, then a claim of the oldest servable battle); the rare cases take the
+slower way, under the same lock (battles/services/holds.py).
 """
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import contextlib
+import random
+import time
+import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from arena import rows, stores
-from arena.cache import windows_count, windows_uncount
-from arena.locks import lock_held, lock_wait_ran_out, transaction_lock_statement
-from arena.rows import Columns
-from battles.models import Battle, Voter
-
-# A battle in one of these states with a voter is out of the shared pool: served, or drawn for them.
-HELD_STATUSES = [Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED]
-_WINDOW_SECONDS = 60
-HOLD_LOCK_WAIT_SECONDS = 5.0
-_SERVED_AT = Columns(Battle, "b", ["served_at"])
-
-
-class ServeLimited(Exception):
-    """No new battle (or voter) now; the message is safe to show, and says which limit was reached."""
-
-    def __init__(
-        self, message: str, *, code: str, retry_after_seconds: float, details: dict[str, int] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retry_after_seconds = retry_after_seconds
-        self.details = details or {}  # the numbers in the message, for a translation of it
-
-
-@dataclass(frozen=True)
-class _Window:
-    """One minute's count of events of one kind, for one voter or address."""
-
-    key: str
-    limit: int
-    code: str
-    message: str
-    counted: Callable[[], int]  # how many the window holds, from PostgreSQL, while Redis is away
-
-
-def hold_seconds() -> float:
-    return float(settings.ARENA_BATTLE_HOLD_SECONDS)
-
-
-def hold_kept(*, battle: Battle, voter: Voter, now: datetime) -> bool:
-    """Whether the voter still holds this battle served to them. A hold that ran out but was not
-    swept yet is renewed: the voter is back, so they can plausibly vote on it now. False when the
-    sweeper returned it to the pool meanwhile."""
-    if battle.served_at is None or battle.served_at >= now - timedelta(seconds=hold_seconds()):
-        return True
-    renewed = Battle.objects.filter(pk=battle.pk, status=Battle.Status.SERVED, voter=voter).update(
-        served_at=now
-    )
-    if renewed:
-        battle.served_at = now
-    return bool(renewed)
-
-
-def battles_held(*, ip_hash: str) -> QuerySet[Battle]:
-    """Battles held for voters at this address and not voted on."""
-    return Battle.objects.filter(holder_ip_hash=ip_hash, status__in=HELD_STATUSES, voter__isnull=False)
-
-
-@dataclass(frozen=True)
-class HoldState:
-    """What a new hold depends on, read under the address's lock."""
-
-    served_id: int | None  # the battle served to the voter meanwhile (a double click, another tab)
-    held: int  # battles the address holds, not voted on
-    oldest_served_at: datetime | None  # when the oldest of them was served
-
-
-@contextmanager
-def hold_starting(*, voter: Voter, ip_hash: str) -> Iterator[HoldState]:
-    """One transaction for a new hold, and one new hold at a time per address in it, so that calls
-    arriving together cannot pass the cap together (a PostgreSQL advisory lock, let go at commit: no
-    Redis needed). Yields what the hold depends on, read once the lock is held (with the lock, in one
-    round trip). A call that waits longer than HOLD_LOCK_WAIT_SECONDS for the address's other calls
-    is refused like a call over the rate."""
-    name = f"battle-holds:{ip_hash}"
-    if connection.vendor != "postgresql":  # the embedded database: a lock in the process
-        with lock_held(
-            name if ip_hash else "battle-holds", wait=True, timeout_seconds=HOLD_LOCK_WAIT_SECONDS
-        ) as held:
-            if not held:
-                raise address_busy()
-            with transaction.atomic():
-                yield _hold_state(voter=voter, ip_hash=ip_hash, lock=None)
-        return
-    # A hold is not worth waiting for the disk: its commit does not wait for the WAL flush. A crash
-    # in the next moment can lose it (the battle is back in the pool, and the voter's vote on it is
-    # refused); never a vote, whose commit flushes everything written before it.
-    first = "SELECT set_config('synchronous_commit', 'off', true)"
-    parameters: list[Any] = []
-    if ip_hash:
-        lock, parameters = transaction_lock_statement(name, timeout_seconds=HOLD_LOCK_WAIT_SECONDS)
-        first = f"{first}; {lock}"
-    with transaction.atomic():
-        try:
-            state = _hold_state(voter=voter, ip_hash=ip_hash, lock=(first, parameters))
-        except OperationalError as error:
-            if not lock_wait_ran_out(error):
-                raise
-            raise address_busy() from None
-        yield state
-
-
-def address_busy() -> ServeLimited:
-    return ServeLimited(
-        "too many new battles from your address this minute: please wait a minute",
-        code="serve_ip_rate",
-        retry_after_seconds=2.0,
-    )
-
-
-# The battles an address holds (the statuses written in, as in the partial index battle_held_by_ip,
-# so that a prepared statement's plan can use it).
-HELD_AT_ADDRESS = (
-    f"FROM {Battle._meta.db_table} WHERE holder_ip_hash = %s AND holder_ip_hash <> '' "
-    f"AND status IN ({', '.join(repr(str(status)) for status in HELD_STATUSES)}) AND voter_id IS NOT NULL"
+from arena import rows
+from arena.locks import lock_wait_ran_out, transaction_lock_statement
+from battles.models import Battle, Origin, Question, Voter
+from battles.services import holds
+from battles.services.hot_sql import (
+    ANSWER_A,
+    ANSWER_B,
+    BATTLE,
+    BATTLE_COLUMNS,
+    BATTLES,
+    BATTLES_SHOWN,
+    CATEGORY,
+    CONTENDERS,
+    GENERATING,
+    QUESTION,
+    QUESTIONS,
+    READY,
+    SERVED,
+    SHOWN_COLUMNS,
+    VOTER,
+    shown_from,
+    shown_joined,
+)
+from battles.services.pool import (
+    NoBattleCanBeDrawn,
+    answers_queue,
+    battle_draw,
+    battle_pool_refill_request,
 )
 
+# A pool refill is asked for at most this often by one process (the refill itself is shared: pool.py).
+_REFILL_REQUEST_EVERY_SECONDS = 1.0
+_refill_requested_at = [-_REFILL_REQUEST_EVERY_SECONDS]
 
-def _hold_state(*, voter: Voter | None, ip_hash: str, lock: tuple[str, list[Any]] | None) -> HoldState:
-    served = (
-        f"(SELECT id FROM {Battle._meta.db_table} WHERE voter_id = %s AND status = "
-        f"'{Battle.Status.SERVED}' ORDER BY served_at LIMIT 1)"
-        if voter is not None
-        else "NULL"
-    )
+
+def _battles_shown(where: str, parameters: list[Any]) -> list[Battle]:
+    """Battles with their question, category and answers, built from one query."""
+    with connection.cursor() as cursor:
+        rows.execute(cursor, f"{BATTLES_SHOWN} WHERE {where}", parameters)
+        return _battles_built(cursor.fetchall())
+
+
+def voter_with_holds(*, voter_id: uuid.UUID) -> tuple[Voter, list[Battle]] | None:
+    """The voter and the battles they hold (as battle_serve reads them first), in one query; None if
+    there is no such voter."""
+    held = f"b.voter_id = v.id AND b.status IN ({SERVED}, {READY}, {GENERATING})"
     with connection.cursor() as cursor:
         rows.execute(
             cursor,
-            f"SELECT (SELECT COUNT(*) {HELD_AT_ADDRESS}), "
-            f"(SELECT MIN(served_at) {HELD_AT_ADDRESS}), {served}",
-            [ip_hash, ip_hash, *([] if voter is None else [rows.parameter(voter.pk)])],
-            first=lock,
+            f"SELECT {VOTER.sql}, {SHOWN_COLUMNS} FROM {Voter._meta.db_table} v "
+            f"LEFT JOIN ({shown_joined(BATTLES)}) ON {held} WHERE v.id = %s",
+            [rows.parameter(voter_id)],
         )
-        held, oldest, served_id = cursor.fetchone()
-    return HoldState(served_id=served_id, held=held, oldest_served_at=_SERVED_AT.value("served_at", oldest))
-
-
-def hold_limits_check(
-    *, voter: Voter | None, ip_hash: str, now: datetime, state: HoldState | None = None, take: bool = False
-) -> list[str]:
-    """Raise ServeLimited if a new hold for this voter (None: one about to be made) at this address
-    would go over a limit; `state` is the address's holds as hold_starting read them (read here when
-    not given). With `take`, the new hold is counted in this minute's windows at the same time (one
-    round trip to Redis), and the windows it was counted in are returned: a call that then starts no
-    hold gives them back (hold_given_back), so that it never uses up a limit, as a voter asking
-    again while their battle is prepared does not."""
-    if take:
-        counted = hold_windows_take(voter=voter, ip_hash=ip_hash, now=now)
-    else:
-        counted = []
-        full = _first_full(_hold_windows(voter=voter, ip_hash=ip_hash, now=now), purpose="limit new battles")
-        if full is not None:
-            raise ServeLimited(full.message, code=full.code, retry_after_seconds=_rest_of_minute(now))
-    if not ip_hash:
-        return counted
-    if state is None:
-        state = _hold_state(voter=None, ip_hash=ip_hash, lock=None)
-    cap = settings.ARENA_HELD_BATTLES_PER_IP
-    if state.held >= cap:
-        hold_given_back(counted)
-        # A hold surely ends by the oldest one's end and the sweep after it (a vote may end one sooner).
-        ends_at = (state.oldest_served_at or now) + timedelta(seconds=hold_seconds())
-        wait = (ends_at - now).total_seconds() + settings.ARENA_SWEEP_INTERVAL_SECONDS
-        raise ServeLimited(
-            f"your address already holds {state.held} battles not voted on (at most {cap}): vote on "
-            "one, or wait until one goes back to the pool",
-            code="held_ip_cap",
-            retry_after_seconds=max(1.0, wait),
-            details={"count": state.held, "cap": cap},
-        )
-    return counted
-
-
-def hold_windows_take(*, voter: Voter | None, ip_hash: str, now: datetime) -> list[str]:
-    """Count a new hold in this minute's windows, or raise ServeLimited (counting nothing) if that
-    takes one over its limit; the windows counted, for hold_given_back if no hold starts after all."""
-    counted, full = _windows_take(
-        _hold_windows(voter=voter, ip_hash=ip_hash, now=now), purpose="limit new battles"
-    )
-    if full is not None:
-        hold_given_back(counted)
-        raise ServeLimited(full.message, code=full.code, retry_after_seconds=_rest_of_minute(now))
-    return counted
-
-
-def hold_given_back(counted: list[str]) -> None:
-    """Take back a hold counted by hold_limits_check(take=True) that did not start."""
-    if counted:
-        stores.call(
-            stores.CACHE, "limit new battles", lambda: windows_uncount(counted), fallback=lambda: None
-        )
-
-
-def voter_creation_check(*, ip_hash: str, now: datetime) -> None:
-    """Raise ServeLimited if a new voter at this address would go over a limit. A new voter is made
-    only to be served a battle at once: refused a hold, it would be a row made for nothing, so the
-    address's hold limits are checked too."""
-    full = _first_full(_voter_windows(ip_hash=ip_hash, now=now), purpose="limit new voters")
-    if full is not None:
-        raise ServeLimited(full.message, code=full.code, retry_after_seconds=_rest_of_minute(now))
-    hold_limits_check(voter=None, ip_hash=ip_hash, now=now)
-
-
-def voter_counted(*, ip_hash: str, now: datetime) -> None:
-    _windows_add(_voter_windows(ip_hash=ip_hash, now=now), purpose="limit new voters")
-
-
-def _hold_windows(*, voter: Voter | None, ip_hash: str, now: datetime) -> list[_Window]:
-    minute = int(now.timestamp()) // _WINDOW_SECONDS
-    start = now.replace(second=0, microsecond=0)
-    # A hold starts when a battle is served or drawn for a voter; a row is counted once.
-    started = Q(served_at__gte=start) | Q(created_at__gte=start)
-    windows = []
-    if voter is not None:
-        windows.append(
-            _Window(
-                key=f"holds:voter:{voter.pk}:{minute}",
-                limit=settings.ARENA_NEW_BATTLES_PER_MINUTE_PER_VOTER,
-                code="serve_voter_rate",
-                message="too many new battles for this voter this minute: please wait a minute",
-                counted=lambda: Battle.objects.filter(started, voter=voter).count(),
-            )
-        )
-    if ip_hash:
-        windows.append(
-            _Window(
-                key=f"holds:ip:{ip_hash}:{minute}",
-                limit=settings.ARENA_NEW_BATTLES_PER_MINUTE_PER_IP,
-                code="serve_ip_rate",
-                message="too many new battles from your address this minute: please wait a minute",
-                counted=lambda: Battle.objects.filter(started, holder_ip_hash=ip_hash).count(),
-            )
-        )
-    return windows
-
-
-def _voter_windows(*, ip_hash: str, now: datetime) -> list[_Window]:
-    if not ip_hash:
-        return []
-    minute = int(now.timestamp()) // _WINDOW_SECONDS
-    return [
-        _Window(
-            key=f"voters:ip:{ip_hash}:{minute}",
-            limit=settings.ARENA_NEW_VOTERS_PER_MINUTE_PER_IP,
-            code="new_voter_ip_rate",
-            message=(
-                "too many new voters from your address this minute: keep your voter token or cookie and "
-                "send it with every call"
-            ),
-            # Voters carry no address: without Redis this limit lets them through.
-            counted=lambda: 0,
-        )
-    ]
-
-
-def _first_full(windows: list[_Window], *, purpose: str) -> _Window | None:
-    """The first window that already holds its limit."""
-    if not windows:
+        found = cursor.fetchall()
+    if not found:
         return None
-
-    def in_cache() -> _Window | None:
-        counts = cache.get_many([window.key for window in windows])
-        return next((w for w in windows if int(counts.get(w.key, 0)) >= w.limit), None)
-
-    def in_database() -> _Window | None:
-        return next((w for w in windows if w.counted() >= w.limit), None)
-
-    return stores.call(stores.CACHE, purpose, in_cache, fallback=in_database)
+    voter = VOTER.build(found[0])[0]
+    return voter, _battles_built(found, offset=len(VOTER))
 
 
-def _windows_take(windows: list[_Window], *, purpose: str) -> tuple[list[str], _Window | None]:
-    """Count one more event in each window, and find the first that this takes over its limit: the
-    keys counted (none without Redis, where the rows themselves are counted), and that window."""
-    if not windows:
-        return [], None
-
-    def in_cache() -> tuple[list[str], _Window | None]:
-        counts = windows_count([(window.key, _WINDOW_SECONDS) for window in windows])
-        over = next((w for w, count in zip(windows, counts, strict=True) if count > w.limit), None)
-        return [window.key for window in windows], over
-
-    def in_database() -> tuple[list[str], _Window | None]:
-        return [], next((w for w in windows if w.counted() >= w.limit), None)
-
-    return stores.call(stores.CACHE, purpose, in_cache, fallback=in_database)
-
-
-def _windows_add(windows: list[_Window], *, purpose: str) -> None:
-    if not windows:
-        return
-
-    def in_cache() -> None:
-        windows_count([(window.key, _WINDOW_SECONDS) for window in windows])
-
-    # Without Redis there is nothing to add: the fallback counts the rows themselves.
-    stores.call(stores.CACHE, purpose, in_cache, fallback=lambda: None)
+def _battles_built(found: list[Any], *, offset: int = 0) -> list[Battle]:
+    """Battles from rows of SHOWN_COLUMNS (starting at `offset`; a row without a battle is skipped)."""
+    battles = []
+    for row in found:
+        if row[offset] is None:
+            continue
+        battle, at = BATTLE.build(row, offset)
+        question, at = QUESTION.build(row, at)
+        category, at = CATEGORY.build(row, at)
+        answer_a, at = ANSWER_A.build(row, at)
+        answer_b, _ = ANSWER_B.build(row, at)
+        question.category = category
+        battle.question = question
+        battle.answer_a = answer_a
+        battle.answer_b = answer_b
+        battles.append(battle)
+    return battles
 
 
-def _rest_of_minute(now: datetime) -> float:
-    return float(_WINDOW_SECONDS - int(now.timestamp()) % _WINDOW_SECONDS)
+def _battle_shown(battle_id: int) -> Battle:
+    return _battles_shown("b.id = %s", [battle_id])[0]
+
+
+def _claim(
+    battle_ids: list[int], voter: Voter, *, reserved: bool, rng: random.Random, ip_hash: str
+) -> Battle | None:
+    """Serve the first of these ready battles that no one else takes first."""
+    rng.shuffle(battle_ids)
+    for battle_id in battle_ids:
+        available = Battle.objects.filter(pk=battle_id, status=Battle.Status.READY)
+        available = available.filter(voter=voter) if reserved else available.filter(voter__isnull=True)
+        if available.update(
+            status=Battle.Status.SERVED, voter=voter, served_at=timezone.now(), holder_ip_hash=ip_hash
+        ):
+            return _battle_shown(battle_id)
+    return None
+
+
+def _claim_sql(*, unseen: bool) -> str:
+    """The UPDATE that serves the oldest servable battle of the shared pool (on a question this voter
+    has not seen, with `unseen`), with parameters voter, served_at, address (and voter again with
+    `unseen`); more conditions may follow. Rows other requests are claiming at the same moment are
+    skipped, not waited for: voters arriving together each get their own battle at once."""
+    seeded = (
+        ""
+        if settings.ARENA_SERVE_SEEDED
+        else (
+            f" AND q.origin <> '{Origin.SEEDED}' AND ca.origin <> '{Origin.SEEDED}'"
+            f" AND cb.origin <> '{Origin.SEEDED}'"
+        )
+    )
+    # NOT IN: the voter's questions are read once into a hash, whatever the number of candidates.
+    not_seen = (
+        f" AND p.question_id NOT IN (SELECT s.question_id FROM {BATTLES} s WHERE s.voter_id = %s"
+        " AND s.served_at IS NOT NULL)"
+        if unseen
+        else ""
+    )
+    postgresql = connection.vendor == "postgresql"
+    return (
+        f"UPDATE {BATTLES} SET status = {SERVED}, voter_id = %s, served_at = %s, holder_ip_hash = %s "
+        f"WHERE id = (SELECT p.id FROM {BATTLES} p JOIN {QUESTIONS} q ON q.id = p.question_id "
+        f"JOIN {CONTENDERS} ca ON ca.id = p.contender_a_id JOIN {CONTENDERS} cb ON cb.id = p.contender_b_id "
+        f"WHERE p.status = {READY} AND p.voter_id IS NULL AND q.is_active AND ca.is_active "
+        f"AND cb.is_active{seeded}{not_seen} ORDER BY p.created_at LIMIT 1"
+        f"{' FOR UPDATE OF p SKIP LOCKED' if postgresql else ''})"
+    )
+
+
+def _claim_from_pool(voter: Voter, *, ip_hash: str, unseen: bool) -> Battle | None:
+    """Serve the oldest servable battle of the shared pool (see _claim_sql), in one statement."""
+    postgresql = connection.vendor == "postgresql"
+    claim = _claim_sql(unseen=unseen)
+    parameters = [
+        rows.parameter(voter.pk),
+        rows.parameter(timezone.now()),
+        ip_hash,
+        *([rows.parameter(voter.pk)] if unseen else []),
+    ]
+    with connection.cursor() as cursor:
+        if postgresql:  # claimed and read in one statement
+            rows.execute(
+                cursor,
+                f"WITH claimed AS ({claim} RETURNING {BATTLE_COLUMNS}) {shown_from('claimed')}",
+                parameters,
+            )
+            claimed = _battles_built(cursor.fetchall())
+            return claimed[0] if claimed else None
+        rows.execute(cursor, f"{claim} RETURNING id", parameters)
+        row = cursor.fetchone()
+    return None if row is None else _battle_shown(row[0])
+
+
+def _hold_at_once(*, voter: Voter, ip_hash: str) -> Battle | None:
+    """A new hold in one round trip (PostgreSQL, for an address): under the address's lock (as
+    holds.hold_starting takes it), claim the oldest servable battle on a question the voter has not
+    seen, provided the address holds fewer than ARENA_HELD_BATTLES_PER_IP battles and no other request
+    of this voter started a hold meanwhile. The lock, then the claim with its checks, go as two
+    statements of one transaction (each statement sees what committed before it started). None if
+    nothing was claimed: battle_serve's other way finds out why. Raises ServeLimited if the
+    address's other calls hold the lock too long."""
+    lock, lock_parameters = transaction_lock_statement(
+        f"battle-holds:{ip_hash}", timeout_seconds=holds.HOLD_LOCK_WAIT_SECONDS
+    )
+    # Not worth waiting for the disk (see holds.hold_starting).
+    first = f"SELECT set_config('synchronous_commit', 'off', true); {lock}"
+    claim = (
+        f"{_claim_sql(unseen=True)} AND (SELECT COUNT(*) {holds.HELD_AT_ADDRESS}) < %s "
+        f"AND NOT EXISTS (SELECT 1 FROM {BATTLES} m WHERE m.voter_id = %s AND m.status = {SERVED})"
+    )
+    parameters = [
+        *[rows.parameter(voter.pk), rows.parameter(timezone.now()), ip_hash, rows.parameter(voter.pk)],
+        *[ip_hash, settings.ARENA_HELD_BATTLES_PER_IP, rows.parameter(voter.pk)],
+    ]
+    # Its own transaction; inside another one (a test's), a savepoint keeps a lock wait that ran out
+    # from breaking it.
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    try:
+        with scope, connection.cursor() as cursor:
+            rows.execute(
+                cursor,
+                f"WITH claimed AS ({claim} RETURNING {BATTLE_COLUMNS}) {shown_from('claimed')}",
+                parameters,
+                first=(first, lock_parameters),
+            )
+            claimed = _battles_built(cursor.fetchall())
+    except OperationalError as error:
+        if not lock_wait_ran_out(error):
+            raise
+        raise holds.address_busy() from None
+    return claimed[0] if claimed else None
+
+
+def battle_serve(
+    *, voter: Voter, rng: random.Random | None = None, ip_hash: str = "", held: list[Battle] | None = None
+) -> Battle | None:
+    """The battle this voter should see, or None while one is being prepared.
+
+    In order: the battle already served and not voted on; a battle drawn for this voter; a ready
+    battle from the shared pool on a question the voter has not seen. If the pool has none, a battle
+    is drawn for the voter on an unseen question (ready at once when its answers exist). Questions
+    repeat only once the voter has seen the whole bank. A pool refill is requested after a new hold.
+
+    Serving from the pool or drawing for the voter starts a new hold, which the limits of
+    battles/services/holds.py allow or refuse (ServeLimited, changing nothing); `ip_hash` is the
+    voter's address, as ip_hash_of gives it. The battle a voter already holds always comes back.
+    `held` is what voter_with_holds read of the voter's battles just now, if it was called.
+    """
+    rng = rng or random.Random()
+    now = timezone.now()
+    if held is None:  # everything the voter holds, in one query: served, drawn for them, on its way
+        held = _battles_shown(
+            f"b.voter_id = %s AND b.status IN ({SERVED}, {READY}, {GENERATING})",
+            [rows.parameter(voter.pk)],
+        )
+    served = sorted(
+        (b for b in held if b.status == Battle.Status.SERVED and b.served_at is not None),
+        key=lambda b: b.served_at or now,
+    )
+    if served and holds.hold_kept(battle=served[0], voter=voter, now=now):
+        return served[0]
+    reserved = [battle.pk for battle in held if battle.status == Battle.Status.READY]
+    battle = _claim(reserved, voter, reserved=True, rng=rng, ip_hash=ip_hash) if reserved else None
+    if battle is not None:
+        return battle
+    on_its_way = any(b.status == Battle.Status.GENERATING for b in held)
+    if ip_hash and connection.vendor == "postgresql" and not on_its_way:
+        # The usual case, in two round trips: the limits in Redis, then the hold. Over a limit, the
+        # other way below finds out whether another request of this voter started a hold meanwhile.
+        try:
+            counted: list[str] | None = holds.hold_windows_take(voter=voter, ip_hash=ip_hash, now=now)
+        except holds.ServeLimited:
+            counted = None
+        if counted is not None:
+            try:
+                battle = _hold_at_once(voter=voter, ip_hash=ip_hash)
+            except BaseException:
+                holds.hold_given_back(counted)
+                raise
+            if battle is not None:
+                _pool_refill_soon()
+                return battle
+            holds.hold_given_back(counted)
+    with holds.hold_starting(voter=voter, ip_hash=ip_hash) as state:
+        # Another request of this voter (a double click, two tabs) may have started a hold meanwhile.
+        if state.served_id is not None:
+            return _battle_shown(state.served_id)
+        try:
+            counted = holds.hold_limits_check(voter=voter, ip_hash=ip_hash, now=now, state=state, take=True)
+        except holds.ServeLimited:
+            if on_its_way:
+                return None  # asking again while it is prepared starts no hold
+            raise
+        battle, started = _hold_start(voter=voter, ip_hash=ip_hash, rng=rng)
+        if not started:
+            holds.hold_given_back(counted)
+    _pool_refill_soon()
+    return battle
+
+
+def _pool_refill_soon() -> None:
+    """Ask for a refill (after the claim, so that it sees the pool without the battle just served)."""
+    if time.monotonic() - _refill_requested_at[0] >= _REFILL_REQUEST_EVERY_SECONDS:
+        _refill_requested_at[0] = time.monotonic()
+        battle_pool_refill_request()
+
+
+def _battle_on_its_way(voter: Voter) -> bool:
+    """Whether a battle drawn for this voter is waiting for its answers."""
+    return Battle.objects.filter(voter=voter, status=Battle.Status.GENERATING).exists()
+
+
+def _hold_start(*, voter: Voter, ip_hash: str, rng: random.Random) -> tuple[Battle | None, bool]:
+    """A new battle for the voter, and whether a hold started (a battle drawn for the voter starts
+    one while its answers are still on their way)."""
+    battle = _claim_from_pool(voter, ip_hash=ip_hash, unseen=True)
+    if battle is not None:
+        return battle, True
+    if _battle_on_its_way(voter):
+        return None, False
+    seen = Battle.objects.filter(voter=voter, served_at__isnull=False).values("question_id")
+    unseen = list(Question.objects.filter(is_active=True).exclude(id__in=seen).values_list("id", flat=True))
+    if unseen:
+        created_answer_ids: set[int] = set()
+        try:
+            drawn = battle_draw(
+                rng=rng,
+                question_ids=unseen,
+                reserved_for=voter,
+                holder_ip_hash=ip_hash,
+                created_answer_ids=created_answer_ids,
+            )
+        except NoBattleCanBeDrawn:
+            drawn = None
+        answers_queue(answer_ids=list(created_answer_ids))
+        if drawn is not None:
+            if drawn.status == Battle.Status.READY:
+                return _claim([drawn.pk], voter, reserved=True, rng=rng, ip_hash=ip_hash), True
+            return None, True
+    # The voter has seen every question (or none of the unseen can be drawn): repeats are allowed.
+    battle = _claim_from_pool(voter, ip_hash=ip_hash, unseen=False)
+    return battle, battle is not None

@@ -19,7 +19,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from rest_framework.authtoken.models import Token
 
 from battles.models import Battle, Question, Vote
-from battles.services.voting import battle_serve
+from battles.services.serving import battle_serve
 from tests.factories import BattleFactory, VoterFactory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,8 @@ from battles.services.pool import (
     contender_draw_weights,
     drawable_contenders,
 )
-from battles.services.voting import battle_serve, vote_cast
+from battles.services.serving import battle_serve
+from battles.services.voting import vote_cast
 from ratings.models import ContenderRating, RatingSnapshot
 from tests.factories import (
     AnswerFactory,

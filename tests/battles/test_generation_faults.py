@@ -7,7 +7,7 @@ import pytest
 
 from battles.models import Answer, AnswerAttempt, Battle
 from battles.services.generation import answer_generate
-from battles.services.voting import battle_serve
+from battles.services.serving import battle_serve
 from tests.factories import BattleFactory, ContenderFactory, VoterFactory
 from tests.fault_server import ANSWER_TEXT, FaultServer, fault_server, unused_port
 

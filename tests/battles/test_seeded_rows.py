@@ -11,7 +11,8 @@ from django.test import Client
 from battles.models import Battle, Contender, Origin, Question
 from battles.services.pool import SERVABLE, battle_draw
 from battles.services.seeding import arena_seed
-from battles.services.voting import battle_serve, vote_cast
+from battles.services.serving import battle_serve
+from battles.services.voting import vote_cast
 from tests.factories import (
     AnswerFactory,
     ContenderFactory,

@@ -20,8 +20,9 @@ from arena import stores
 from arena.models import StoreOutage
 from battles.models import Battle, Vote, Voter
 from battles.services.health import answers_sweep
-from battles.services.serving import ServeLimited
-from battles.services.voting import VoteRejected, battle_serve, ip_hash_of, vote_cast, voter_get_or_create
+from battles.services.holds import ServeLimited
+from battles.services.serving import battle_serve
+from battles.services.voting import VoteRejected, ip_hash_of, vote_cast, voter_get_or_create
 from tests.factories import BattleFactory, ContenderFactory, QuestionFactory, VoterFactory
 from tests.fault_server import unused_port
 

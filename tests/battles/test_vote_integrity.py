@@ -11,7 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from battles.models import Battle, Vote
-from battles.services.voting import VoteRejected, battle_serve, ip_hash_of, vote_cast
+from battles.services.serving import battle_serve
+from battles.services.voting import VoteRejected, ip_hash_of, vote_cast
 from tests.factories import BattleFactory, VoterFactory
 
 pytestmark = pytest.mark.django_db

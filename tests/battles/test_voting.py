@@ -4,7 +4,8 @@ import uuid
 import pytest
 
 from battles.models import Battle, Vote
-from battles.services.voting import VoteRejected, battle_serve, vote_cast, voter_get_or_create
+from battles.services.serving import battle_serve
+from battles.services.voting import VoteRejected, vote_cast, voter_get_or_create
 from tests.factories import AnswerFactory, BattleFactory, VoterFactory
 
 pytestmark = pytest.mark.django_db

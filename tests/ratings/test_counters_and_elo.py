@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from battles.models import Vote
-from battles.services.voting import battle_serve, vote_cast
+from battles.services.serving import battle_serve
+from battles.services.voting import vote_cast
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, EloRating, PairCount, RatingsState
 from ratings.services import elo_ratings, pair_counts_add, pair_counts_rebuild
