@@ -44,10 +44,6 @@ def voter_find(*, voter_id: uuid.UUID) -> Voter | None:
     return None if row is None else _VOTER.build(row)[0]
 
 
-def votes_in_time_order() -> QuerySet[Vote]:
-    return Vote.objects.order_by("created_at", "id")
-
-
 OPEN_STATUSES = [Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED]
 
 
