@@ -18,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from arena import stores
 from arena.cache import windows_count, windows_count_along
+from arena.errors import DomainError
 
 _CODES = {
     status.HTTP_400_BAD_REQUEST: "invalid",
@@ -44,7 +45,10 @@ class ApiError(exceptions.APIException):
 
 def exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
     """Every error body is {"error": {"status", "code", "message", "fields"}}."""
-    if isinstance(error, Http404):
+    if isinstance(error, DomainError):
+        # A service's refusal: the one map of codes to statuses (arena/errors.py), its own message.
+        error = ApiError(error.http_status, error.code, error.shown_message(), retry_after=error.retry_after)
+    elif isinstance(error, Http404):
         error = exceptions.NotFound(str(error) or _("not found"))
     elif isinstance(error, RequestDataTooBig):
         # The middleware refuses bodies over their limit; this is Django's own limit on the form fields

@@ -1,6 +1,5 @@
 """REST API of the battles app: public reads, voting for other front ends, staff operations."""
 
-import math
 import tempfile
 import uuid
 from pathlib import Path
@@ -12,7 +11,6 @@ from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -45,7 +43,6 @@ from battles.serializers import (
 from battles.services.bank import bank_import_paths
 from battles.services.contenders import contenders_resume
 from battles.services.health import contender_server_slots
-from battles.services.holds import ServeLimited
 from battles.services.serving import battle_serve, voter_with_holds
 from battles.services.voting import (
     VoteRejected,
@@ -59,39 +56,6 @@ from battles.views import client_ip
 
 _VOTER_HEADER = "X-Arena-Voter"
 _VOTER_TOKEN_SALT = "arena.api-voter"  # noqa: S105 (a signing namespace, not a secret)
-_REJECTION_STATUS = {
-    "invalid_outcome": 400,
-    "not_served_to_voter": 403,
-    "not_open": 409,
-    "hold_expired": 409,
-    "too_early": 409,
-    "voter_rate": 429,
-    "ip_rate": 429,
-    "daily_cap": 429,
-}
-# The voting service's reasons, in the client's language.
-_REJECTION_MESSAGES = {
-    "invalid_outcome": gettext_lazy("unknown verdict"),
-    "not_served_to_voter": gettext_lazy("this battle was not served to you"),
-    "not_open": gettext_lazy("this battle is no longer open for voting"),
-    "too_early": gettext_lazy("read both answers first"),
-    "voter_rate": gettext_lazy("too many votes"),
-    "ip_rate": gettext_lazy("too many votes"),
-    "daily_cap": gettext_lazy("too many votes"),
-}
-# The serving limits' messages in the client's language (the service words them in English).
-_SERVE_LIMIT_MESSAGES = {
-    "serve_voter_rate": gettext_lazy("too many new battles for this voter this minute: please wait a minute"),
-    "serve_ip_rate": gettext_lazy("too many new battles from your address this minute: please wait a minute"),
-    "held_ip_cap": gettext_lazy(
-        "your address already holds %(count)s battles not voted on (at most %(cap)s): vote on one, or wait "
-        "until one goes back to the pool"
-    ),
-    "new_voter_ip_rate": gettext_lazy(
-        "too many new voters from your address this minute: keep your voter token or cookie and send it "
-        "with every call"
-    ),
-}
 _PREPARING_RETRY_SECONDS = 2
 
 voter_header = OpenApiParameter(
@@ -237,24 +201,19 @@ class NextBattle(CountedAlong):
         ip_hash = ip_hash_of(client_ip(request))
         voter_id = _voter_id_from_token(request)
         held: list[Battle]
-        try:
-            if voter_id is None:
-                # The throttle first: a new voter is a row, not to be made for a refused request.
-                stores.call(stores.CACHE, "API throttle", windows_count_settle, fallback=lambda: None)
-                voter, held = voter_get_or_create(voter_id=None, ip_hash=ip_hash), []
-            else:
-                # The voter and what they hold, in one query.
-                found = voter_with_holds(voter_id=voter_id)
-                if found is None:
-                    raise _no_such_voter()
-                voter, held = found
-                voter_seen(voter, now=timezone.now())
-            battle = battle_serve(voter=voter, ip_hash=ip_hash, held=held)
-        except ServeLimited as limited:
-            retry = max(1, math.ceil(limited.retry_after_seconds))
-            template = _SERVE_LIMIT_MESSAGES.get(limited.code)
-            message = str(limited) if template is None else str(template) % limited.details
-            raise ApiError(429, limited.code, message, retry_after=retry) from None
+        # Over a limit, ServeLimited is answered by the API's exception handler: 429 with Retry-After.
+        if voter_id is None:
+            # The throttle first: a new voter is a row, not to be made for a refused request.
+            stores.call(stores.CACHE, "API throttle", windows_count_settle, fallback=lambda: None)
+            voter, held = voter_get_or_create(voter_id=None, ip_hash=ip_hash), []
+        else:
+            # The voter and what they hold, in one query.
+            found = voter_with_holds(voter_id=voter_id)
+            if found is None:
+                raise _no_such_voter()
+            voter, held = found
+            voter_seen(voter, now=timezone.now())
+        battle = battle_serve(voter=voter, ip_hash=ip_hash, held=held)
         response = Response(
             next_battle_body(
                 voter_token=_voter_token(voter),
@@ -309,15 +268,7 @@ class CastVote(CountedAlong):
         except VoteRejected as rejection:
             if rejection.code == "unknown_voter":
                 raise _no_such_voter() from None
-            retry = (
-                None
-                if rejection.retry_after_seconds is None
-                else max(1, math.ceil(rejection.retry_after_seconds))
-            )
-            message = str(_REJECTION_MESSAGES.get(rejection.code, rejection))
-            raise ApiError(
-                _REJECTION_STATUS.get(rejection.code, 409), rejection.code, message, retry_after=retry
-            ) from None
+            raise  # answered by the API's exception handler (arena/errors.py has the statuses)
         # A repeat (a retry, a second click) returns the first vote as it stands: its reason too.
         return Response(
             vote_result_body(recorded.vote),

@@ -24,16 +24,6 @@ from battles.services.serving import battle_serve
 from battles.services.voting import VoteRejected, ip_hash_of, vote_cast, vote_reason_set, voter_get_or_create
 
 _VOTER_COOKIE_SALT = "arena.voter"
-_REJECTION_STATUS = {
-    "invalid_outcome": 400,
-    "not_served_to_voter": 403,
-    "not_open": 409,
-    "hold_expired": 409,
-    "too_early": 409,
-    "voter_rate": 429,
-    "ip_rate": 429,
-    "daily_cap": 429,
-}
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -84,8 +74,10 @@ def battle_page(request: HttpRequest) -> HttpResponse:
         voter = voter_get_or_create(voter_id=_voter_id_from_cookie(request), ip_hash=ip_hash)
         battle = battle_serve(voter=voter, ip_hash=ip_hash)
     except ServeLimited as limited:
-        response = render(request, "battles/serve_limited.html", {"reason": limited.code}, status=429)
-        response["Retry-After"] = str(max(1, math.ceil(limited.retry_after_seconds)))
+        response = render(
+            request, "battles/serve_limited.html", {"reason": limited.code}, status=limited.http_status
+        )
+        response["Retry-After"] = str(limited.retry_after)
         response["Cache-Control"] = "no-store"
         return response if voter is None else _with_voter_cookie(response, voter)
     if battle is None:
@@ -111,7 +103,7 @@ def battle_vote(request: HttpRequest, battle_id: int) -> HttpResponse:
             ip_hash=ip_hash_of(client_ip(request)),
         )
     except VoteRejected as rejection:
-        status = _REJECTION_STATUS.get(rejection.code, 409)
+        status = rejection.http_status
         battle = None
         if rejection.code == "too_early":
             # Show the same battle again, with a word about taking the time to read it.

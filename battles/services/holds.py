@@ -13,19 +13,22 @@ counted nowhere else, so that limit lets them through (counted as an outage, are
 cap on battles held per address is always counted in PostgreSQL.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
 from arena import rows, stores
 from arena.cache import windows_count, windows_uncount
+from arena.errors import DomainError
 from arena.locks import lock_held, lock_wait_ran_out, transaction_lock_statement
 from arena.rows import Columns
 from battles.models import Battle, Voter
@@ -37,16 +40,31 @@ HOLD_LOCK_WAIT_SECONDS = 5.0
 _SERVED_AT = Columns(Battle, "b", ["served_at"])
 
 
-class ServeLimited(Exception):
+class ServeLimited(DomainError):
     """No new battle (or voter) now; the message is safe to show, and says which limit was reached."""
+
+    MESSAGES: ClassVar[Mapping[str, Promise | str]] = {
+        "serve_voter_rate": gettext_lazy(
+            "too many new battles for this voter this minute: please wait a minute"
+        ),
+        "serve_ip_rate": gettext_lazy(
+            "too many new battles from your address this minute: please wait a minute"
+        ),
+        "held_ip_cap": gettext_lazy(
+            "your address already holds %(count)s battles not voted on (at most %(cap)s): vote on one, or "
+            "wait until one goes back to the pool"
+        ),
+        "new_voter_ip_rate": gettext_lazy(
+            "too many new voters from your address this minute: keep your voter token or cookie and send "
+            "it with every call"
+        ),
+    }
 
     def __init__(
         self, message: str, *, code: str, retry_after_seconds: float, details: dict[str, int] | None = None
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retry_after_seconds = retry_after_seconds
-        self.details = details or {}  # the numbers in the message, for a translation of it
+        super().__init__(message, code=code, retry_after_seconds=retry_after_seconds, details=details)
+        self.retry_after_seconds: float = retry_after_seconds
 
 
 @dataclass(frozen=True)

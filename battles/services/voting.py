@@ -4,17 +4,20 @@ serves the battles)."""
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
 
 from arena import rows, stores
 from arena.cache import windows_count, windows_uncount
+from arena.errors import DomainError
 from battles import selectors
 from battles.models import Battle, Contender, Vote, Voter
 from battles.services import holds
@@ -39,8 +42,18 @@ _LONGEST_DECISION_MS = 2**31 - 1
 _LAST_SEEN_RESOLUTION = timedelta(hours=1)
 
 
-class VoteRejected(Exception):
+class VoteRejected(DomainError):
     """A vote that cannot be counted; the message is safe to show to the voter."""
+
+    MESSAGES: ClassVar[Mapping[str, Promise | str]] = {
+        "invalid_outcome": gettext_lazy("unknown verdict"),
+        "not_served_to_voter": gettext_lazy("this battle was not served to you"),
+        "not_open": gettext_lazy("this battle is no longer open for voting"),
+        "too_early": gettext_lazy("read both answers first"),
+        "voter_rate": gettext_lazy("too many votes"),
+        "ip_rate": gettext_lazy("too many votes"),
+        "daily_cap": gettext_lazy("too many votes"),
+    }
 
     def __init__(
         self,
@@ -50,9 +63,7 @@ class VoteRejected(Exception):
         retry_after_seconds: float | None = None,
         counted: list[str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message, code=code, retry_after_seconds=retry_after_seconds)
         self.counted = counted or []  # rate windows this refused vote was counted in
 
 
