@@ -1,0 +1,39 @@
+"""The battles app's tables, one module per part of the arena."""
+
+from battles.models.answers import Answer, AnswerAttempt
+from battles.models.bank import Category, Question
+from battles.models.common import (
+    MAX_REQUEST_TIMEOUT_SECONDS,
+    ORIGIN_HELP_TEXT,
+    SECRET_VARIABLE_PATTERN,
+    SEED_RANGE,
+    Origin,
+    http_url_validator,
+    secret_variable_validator,
+    validate_json_object,
+    validate_text_list,
+    validate_text_object,
+)
+from battles.models.contenders import Contender
+from battles.models.votes import Battle, Vote, Voter
+
+__all__ = [
+    "MAX_REQUEST_TIMEOUT_SECONDS",
+    "ORIGIN_HELP_TEXT",
+    "SECRET_VARIABLE_PATTERN",
+    "SEED_RANGE",
+    "Answer",
+    "AnswerAttempt",
+    "Battle",
+    "Category",
+    "Contender",
+    "Origin",
+    "Question",
+    "Vote",
+    "Voter",
+    "http_url_validator",
+    "secret_variable_validator",
+    "validate_json_object",
+    "validate_text_list",
+    "validate_text_object",
+]

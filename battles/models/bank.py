@@ -1,0 +1,60 @@
+"""The question bank."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from battles.models.common import ORIGIN_HELP_TEXT, Origin
+
+
+class Category(models.Model):
+    code = models.CharField(
+        _("code"), max_length=64, unique=True, help_text=_("Stable key, e.g. QA or CODE.")
+    )
+    name = models.CharField(
+        _("name"), max_length=200, help_text=_("Display name, as written, e.g. 知识问答.")
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+
+    def __str__(self) -> str:
+        return self.name if self.name == self.code else f"{self.name} ({self.code})"
+
+
+class Question(models.Model):
+    external_id = models.CharField(
+        _("external id"),
+        max_length=200,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_("The id the question has in the file it was imported from."),
+    )
+    text = models.TextField(_("text"))
+    # SHA-256 of the whitespace-normalised text: the same question is never stored twice.
+    text_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="questions")
+    language = models.CharField(_("language"), max_length=16, help_text=_("BCP 47 code, e.g. zh or en."))
+    is_active = models.BooleanField(_("active"), default=True)
+    source = models.CharField(_("source"), max_length=500, blank=True)
+    origin = models.CharField(
+        _("origin"), max_length=16, choices=Origin.choices, default=Origin.REAL, help_text=ORIGIN_HELP_TEXT
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("question")
+        verbose_name_plural = _("questions")
+        indexes = [models.Index(fields=["category", "is_active"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(origin__in=["real", "demo", "seeded"]), name="question_origin_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
