@@ -6,11 +6,12 @@ import random
 
 import pytest
 from django.apps import apps
+from django.db import models
 from django.test import Client
 
+from battles.management.seeding import SeedingRefused, arena_seed, seeded_default
 from battles.models import Battle, Contender, Origin, Question
 from battles.services.pool import SERVABLE, battle_draw
-from battles.services.seeding import arena_seed
 from battles.services.serving import battle_serve
 from battles.services.voting import vote_cast
 from tests.factories import (
@@ -117,3 +118,13 @@ def test_the_migration_marks_what_the_commands_wrote_before_rows_had_an_origin()
         demo_question.pk: "demo",
         own_question.pk: "real",
     }
+
+
+def test_seeding_fills_fields_from_their_defaults_and_refuses_a_field_it_cannot_fill():
+    required = models.IntegerField()
+    required.set_attributes_from_name("added_later")
+    with pytest.raises(SeedingRefused, match=r"seeding sets no value for Contender\.added_later"):
+        seeded_default(Contender, required)
+    defaulted = models.PositiveIntegerField(default=3)
+    defaulted.set_attributes_from_name("with_default")
+    assert seeded_default(Contender, defaulted) == 3

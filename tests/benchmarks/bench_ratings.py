@@ -11,8 +11,8 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
+from battles.management.seeding import arena_seed
 from battles.models import Answer, Battle, Question, Vote, Voter
-from battles.services.seeding import arena_seed
 from ratings.models import RatingSnapshot
 from ratings.services import ratings_rebuild, ratings_refresh
 from tests.benchmarks.conftest import report

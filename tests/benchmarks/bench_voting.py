@@ -9,8 +9,8 @@ import pytest
 from django.core import signing
 from django.test import Client
 
+from battles.management.seeding import arena_seed
 from battles.models import Battle, Vote, Voter
-from battles.services.seeding import arena_seed
 from tests.benchmarks.conftest import report
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from battles.services.seeding import SeedingRefused, arena_seed, seeded_serving_note
+from battles.management.seeding import SeedingRefused, arena_seed, seeded_serving_note
 from ratings.services import ratings_rebuild
 
 
