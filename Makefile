@@ -40,8 +40,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The type checker and the schema generator load the settings without serving anything: a throwaway key.
+TOOLS_KEY = SECRET_KEY=$${SECRET_KEY:-tools-only-not-a-server-key-0123456789abcdefghij}
+
 typecheck: $(VENV)/.dev-installed
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/mypy .
+	DATABASE_URL=$(TEST_DATABASE_URL) $(TOOLS_KEY) $(BIN)/mypy .
 
 pytest: browser-deps $(VENV)/.dev-installed
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
@@ -90,4 +93,4 @@ clean:
 
 # Regenerate the committed OpenAPI schema (make test fails when it is out of date).
 schema: $(VENV)/.runtime-installed
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python manage.py spectacular --lang en --file openapi.yaml --validate
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(TOOLS_KEY) $(BIN)/python manage.py spectacular --lang en --file openapi.yaml --validate

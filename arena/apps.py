@@ -9,10 +9,13 @@ class ArenaConfig(AppConfig):
     verbose_name = _("Operations")
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.core.signals import request_finished
 
         # Whatever a request left to count along (a request that failed before counting it) ends with it.
         request_finished.connect(_forget_windows, dispatch_uid="arena-forget-windows")
+        for directory in settings.DIRECTORIES:
+            directory.mkdir(parents=True, exist_ok=True)
 
 
 def _forget_windows(**kwargs: object) -> None:

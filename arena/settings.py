@@ -18,10 +18,13 @@ from arena.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ARENA_VAR_DIR") or BASE_DIR / "var")
+# Folders the processes write to: made when Django starts (arena/apps.py), not when settings load.
+DIRECTORIES: list[Path] = []
 
 
 def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated on first start and kept in var/."""
+    """SECRET_KEY from the environment; in the embedded mode only, else one generated on first start
+    and kept in var/ (the one thing settings write: the key must exist before anything runs)."""
     configured = env_str("SECRET_KEY")
     if configured:
         if configured.startswith("change-me") and not env_bool("DEBUG", False):
@@ -29,6 +32,12 @@ def _secret_key() -> str:
                 "SECRET_KEY is still the example's placeholder: set a long random value."
             )
         return configured
+    if env_str("DATABASE_URL"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DATABASE_URL set Arena runs as a server, whose key is set, not "
+            "made up (each host would make its own): set SECRET_KEY to a long random value, e.g. the "
+            "output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
     key_file = VAR_DIR / "secret_key"
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     try:
@@ -126,7 +135,7 @@ if DATABASE_URL:
     # Long-lived connections are checked before reuse, so a restarted database costs no failed request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DIRECTORIES.append(VAR_DIR)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -172,8 +181,7 @@ else:
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     BROKER_DIR = VAR_DIR / "broker"
-    for folder in ("queue", "processed", "control"):
-        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+    DIRECTORIES += [BROKER_DIR / folder for folder in ("queue", "processed", "control")]
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -234,7 +242,7 @@ USE_TZ = True
 # --- Static files (served by the app itself: no CDN) ------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or VAR_DIR / "static")
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+DIRECTORIES.append(STATIC_ROOT)
 WHITENOISE_USE_FINDERS = True
 
 # --- Security --------------------------------------------------------------------------------------

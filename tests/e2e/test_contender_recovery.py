@@ -46,6 +46,8 @@ def test_a_paused_contender_is_probed_with_its_real_request_and_returns_when_its
             **FAST_RETRIES,
             "ARENA_CONTENDER_PROBE_FIRST_SECONDS": "0.5",
             "ARENA_CONTENDER_PROBE_MAX_SECONDS": "1",
+            # Fast retries would spend an answer's attempts before the pause: each must come back.
+            "ARENA_GENERATION_MAX_ATTEMPTS": "50",
         }
         with worker_process(**settings):
             for answer in answers:
