@@ -137,12 +137,16 @@ def contender_names_check_offline(*, names: list[str]) -> None:
         raise ContenderNameTaken(name=contender.name, kind=contender.kind)
 
 
-def contender_offline_get_or_create(*, name: str, description: str) -> tuple[Contender, bool]:
+def contender_offline_get_or_create(
+    *, name: str, description: str, endpoint_joins: bool = False
+) -> tuple[Contender, bool]:
     """The offline contender of this name, created (with this description) when there is none; an
-    endpoint contender of this name raises ContenderNameTaken (see there)."""
+    endpoint contender of this name raises ContenderNameTaken (see there). `endpoint_joins`: what is
+    imported is this arena's own record of its contenders (votes it exported), which goes back to the
+    contender of that name whatever its kind."""
     contender, created = Contender.objects.get_or_create(
         name=name, defaults={"kind": Contender.Kind.OFFLINE, "description": description}
     )
-    if contender.kind != Contender.Kind.OFFLINE:
+    if contender.kind != Contender.Kind.OFFLINE and not endpoint_joins:
         raise ContenderNameTaken(name=contender.name, kind=contender.kind)
     return contender, created

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from battles.importers.battle_log import BattleLogRejected, _battles
 from battles.models import Contender, Vote
 from ratings.models import PairCount, RatingSnapshot
-from ratings.services.battle_logs import BattleLogRejected, _battles
 from tests.factories import ContenderFactory, VoteFactory
 
 pytestmark = pytest.mark.django_db
