@@ -11,9 +11,9 @@ from typing import IO
 from django.db import transaction
 from django.utils import timezone
 
-from battles.importers.battle_log import BattleRecord, parse
+from battles.importers.battle_log import BattleLogRejected, BattleRecord, parse
 from battles.models import Contender, Vote
-from battles.services.contenders import contender_offline_get_or_create
+from battles.services.contenders import ContenderNameTaken, contender_offline_get_or_create
 from ratings.services.refresh import ratings_rebuild
 
 _BATCH = 5000
@@ -65,21 +65,34 @@ def battle_log_import(
 ) -> BattleLogImportReport:
     """Import a battle log in one transaction (a rejected log imports nothing), then rebuild the ratings.
 
-    Models become offline contenders (or join the contender of that name); votes keep their time;
-    a battle imported before (same question_id) is skipped.
+    Models become offline contenders, or join the offline contender of that name; the name of an
+    endpoint contender rejects the log (ContenderNameTaken), except in battles this arena exported
+    itself ("arena-<vote id>"), which go back to the contender they were cast for. Votes keep their
+    time; a battle imported before (same question_id) is skipped.
     """
-    contenders = dict(Contender.objects.values_list("name", "id"))
+    offline = dict(Contender.objects.filter(kind=Contender.Kind.OFFLINE).values_list("name", "id"))
+    any_kind: dict[str, int] = {}  # every contender found for the arena's own battles
     created_contenders = 0
 
     def contender_id(record: BattleRecord, name: str) -> int:
         nonlocal created_contenders
-        if name not in contenders:
+        own = record.external_id.startswith("arena-")
+        if name in offline:
+            return offline[name]
+        if own and name in any_kind:
+            return any_kind[name]
+        try:
             contender, created = contender_offline_get_or_create(
-                name=name, description="imported from a battle log", endpoint_joins=True
+                name=name, description="imported from a battle log", endpoint_joins=own
             )
-            contenders[name] = contender.pk
-            created_contenders += created
-        return contenders[name]
+        except ContenderNameTaken as clash:
+            reason = clash.reason(imported="its battles")
+            raise BattleLogRejected(f"battle {record.number}: {reason}") from None
+        created_contenders += created
+        any_kind[name] = contender.pk
+        if contender.kind == Contender.Kind.OFFLINE:
+            offline[name] = contender.pk
+        return contender.pk
 
     def vote_of(record: BattleRecord) -> Vote:
         return Vote(

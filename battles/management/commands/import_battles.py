@@ -33,7 +33,8 @@ class _Progress:
 class Command(BaseCommand):
     help = (
         "Import a Chatbot Arena battle log (FastChat's clean_battle_*.json: a JSON list of objects with "
-        "model_a, model_b, winner, tstamp): models become offline contenders, votes keep their time. "
+        "model_a, model_b, winner, tstamp): models become offline contenders (the name of an endpoint "
+        "contender is refused), votes keep their time. "
         "Streams the file (memory stays flat), all or nothing, then rebuilds the ratings."
     )
 
