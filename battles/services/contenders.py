@@ -1,6 +1,6 @@
 """Every write of a contender's settings: the admin, the staff API, `contender_add`, `demo_load` and the
-imports all come here. The model's own validation (full_clean) decides what is valid; health fields
-are kept by the generation and health services, never set here."""
+imports all come here. The model's own validation (full_clean) decides what is valid. Health fields
+are kept by the generation and health services; staff only clear a pause here (resume)."""
 
 from typing import Any, Required, TypedDict, Unpack
 
