@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -9,7 +9,14 @@ from django.utils.translation import gettext_lazy as _
 
 from battles.forms import QuestionForm
 from battles.models import Answer, AnswerAttempt, Battle, Category, Contender, Question, Vote, Voter
-from battles.services.contenders import contenders_resume
+from battles.services.contenders import (
+    CONTENDER_FIELD_NAMES,
+    ContenderFields,
+    NewContender,
+    contender_create,
+    contender_update,
+    contenders_resume,
+)
 from battles.services.health import concurrency_warning, contender_probe, contender_server_slots
 
 
@@ -181,7 +188,16 @@ class ContenderAdmin(admin.ModelAdmin):
         )
 
     def save_model(self, request: HttpRequest, contender: Contender, form: Any, change: bool) -> None:
-        super().save_model(request, contender, form, change)
+        # The form (the change page's, or a row of the list's) has set its fields on the contender;
+        # the service validates and saves them: the changed ones of a contender, all of a new one.
+        names = form.changed_data if change else form.fields
+        fields = {name: getattr(contender, name) for name in names if name in CONTENDER_FIELD_NAMES}
+        if change:
+            contender_update(contender, **cast(ContenderFields, fields))
+        else:
+            created = contender_create(**cast(NewContender, fields))
+            # The admin goes on with the object its form built (to log it and show it): the saved one.
+            contender.__dict__.update(created.__dict__)
         if change and not {"base_url", "model_id"} & set(form.changed_data):
             return
         # A new endpoint (or a moved one): what its server runs at once, and for a new contender whose

@@ -2,18 +2,20 @@
 
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, permissions, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,7 +43,12 @@ from battles.serializers import (
     vote_result_body,
 )
 from battles.services.bank import bank_import_paths
-from battles.services.contenders import contenders_resume
+from battles.services.contenders import (
+    contender_create,
+    contender_pause,
+    contender_resume,
+    contender_update,
+)
 from battles.services.health import contender_server_slots
 from battles.services.serving import battle_serve, voter_with_holds
 from battles.services.voting import (
@@ -285,7 +292,9 @@ class StaffContenderList(generics.ListCreateAPIView[Contender]):
     queryset = Contender.objects.order_by("name")
 
     def perform_create(self, serializer: StaffContenderSerializer) -> None:  # type: ignore[override]
-        contender = serializer.save()
+        contender = serializer.instance = _contender_write(
+            lambda: contender_create(**serializer.validated_data)
+        )
         # What its server reports it runs at once; the limit follows it unless one was given.
         contender_server_slots(
             contender=contender, follow="max_concurrent_requests" not in serializer.initial_data
@@ -299,6 +308,22 @@ class StaffContenderDetail(generics.RetrieveUpdateAPIView[Contender]):
     serializer_class = StaffContenderSerializer
     queryset = Contender.objects.all()
 
+    def perform_update(self, serializer: StaffContenderSerializer) -> None:  # type: ignore[override]
+        contender = serializer.instance
+        assert contender is not None
+        serializer.instance = _contender_write(
+            lambda: contender_update(contender, **serializer.validated_data)
+        )
+
+
+def _contender_write(write: Callable[[], Contender]) -> Contender:
+    """The contender service's write; what it finds invalid (the serializer has checked already, so
+    only a change made meanwhile, such as the name taken) is a 400 with the fields, as the serializer's."""
+    try:
+        return write()
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.message_dict) from error
+
 
 class _StaffContenderSwitch(APIView):
     permission_classes = [permissions.IsAdminUser]
@@ -308,9 +333,9 @@ class _StaffContenderSwitch(APIView):
     def post(self, request: Request, pk: int) -> Response:
         contender = generics.get_object_or_404(Contender.objects.all(), pk=pk)
         if self.is_active:
-            contenders_resume(contender_ids=[contender.pk])
+            contender_resume(contender_id=contender.pk)
         else:
-            Contender.objects.filter(pk=contender.pk).update(is_active=False, updated_at=timezone.now())
+            contender_pause(contender_id=contender.pk)
         contender.refresh_from_db()
         return Response(StaffContenderSerializer(contender).data)
 

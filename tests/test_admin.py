@@ -209,3 +209,26 @@ def test_a_contender_added_in_the_admin_takes_its_servers_slots_as_its_limit(sta
     assert (contender.server_slots, contender.max_concurrent_requests) == (3, 3)
     messages = [str(message) for message in response.context["messages"]]
     assert any("runs 3 requests at once" in message for message in messages), messages
+
+
+def test_the_contender_list_deactivates_a_contender_in_place(staff):
+    contender = ContenderFactory(name="Listed", is_active=True, consecutive_failures=2)
+    other = ContenderFactory(name="Kept", is_active=True)
+    response = staff.post(
+        reverse("admin:battles_contender_changelist"),
+        {
+            "form-TOTAL_FORMS": "2",
+            "form-INITIAL_FORMS": "2",
+            "form-MIN_NUM_FORMS": "0",
+            "form-MAX_NUM_FORMS": "1000",
+            "form-0-id": str(contender.pk),
+            "form-1-id": str(other.pk),
+            "form-1-is_active": "on",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302, response.content
+    saved = Contender.objects.get(pk=contender.pk)
+    assert (saved.is_active, saved.consecutive_failures) == (False, 2)
+    assert saved.updated_at > contender.updated_at
+    assert Contender.objects.get(pk=other.pk).updated_at == other.updated_at  # unchanged, not saved

@@ -2,7 +2,8 @@
 and `files_to_import` lists the files that paths given to an import stand for.
 
 Parsers are pure: they read one file and return records, or raise ImportRejected naming the line.
-Writing to the database is the job of battles.services.bank.
+Writing to the database is the job of battles.services.bank. Chatbot Arena's battle logs have their
+own streaming reader (battle_log), whose votes battles.services.battle_logs writes.
 """
 
 from collections.abc import Callable

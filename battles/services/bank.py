@@ -20,6 +20,11 @@ from battles.importers import files_to_import, parse_file
 from battles.importers.records import AnswerRecord, ImportRejected, ParsedBank, QuestionRecord
 from battles.models import Answer, Category, Contender, Origin, Question
 from battles.rendering import render_markdown
+from battles.services.contenders import (
+    ContenderNameTaken,
+    contender_names_check_offline,
+    contender_offline_get_or_create,
+)
 
 # Rows per INSERT: large enough that 1,440 answers take three statements.
 _BATCH_SIZE = 500
@@ -218,17 +223,14 @@ class _BankImport:
         first_line_by_model = self.first_line_by_model
         for answer in self.parsed.answers:
             first_line_by_model.setdefault(answer.model, answer.line)
-        endpoints = Contender.objects.filter(name__in=list(first_line_by_model), kind=Contender.Kind.ENDPOINT)
-        for contender in endpoints.order_by("name")[:1]:
-            raise self._endpoint_clash(contender.name, first_line_by_model[contender.name])
+        try:
+            contender_names_check_offline(names=list(first_line_by_model))
+        except ContenderNameTaken as clash:
+            raise self._name_taken(clash) from None
         return list(first_line_by_model)
 
-    def _endpoint_clash(self, name: str, line: int) -> ImportRejected:
-        return self.reject(
-            line,
-            f'"{name}" is the name of an endpoint contender, which generates its own answers; '
-            "rename the model in the file (or the contender) to import these answers as an offline contender",
-        )
+    def _name_taken(self, clash: ContenderNameTaken) -> ImportRejected:
+        return self.reject(self.first_line_by_model[clash.name], clash.reason(imported="these answers"))
 
     def resolve_answer_questions(self) -> list[tuple[AnswerRecord, str]]:
         """Each answer with the text_sha256 of its question; rejects answers whose question is nowhere.
@@ -348,15 +350,12 @@ class _BankImport:
     def write_contenders(self, names: list[str]) -> int:
         created_count = 0
         for name in names:
-            contender, created = Contender.objects.get_or_create(
-                name=name,
-                defaults={
-                    "kind": Contender.Kind.OFFLINE,
-                    "description": f"Answers imported from {self.parsed.path.name}.",
-                },
-            )
-            if contender.kind != Contender.Kind.OFFLINE:
-                raise self._endpoint_clash(name, self.first_line_by_model[name])
+            try:
+                contender, created = contender_offline_get_or_create(
+                    name=name, description=f"Answers imported from {self.parsed.path.name}."
+                )
+            except ContenderNameTaken as clash:  # an endpoint contender registered meanwhile
+                raise self._name_taken(clash) from None
             self.contenders[name] = contender
             created_count += created
         return created_count

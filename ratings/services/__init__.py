@@ -1,4 +1,4 @@
-"""Write paths of the ratings: counters, Elo, refreshes and snapshots, battle-log import and export."""
+"""Write paths of the ratings: counters, Elo, refreshes and snapshots, battle-log export."""
 
 from ratings.services.counters import pair_counts_add, pair_counts_load, pair_counts_rebuild
 from ratings.services.elo import elo_ratings

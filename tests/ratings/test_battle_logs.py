@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from battles.importers.battle_log import BattleLogRejected, _battles
 from battles.models import Contender, Vote
 from ratings.models import PairCount, RatingSnapshot
-from ratings.services.battle_logs import BattleLogRejected, _battles
-from tests.factories import ContenderFactory, VoteFactory
+from tests.factories import ContenderFactory, OfflineContenderFactory, VoteFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def write_log(tmp_path: Path, battles: list, name: str = "clean_battle.json") ->
 
 
 def test_import_creates_offline_contenders_and_timed_votes_and_rebuilds(tmp_path):
-    existing = ContenderFactory(name="gpt-4")  # joins the contender of that name
+    existing = OfflineContenderFactory(name="gpt-4")  # joins the offline contender of that name
     out = io.StringIO()
     call_command("import_battles", str(write_log(tmp_path, LOG)), "--quiet", stdout=out)
     assert (
@@ -77,7 +77,7 @@ def test_import_creates_offline_contenders_and_timed_votes_and_rebuilds(tmp_path
         .endswith("4 battles read; 4 votes imported, 0 already there; 2 contenders created")
     )
     assert set(Contender.objects.values_list("name", "kind")) == {
-        ("gpt-4", "endpoint"),
+        ("gpt-4", "offline"),
         ("claude-v1", "offline"),
         ("vicuna-13b", "offline"),
     }
@@ -88,6 +88,21 @@ def test_import_creates_offline_contenders_and_timed_votes_and_rebuilds(tmp_path
     assert votes["fastchat:q4"].created_at.timestamp() == 1682000050
     assert sum(PairCount.objects.filter(category_key=0).values_list("count", flat=True)) == 4
     assert RatingSnapshot.objects.filter(category__isnull=True).latest().vote_count == 4
+
+
+def test_a_model_named_like_an_endpoint_contender_rejects_the_log(tmp_path):
+    endpoint = ContenderFactory(name="vicuna-13b")
+    path = write_log(tmp_path, LOG)
+    with pytest.raises(CommandError) as rejection:
+        call_command("import_battles", str(path), "--quiet", stdout=io.StringIO())
+    assert str(rejection.value) == (
+        f'{path}: battle 2: "vicuna-13b" is the name of an endpoint contender, which generates its own '
+        "answers; rename the model in the file (or the contender) to import its battles as an offline "
+        "contender. Nothing was imported."
+    )
+    assert list(Contender.objects.values_list("name", "kind")) == [("vicuna-13b", "endpoint")]
+    assert not Vote.objects.exists() and not PairCount.objects.exists()
+    assert Contender.objects.get().updated_at == endpoint.updated_at
 
 
 def test_importing_twice_adds_nothing(tmp_path):

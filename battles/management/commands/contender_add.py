@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from battles.models import Contender
-from battles.services.contenders import contender_save
+from battles.services.contenders import ContenderSettings, contender_save
 from battles.services.health import concurrency_warning, contender_server_slots
 
 
@@ -66,34 +66,31 @@ class Command(BaseCommand):
             if not separator or not name.strip():
                 raise CommandError(f"--header {pair!r}: write it as NAME=VALUE")
             headers[name.strip()] = value.strip()
+        fields: ContenderSettings = {
+            "kind": Contender.Kind.ENDPOINT,
+            "base_url": options["base_url"],
+            "model_id": options["model_id"],
+            "api_key_env": options["api_key_env"],
+            "system_prompt": options["system_prompt"],
+            "temperature": options["temperature"],
+            "top_p": options["top_p"],
+            "max_tokens": options["max_tokens"],
+            "seed": options["seed"],
+            "request_timeout_seconds": options["request_timeout_seconds"],
+            "extra_parameters": extra,
+            "stop": options["stop"],
+            "extra_headers": headers,
+            "sampling_weight": options["weight"],
+            "samples_per_question": options["samples"],
+            "stream": not options["no_stream"],
+            "stream_usage": not options["no_stream_usage"],
+            "description": options["description"],
+            "is_active": not options["inactive"],
+        }
+        if options["max_concurrent"] is not None:
+            fields["max_concurrent_requests"] = options["max_concurrent"]
         try:
-            contender, created = contender_save(
-                name=options["name"],
-                kind=Contender.Kind.ENDPOINT,
-                base_url=options["base_url"],
-                model_id=options["model_id"],
-                api_key_env=options["api_key_env"],
-                system_prompt=options["system_prompt"],
-                temperature=options["temperature"],
-                top_p=options["top_p"],
-                max_tokens=options["max_tokens"],
-                seed=options["seed"],
-                request_timeout_seconds=options["request_timeout_seconds"],
-                extra_parameters=extra,
-                stop=options["stop"],
-                extra_headers=headers,
-                **(
-                    {}
-                    if options["max_concurrent"] is None
-                    else {"max_concurrent_requests": options["max_concurrent"]}
-                ),
-                sampling_weight=options["weight"],
-                samples_per_question=options["samples"],
-                stream=not options["no_stream"],
-                stream_usage=not options["no_stream_usage"],
-                description=options["description"],
-                is_active=not options["inactive"],
-            )
+            contender, created = contender_save(name=options["name"], **fields)
         except ValidationError as error:
             problems = "; ".join(
                 f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items()

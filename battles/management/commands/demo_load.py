@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from battles.demo.endpoint import API_KEY_ENV, DEMO_MODELS
 from battles.models import Contender, Origin
 from battles.services.bank import bank_import_paths
-from battles.services.contenders import contender_save
+from battles.services.contenders import ContenderSettings, contender_save
 
 DEMO_BANK = Path(__file__).resolve().parents[2] / "demo" / "bank.jsonl"
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             for report in bank_import_paths(paths=[DEMO_BANK], origin=Origin.DEMO):
                 created, existing = report.questions_created, report.questions_existing
                 self.stdout.write(f"demo bank: {created} questions created, {existing} already there")
-        endpoint = {
+        endpoint: ContenderSettings = {
             "kind": Contender.Kind.ENDPOINT,
             "origin": Origin.DEMO,
             "base_url": settings.ARENA_DEMO_ENDPOINT_URL,
@@ -43,8 +43,8 @@ class Command(BaseCommand):
             name = model["display_name"]
             if update_only and not Contender.objects.filter(name=name).exists():
                 continue
-            fields = endpoint | (
-                {} if update_only else {"model_id": model["model_id"], "description": model["description"]}
-            )
+            fields = endpoint.copy()
+            if not update_only:
+                fields |= {"model_id": model["model_id"], "description": model["description"]}
             _, created = contender_save(name=name, **fields)
             self.stdout.write(f"demo contender {name}: {'created' if created else 'updated'}")

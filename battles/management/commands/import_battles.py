@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ratings.services.battle_logs import BattleLogRejected, battles_import
+from battles.importers.battle_log import BattleLogRejected
+from battles.services.battle_logs import battle_log_import
 
 
 class _Progress:
@@ -32,7 +33,8 @@ class _Progress:
 class Command(BaseCommand):
     help = (
         "Import a Chatbot Arena battle log (FastChat's clean_battle_*.json: a JSON list of objects with "
-        "model_a, model_b, winner, tstamp): models become offline contenders, votes keep their time. "
+        "model_a, model_b, winner, tstamp): models become offline contenders (the name of an endpoint "
+        "contender is refused), votes keep their time. "
         "Streams the file (memory stays flat), all or nothing, then rebuilds the ratings."
     )
 
@@ -46,7 +48,7 @@ class Command(BaseCommand):
         progress = None if quiet else _Progress(os.path.getsize(file))
         try:
             with file.open(encoding="utf-8") as stream:
-                report = battles_import(stream=stream, progress=progress)
+                report = battle_log_import(stream=stream, progress=progress)
         except BattleLogRejected as rejection:
             raise CommandError(f"{file}: {rejection}. Nothing was imported.") from rejection
         except UnicodeDecodeError as error:
