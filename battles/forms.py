@@ -3,8 +3,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from battles.models import Question
-from battles.services.bank import question_text_sha256
+from battles.models import Question, question_text_sha256
 
 
 class QuestionForm(forms.ModelForm):

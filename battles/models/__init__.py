@@ -1,7 +1,7 @@
 """The battles app's tables, one module per part of the arena."""
 
 from battles.models.answers import Answer, AnswerAttempt
-from battles.models.bank import Category, Question
+from battles.models.bank import Category, Question, normalise_question_text, question_text_sha256
 from battles.models.common import (
     MAX_REQUEST_TIMEOUT_SECONDS,
     ORIGIN_HELP_TEXT,
@@ -32,6 +32,8 @@ __all__ = [
     "Vote",
     "Voter",
     "http_url_validator",
+    "normalise_question_text",
+    "question_text_sha256",
     "secret_variable_validator",
     "validate_json_object",
     "validate_text_list",

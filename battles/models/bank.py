@@ -1,10 +1,25 @@
 """The question bank."""
 
+import hashlib
+import re
+
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from battles.models.common import ORIGIN_HELP_TEXT, Origin
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalise_question_text(text: str) -> str:
+    """A question's text as the bank compares it: runs of white space made one space, ends stripped."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def question_text_sha256(text: str) -> str:
+    """The key a question is known by in the bank (text_sha256): the hash of its normalised text."""
+    return hashlib.sha256(normalise_question_text(text).encode("utf-8")).hexdigest()
 
 
 class Category(models.Model):

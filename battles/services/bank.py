@@ -6,8 +6,6 @@ A question is one question whatever file names it: its whitespace-normalised tex
 ids are names for it. Real data supersedes demo and seeded data (see bank_import).
 """
 
-import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -18,7 +16,7 @@ from django.utils import timezone
 
 from battles.importers import files_to_import, parse_file
 from battles.importers.records import AnswerRecord, ImportRejected, ParsedBank, QuestionRecord
-from battles.models import Answer, Category, Contender, Origin, Question
+from battles.models import Answer, Category, Contender, Origin, Question, question_text_sha256
 from battles.rendering import render_markdown
 from battles.services.contenders import (
     ContenderNameTaken,
@@ -28,16 +26,6 @@ from battles.services.contenders import (
 
 # Rows per INSERT: large enough that 1,440 answers take three statements.
 _BATCH_SIZE = 500
-
-_WHITESPACE = re.compile(r"\s+")
-
-
-def normalise_question_text(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def question_text_sha256(text: str) -> str:
-    return hashlib.sha256(normalise_question_text(text).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -310,10 +310,27 @@ class SweepReport:
 
 def answers_sweep() -> SweepReport:
     """Return answers whose worker vanished to the queue; retire battles whose answers never came."""
-    from battles.tasks import answer_generate_task
-
     now = timezone.now()
     report = SweepReport()
+    _leases_expired_sweep(report, now=now)
+    _retries_overdue_sweep(report, now=now)
+    _battles_sweep(report, now=now)
+    if report.answers_requeued or report.answers_failed or report.retries_requeued or report.battles_retired:
+        logger.warning(
+            "sweep: %s lost answers requeued, %s failed at the attempt limit, %s overdue retries "
+            "requeued, %s battles retired",
+            len(report.answers_requeued),
+            len(report.answers_failed),
+            len(report.retries_requeued),
+            report.battles_retired,
+        )
+    return report
+
+
+def _leases_expired_sweep(report: SweepReport, *, now: datetime) -> None:
+    """Answers whose lease ran out: back to the queue, or failed at the attempt limit."""
+    from battles.tasks import answer_generate_task
+
     expired = list(
         Answer.objects.filter(status=Answer.Status.RUNNING, lease_expires_at__lt=now).values_list(
             "id", "attempts", "started_at", "claim_token", "seed"
@@ -359,6 +376,12 @@ def answers_sweep() -> SweepReport:
             else:
                 transaction.on_commit(partial(answer_generate_task.delay, answer_id))
         (report.answers_failed if give_up else report.answers_requeued).append(answer_id)
+
+
+def _retries_overdue_sweep(report: SweepReport, *, now: datetime) -> None:
+    """Pending answers whose retry message was lost: queued again."""
+    from battles.tasks import answer_generate_task
+
     overdue = Answer.objects.filter(
         status=Answer.Status.PENDING, retry_at__lt=now - timedelta(seconds=_OVERDUE_RETRY_SECONDS)
     )
@@ -366,6 +389,10 @@ def answers_sweep() -> SweepReport:
     overdue.filter(pk__in=report.retries_requeued).update(retry_at=now)
     for answer_id in report.retries_requeued:
         answer_generate_task.delay(answer_id)
+
+
+def _battles_sweep(report: SweepReport, *, now: datetime) -> None:
+    """Battles stuck waiting, held too long, or no longer servable."""
     # Both answers done but the battle still waiting: cannot happen with the locks in
     # battles_advance_for_answer, and would cost a pool slot for good if it ever did.
     report.battles_made_ready = Battle.objects.filter(
@@ -386,7 +413,7 @@ def answers_sweep() -> SweepReport:
         expired_holder=F("voter"),
     )
     too_old = now - timedelta(seconds=settings.ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS)
-    report.battles_retired = Battle.objects.filter(
+    report.battles_retired += Battle.objects.filter(
         Q(created_at__lt=too_old)
         | Q(contender_a__paused_until__isnull=False)
         | Q(contender_b__paused_until__isnull=False),
@@ -404,13 +431,3 @@ def answers_sweep() -> SweepReport:
         status__in=[Battle.Status.GENERATING, Battle.Status.READY],
         created_at__lt=now - timedelta(days=1),
     ).update(status=Battle.Status.RETIRED, retired_reason="drawn for a voter who did not come back")
-    if report.answers_requeued or report.answers_failed or report.retries_requeued or report.battles_retired:
-        logger.warning(
-            "sweep: %s lost answers requeued, %s failed at the attempt limit, %s overdue retries "
-            "requeued, %s battles retired",
-            len(report.answers_requeued),
-            len(report.answers_failed),
-            len(report.retries_requeued),
-            report.battles_retired,
-        )
-    return report

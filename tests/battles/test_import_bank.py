@@ -12,9 +12,9 @@ from django.db.models import Count
 from pytest_django import DjangoAssertNumQueries
 
 from battles.importers.records import ImportRejected
-from battles.models import Answer, Category, Contender, Origin, Question
+from battles.models import Answer, Category, Contender, Origin, Question, question_text_sha256
 from battles.rendering import render_markdown
-from battles.services.bank import bank_import_paths, question_text_sha256
+from battles.services.bank import bank_import_paths
 from tests.factories import AnswerFactory, ContenderFactory, QuestionFactory
 
 pytestmark = pytest.mark.django_db

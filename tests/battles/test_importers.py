@@ -21,7 +21,7 @@ from battles.importers.records import (
     detect_language,
 )
 from battles.importers.seed_markdown import clean_cell, split_cells, transcript_of
-from battles.services.bank import question_text_sha256
+from battles.models import question_text_sha256
 
 SEED_EXAMPLES = Path(os.environ.get("ARENA_SEED_EXAMPLES", "/work/shared/data/ymcui-examples"))
 ORIGINAL = SEED_EXAMPLES / "original"
