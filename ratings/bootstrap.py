@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from ratings.algorithms import PairCounts
+    from ratings.bradley_terry import PairCounts
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
