@@ -100,10 +100,11 @@ def bootstrap_intervals(
     rounds: int = 1000,
     seed: int = 0,
     resampling: bootstrap.Resampling = "auto",
+    exact_draw_limit: int = bootstrap.EXACT_DRAW_LIMIT,
 ) -> BootstrapIntervals:
     """95% percentile intervals (2.5th, 97.5th) of the ratings refitted on `rounds` resamples of the
-    pair counts (multinomial, or its Poisson form on large data: ratings/bootstrap.py), all rounds
-    fitted at once."""
+    pair counts (multinomial, or its Poisson form on large data, past `exact_draw_limit` rounds x cells
+    when `resampling` is "auto": ratings/bootstrap.py), all rounds fitted at once."""
     if rounds < 1:
         raise ValueError(f"bootstrap rounds must be at least 1, not {rounds}")
     if counts.contender_count < 2 or counts.total == 0:
@@ -119,6 +120,7 @@ def bootstrap_intervals(
             ridge=fit.ridge,
             tolerance=fit.tolerance,
             resampling=resampling,
+            exact_draw_limit=exact_draw_limit,
         )
         round_ratings = ratings_from_log_strengths(
             fitted.log_strengths, anchor_index=fit.anchor_index, anchor_rating=fit.anchor_rating
