@@ -27,7 +27,7 @@ from arena.api import (
 )
 from battles.models import Category
 from battles.selectors import category_by_code, contender_names_by_id, contenders_last_updated_at
-from ratings import exports
+from ratings import selectors_exports as exports
 from ratings.models import RatingSnapshot
 from ratings.selectors import matrices_of_snapshot, snapshot_find, snapshot_latest, snapshots_of_board
 from ratings.serializers import (
