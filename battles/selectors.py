@@ -1,11 +1,12 @@
 import uuid
+from datetime import datetime
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
 
 from arena import rows
 from arena.rows import Columns
-from battles.models import Battle, Vote, Voter
+from battles.models import Battle, Category, Contender, Vote, Voter
 
 
 def battle_revealed_for_voter(*, battle_id: int, voter: Voter) -> Battle | None:
@@ -88,3 +89,65 @@ def pool_counts() -> dict[str, int]:
         generating=Count("id", filter=Q(status=Battle.Status.GENERATING)),
     )
     return counts
+
+
+def category_by_code(*, code: str) -> Category | None:
+    return Category.objects.filter(code=code).first()
+
+
+def category_codes() -> list[str]:
+    """Every category's code, in order."""
+    return list(Category.objects.order_by("code").values_list("code", flat=True))
+
+
+def category_ids() -> list[int]:
+    return list(Category.objects.values_list("id", flat=True))
+
+
+def category_codes_by_id() -> dict[int, str]:
+    return dict(Category.objects.values_list("id", "code"))
+
+
+def contender_names_by_id(*, contender_ids: list[int] | None = None) -> dict[int, str]:
+    """The names of these contenders (default: of all), by id."""
+    contenders = (
+        Contender.objects.all() if contender_ids is None else Contender.objects.filter(pk__in=contender_ids)
+    )
+    return dict(contenders.values_list("id", "name"))
+
+
+def contender_id_by_name(*, name: str) -> int | None:
+    return Contender.objects.filter(name=name).values_list("id", flat=True).first()
+
+
+def contenders_last_updated_at() -> datetime | None:
+    """When any contender was last changed (renamed, say): None without contenders."""
+    latest: datetime | None = Contender.objects.aggregate(latest=Max("updated_at"))["latest"]
+    return latest
+
+
+def _votes_of(category: Category | None) -> QuerySet[Vote]:
+    return Vote.objects.all() if category is None else Vote.objects.filter(category=category)
+
+
+def vote_newest_id(*, category: Category | None = None) -> int | None:
+    """The largest vote id, among the votes of a category or (None) among all votes; None without votes."""
+    newest: int | None = _votes_of(category).aggregate(newest=Max("id"))["newest"]
+    return newest
+
+
+def vote_cast_at(*, vote_id: int) -> datetime | None:
+    """When the vote was cast (its created_at); None if there is no such vote."""
+    return Vote.objects.filter(id=vote_id).values_list("created_at", flat=True).first()
+
+
+def votes_first_recorded_at(
+    *, category: Category | None = None, after_id: int | None = None
+) -> datetime | None:
+    """When the first of the votes with an id above `after_id` (default: all of them), of a category or
+    (None) of all, was recorded; None without such votes."""
+    votes = _votes_of(category)
+    if after_id is not None:
+        votes = votes.filter(id__gt=after_id)
+    first: datetime | None = votes.aggregate(first=Min("recorded_at"))["first"]
+    return first

@@ -3,7 +3,6 @@
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from django.db.models import Max
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
@@ -26,9 +25,11 @@ from arena.api import (
     text_parameter,
     whole_number,
 )
-from battles.models import Category, Contender
-from ratings import exports
-from ratings.models import RatingMatrix, RatingSnapshot
+from battles.models import Category
+from battles.selectors import category_by_code, contender_names_by_id, contenders_last_updated_at
+from ratings import selectors_exports as exports
+from ratings.models import RatingSnapshot
+from ratings.selectors import matrices_of_snapshot, snapshot_find, snapshot_latest, snapshots_of_board
 from ratings.serializers import (
     CleanBattleSerializer,
     LeaderboardSerializer,
@@ -56,7 +57,7 @@ def _category(request: Request) -> Category | None:
     code = text_parameter(request, "category")
     if not code:
         return None
-    category = Category.objects.filter(code=code).first()
+    category = category_by_code(code=code)
     if category is None:
         raise ApiError(404, "not_found", _("no category %(code)r") % {"code": code})
     return category
@@ -66,13 +67,12 @@ def _snapshot(request: Request) -> tuple[RatingSnapshot | None, Category | None]
     """The snapshot asked for by id, else the board's latest, with the board's category: no snapshot
     for a board that has none yet (an empty board, not an error)."""
     raw = text_parameter(request, "snapshot")
-    snapshots = RatingSnapshot.objects.select_related("category")
     if raw is None:
         category = _category(request)
-        return snapshots.filter(category=category).order_by("-created_at", "-id").first(), category
+        return snapshot_latest(category=category), category
     if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
         raise ApiError(400, "invalid", _("snapshot must be a snapshot id"))
-    snapshot = snapshots.filter(pk=int(raw)).first()
+    snapshot = snapshot_find(snapshot_id=int(raw))
     asked = _category(request) if text_parameter(request, "category") else None
     if snapshot is None:
         raise ApiError(404, "not_found", _("no snapshot %(id)s") % {"id": raw})
@@ -88,7 +88,7 @@ def _snapshot(request: Request) -> tuple[RatingSnapshot | None, Category | None]
 def _board_etag(snapshot: RatingSnapshot) -> str:
     """A snapshot never changes, but the names it shows are read live: a renamed contender changes
     the tag too."""
-    renamed = Contender.objects.aggregate(latest=Max("updated_at"))["latest"]
+    renamed = contenders_last_updated_at()
     return f"snapshot-{snapshot.pk}-{int(renamed.timestamp() * 1000) if renamed else 0}"
 
 
@@ -136,7 +136,7 @@ class SnapshotList(generics.ListAPIView[RatingSnapshot]):
     pagination_class = IdCursorPagination
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return RatingSnapshot.objects.filter(category=_category(self.request)).select_related("category")
+        return snapshots_of_board(category=_category(self.request))
 
 
 class SnapshotDetail(APIView):
@@ -144,7 +144,7 @@ class SnapshotDetail(APIView):
 
     @extend_schema(responses={200: SnapshotBoardSerializer, 404: not_found})
     def get(self, request: Request, pk: int) -> HttpResponse:
-        snapshot = RatingSnapshot.objects.select_related("category").filter(pk=pk).first()
+        snapshot = snapshot_find(snapshot_id=pk)
         if snapshot is None:
             raise ApiError(404, "not_found", _("no snapshot %(id)s") % {"id": pk})
         return not_modified_or(
@@ -173,14 +173,14 @@ class Matrices(APIView):
                 last_modified=None,
                 build=lambda: Response(empty_matrices_data(category)),
             )
-        matrices = RatingMatrix.objects.filter(snapshot=snapshot).select_related("snapshot__category").first()
+        matrices = matrices_of_snapshot(snapshot=snapshot)
         if matrices is None:
             raise ApiError(
                 404,
                 "not_found",
                 _("the matrices of snapshot %(id)s are no longer kept") % {"id": snapshot.pk},
             )
-        names = dict(Contender.objects.filter(pk__in=matrices.contender_ids).values_list("id", "name"))
+        names = contender_names_by_id(contender_ids=matrices.contender_ids)
         return not_modified_or(
             request,
             etag=f"matrices-{snapshot.pk}",

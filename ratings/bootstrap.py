@@ -28,10 +28,12 @@ full data at its estimate (a chord Newton method; it gains one to two digits per
 round is close to the full data), until each round's gradient norm <= the fit's tolerance. A round that
 stops gaining a factor of two per iteration (a degenerate resample: say a contender that never lost in
 it) is handed to the damped Newton of the single fit, so every round meets the same tolerance.
-Chunks of rounds run on WORKERS threads (numpy releases the GIL); each chunk draws from its own stream
-seeded by (seed, chunk index), so the results depend on the seed alone, not on the threads.
+Chunks of rounds run on a thread per CPU this process may use, at most MAX_WORKERS (numpy releases the
+GIL); each chunk draws from its own stream seeded by (seed, chunk index), so the results depend on the
+seed alone, not on the threads.
 """
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -40,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from ratings.algorithms import PairCounts
+    from ratings.bradley_terry import PairCounts
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -51,10 +53,24 @@ EXACT_DRAW_LIMIT = 3_000_000  # rounds x cells: about 0.3 s of exact multinomial
 EXACT_CELL_VOTES = 10
 CHUNK_CELLS = 1_000_000  # rounds per chunk x n x n: the chunk's arrays stay near the CPU caches
 MAX_CHORD_ITERATIONS = 60
-WORKERS = 2  # threads for the bootstrap's chunks: the machines this runs on have two cores
+# Threads for the bootstrap's chunks at most: the fit shares the machine with the web server and the other
+# workers, and each thread holds a chunk's arrays (a few tens of MB).
+MAX_WORKERS = 4
 MAX_NEWTON_ITERATIONS = 200
 MAX_NEWTON_STEP = 8.0  # natural-log units per iteration: keeps far-off trial points free of overflow
 ROUNDING_FLOOR_PER_VOTE = 1e-15  # ~20x the rounding error measured on 10-500 million votes
+
+
+def workers_default() -> int:
+    """Threads for the bootstrap's chunks: one per CPU this process may run on, at most MAX_WORKERS."""
+    process_cpu_count = getattr(os, "process_cpu_count", None)  # Python 3.13 and later
+    if process_cpu_count is not None:
+        available = process_cpu_count()
+    elif hasattr(os, "sched_getaffinity"):
+        available = len(os.sched_getaffinity(0))
+    else:
+        available = os.cpu_count()
+    return max(1, min(MAX_WORKERS, available or 1))
 
 
 @dataclass(frozen=True)
@@ -248,8 +264,9 @@ def _draws(
     return battles, scores
 
 
-def _chunk_sizes(table: PairTable, rounds: int) -> list[int]:
-    size = max(1, CHUNK_CELLS // max(1, table.contender_count**2))
+def chunk_sizes(table: PairTable, rounds: int, *, chunk_cells: int = CHUNK_CELLS) -> list[int]:
+    """How many rounds each chunk holds: as many as keep a chunk's arrays near `chunk_cells` cells."""
+    size = max(1, chunk_cells // max(1, table.contender_count**2))
     return [min(size, rounds - start) for start in range(0, rounds, size)]
 
 
@@ -261,12 +278,18 @@ def _chunk_draws(
     return _draws(np.random.default_rng([seed, index]), table, rounds, resampling)
 
 
-def resampling_method(table: PairTable, rounds: int, resampling: Resampling = "auto") -> str:
+def resampling_method(
+    table: PairTable,
+    rounds: int,
+    resampling: Resampling = "auto",
+    *,
+    exact_draw_limit: int = EXACT_DRAW_LIMIT,
+) -> str:
     if resampling not in ("auto", "multinomial", "poisson"):
         raise ValueError(f"resampling must be 'auto', 'multinomial' or 'poisson', not {resampling!r}")
     if resampling != "auto":
         return resampling
-    return "multinomial" if rounds * table.cells.size <= EXACT_DRAW_LIMIT else "poisson"
+    return "multinomial" if rounds * table.cells.size <= exact_draw_limit else "poisson"
 
 
 @dataclass(frozen=True)
@@ -278,12 +301,18 @@ class Resamples:
 
 
 def bootstrap_resamples(
-    counts: "PairCounts", *, rounds: int, seed: int, resampling: Resampling = "auto"
+    counts: "PairCounts",
+    *,
+    rounds: int,
+    seed: int,
+    resampling: Resampling = "auto",
+    exact_draw_limit: int = EXACT_DRAW_LIMIT,
+    chunk_cells: int = CHUNK_CELLS,
 ) -> Resamples:
     """The resampled pair data the bootstrap fits, for inspection and tests (same draws, same order)."""
     table = pair_table(counts)
-    method = resampling_method(table, rounds, resampling)
-    sizes = _chunk_sizes(table, rounds)
+    method = resampling_method(table, rounds, resampling, exact_draw_limit=exact_draw_limit)
+    sizes = chunk_sizes(table, rounds, chunk_cells=chunk_cells)
     chunks = [_chunk_draws(table, seed, index, size, method) for index, size in enumerate(sizes)]
     return Resamples(
         table=table,
@@ -385,13 +414,15 @@ def bootstrap_rounds(
     ridge: float,
     tolerance: float,
     resampling: Resampling = "auto",
-    workers: int = WORKERS,
+    exact_draw_limit: int = EXACT_DRAW_LIMIT,
+    chunk_cells: int = CHUNK_CELLS,
+    workers: int | None = None,
 ) -> tuple[LogStrengthFit, str]:
-    """Refit `rounds` resamples of the counts, starting from the full-data fit, in chunks spread over
-    `workers` threads (numpy releases the GIL; the results do not depend on `workers`). Also says which
-    resampling was used."""
+    """Refit `rounds` resamples of the counts, starting from the full-data fit, in chunks of about
+    `chunk_cells` cells spread over `workers` threads (default: workers_default(); numpy releases the
+    GIL, and the results do not depend on `workers`). Also says which resampling was used."""
     table = pair_table(counts)
-    method = resampling_method(table, rounds, resampling)
+    method = resampling_method(table, rounds, resampling, exact_draw_limit=exact_draw_limit)
     observed, _ = dense_pairs(table, table.battles[None].astype(np.float64), table.scores[None])
     preconditioner = np.linalg.inv(negative_hessian(log_strengths[None], observed, ridge=ridge)[0])
 
@@ -401,8 +432,9 @@ def bootstrap_rounds(
             log_strengths, matrix, totals, ridge=ridge, tolerance=tolerance, preconditioner=preconditioner
         )
 
-    sizes = _chunk_sizes(table, rounds)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(sizes)))) as pool:
+    sizes = chunk_sizes(table, rounds, chunk_cells=chunk_cells)
+    threads = workers_default() if workers is None else workers
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(sizes)))) as pool:
         fits = list(pool.map(chunk_fit, range(len(sizes)), sizes))
     fit = LogStrengthFit(
         log_strengths=np.concatenate([chunk.log_strengths for chunk in fits]),

@@ -1,11 +1,16 @@
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from battles.models import Category
-from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
+from ratings.models import ALL_CATEGORIES, ContenderRating, PairCount, RatingMatrix, RatingSnapshot
+
+# The order of a board's rows: best first, ties by rating, then by name.
+LEADERBOARD_ORDER = ("rank", "-bt_rating", "contender__name")
 
 
 @dataclass(frozen=True)
@@ -15,7 +20,36 @@ class Leaderboard:
 
 
 def snapshot_latest(*, category: Category | None = None) -> RatingSnapshot | None:
-    return RatingSnapshot.objects.filter(category=category).order_by("-created_at", "-id").first()
+    """The newest snapshot of a board (all categories, or one), with its category."""
+    return (
+        RatingSnapshot.objects.select_related("category")
+        .filter(category=category)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def snapshot_find(*, snapshot_id: int) -> RatingSnapshot | None:
+    """A snapshot by id, with its category."""
+    return RatingSnapshot.objects.select_related("category").filter(pk=snapshot_id).first()
+
+
+def snapshots_of_board(*, category: Category | None) -> QuerySet[RatingSnapshot]:
+    """A board's snapshots (all categories, or one), with their category, in no particular order."""
+    return RatingSnapshot.objects.filter(category=category).select_related("category")
+
+
+def leaderboard_rows(*, snapshot: RatingSnapshot) -> list[ContenderRating]:
+    """A snapshot's rows with their contenders, best first."""
+    return list(snapshot.ratings.select_related("contender").order_by(*LEADERBOARD_ORDER))
+
+
+def leaderboard_row_values(*, snapshot: RatingSnapshot, fields: Sequence[str]) -> list[dict[str, Any]]:
+    """A snapshot's rows as values, best first: these fields of the rows, with `contender_id` and
+    `contender__name`."""
+    return list(
+        snapshot.ratings.order_by(*LEADERBOARD_ORDER).values(*fields, "contender_id", "contender__name")
+    )
 
 
 def leaderboard_latest(*, category: Category | None = None) -> Leaderboard:
@@ -23,10 +57,7 @@ def leaderboard_latest(*, category: Category | None = None) -> Leaderboard:
     snapshot = snapshot_latest(category=category)
     if snapshot is None:
         return Leaderboard(snapshot=None, rows=[])
-    rows = list(
-        snapshot.ratings.select_related("contender").order_by("rank", "-bt_rating", "contender__name")
-    )
-    return Leaderboard(snapshot=snapshot, rows=rows)
+    return Leaderboard(snapshot=snapshot, rows=leaderboard_rows(snapshot=snapshot))
 
 
 def leaderboard_as_dicts(leaderboard: Leaderboard) -> list[dict[str, Any]]:
@@ -53,11 +84,6 @@ def leaderboard_as_dicts(leaderboard: Leaderboard) -> list[dict[str, Any]]:
     ]
 
 
-def matrices_latest(*, category: Category | None = None) -> RatingMatrix | None:
-    snapshot = snapshot_latest(category=category)
-    return RatingMatrix.objects.filter(snapshot=snapshot).first() if snapshot else None
-
-
 def contender_vote_counts() -> dict[int, int]:
     """Votes per contender as of the latest overall snapshot (0 for contenders not in it)."""
     snapshot = snapshot_latest()
@@ -72,9 +98,16 @@ def categories_with_boards() -> list[Category]:
     return list(Category.objects.filter(pk__in=with_snapshot).order_by("code"))
 
 
+def categories_with_counted_votes() -> list[Category]:
+    """The categories whose votes are in the pair counters (their boards can be refreshed)."""
+    keys = PairCount.objects.exclude(category_key=ALL_CATEGORIES).values("category_key")
+    return list(Category.objects.filter(pk__in=keys))
+
+
 def matrices_of_snapshot(*, snapshot: RatingSnapshot) -> RatingMatrix | None:
-    """A snapshot's pairwise matrices (kept for a board's newest few snapshots only)."""
-    return RatingMatrix.objects.filter(snapshot=snapshot).first()
+    """A snapshot's pairwise matrices, with the snapshot and its category (matrices are kept for a
+    board's newest few snapshots only)."""
+    return RatingMatrix.objects.filter(snapshot=snapshot).select_related("snapshot__category").first()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from battles.models import Category
+from battles.selectors import category_by_code
 from ratings import plots
 from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
 from ratings.selectors import (
@@ -137,7 +138,7 @@ def _category(code: str, boards: list[Category]) -> Category | None:
     for board in boards:
         if board.code == code:
             return board
-    category = Category.objects.filter(code=code).first()  # a category yet without a board of its own
+    category = category_by_code(code=code)  # a category yet without a board of its own
     if category is None:
         raise Http404(_("There is no category “%(code)s”.") % {"code": code})
     return category

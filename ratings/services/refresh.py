@@ -10,14 +10,22 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Max, Min, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from arena import stores
 from arena.locks import lock_held, one_at_a_time
-from battles.models import Category, Vote
+from battles.models import Category
+from battles.selectors import (
+    category_ids,
+    contender_id_by_name,
+    vote_cast_at,
+    vote_newest_id,
+    votes_first_recorded_at,
+)
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, ContenderRating, PairCount, RatingMatrix, RatingSnapshot
+from ratings.selectors import categories_with_counted_votes, snapshot_latest
 from ratings.services.counters import pair_counts_load, pair_counts_lock, pair_counts_write
 from ratings.services.elo import elo_ratings, elo_rebuild
 from ratings.services.vote_log import votes_in_time_order
@@ -97,7 +105,7 @@ def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None
             time.monotonic() - _categories_refreshed_at[0] > settings.ARENA_RATINGS_REFRESH_INTERVAL_SECONDS
         )
         if categories or stale:
-            for category in _categories_with_votes():
+            for category in categories_with_counted_votes():
                 ratings_refresh(category=category)
             _categories_refreshed_at[0] = time.monotonic()
 
@@ -112,15 +120,11 @@ def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None
 
 def _votes_not_on_the_board() -> bool:
     """Whether the overall board misses votes that are in the counters."""
-    latest = _latest(None)
-    newest = Vote.objects.aggregate(newest=Max("id"))["newest"]
+    latest = snapshot_latest()
+    newest = vote_newest_id()
     if latest is None:
         return newest is not None
     return latest.last_vote_id != newest or latest.vote_count != _overall_total()
-
-
-def _latest(category: Category | None) -> RatingSnapshot | None:
-    return RatingSnapshot.objects.filter(category=category).order_by("-created_at", "-id").first()
 
 
 @contextmanager
@@ -144,9 +148,8 @@ def ratings_refresh(*, category: Category | None = None, force: bool = False) ->
     key = category.pk if category else ALL_CATEGORIES
     with _one_moment():
         overall_total = _overall_total()
-        votes = Vote.objects.all() if category is None else Vote.objects.filter(category=category)
-        newest = votes.aggregate(newest=Max("id"))["newest"]
-        previous = _latest(category)
+        newest = vote_newest_id(category=category)
+        previous = snapshot_latest(category=category)
         contender_ids, counts = pair_counts_load(category_key=key)
         if (
             not force
@@ -165,15 +168,12 @@ def ratings_refresh(*, category: Category | None = None, force: bool = False) ->
             anchor_rating=settings.ARENA_RATING_ANCHOR_VALUE,
         )
         fit_ms = round((time.monotonic() - fit_started) * 1000)
-        new_votes = (
-            votes.filter(id__gt=previous.last_vote_id) if previous and previous.last_vote_id else votes
+        oldest_new = (
+            votes_first_recorded_at(category=category, after_id=previous.last_vote_id if previous else None)
+            if newest
+            else None
         )
-        oldest_new: datetime | None = (
-            new_votes.aggregate(oldest=Min("recorded_at"))["oldest"] if newest else None
-        )
-        last_vote_at = (
-            votes.filter(id=newest).values_list("created_at", flat=True).first() if newest else None
-        )
+        last_vote_at = vote_cast_at(vote_id=newest) if newest else None
         snapshot = _snapshot_write(
             category=category,
             contender_ids=contender_ids,
@@ -215,9 +215,7 @@ def _anchor_index(contender_ids: list[int]) -> int | None:
     """The index of the contender pinned to ARENA_RATING_ANCHOR_VALUE, if one is named and present."""
     if not settings.ARENA_RATING_ANCHOR:
         return None
-    from battles.models import Contender
-
-    anchor = Contender.objects.filter(name=settings.ARENA_RATING_ANCHOR).values_list("id", flat=True).first()
+    anchor = contender_id_by_name(name=settings.ARENA_RATING_ANCHOR)
     return contender_ids.index(anchor) if anchor in contender_ids else None
 
 
@@ -289,7 +287,7 @@ def ratings_history_thin(*, now: datetime | None = None) -> int:
     (always each day's last); matrices only for the newest few snapshots of each board."""
     now = now or timezone.now()
     removed = 0
-    categories: list[int | None] = [None, *Category.objects.values_list("id", flat=True)]
+    categories: list[int | None] = [None, *category_ids()]
     for category_id in categories:
         board = Q(category__isnull=True) if category_id is None else Q(category_id=category_id)
         snapshots = list(
@@ -338,15 +336,10 @@ def _rebuild(*, categories: bool) -> RatingSnapshot | None:
         elo_rebuild(votes)
     snapshot = ratings_refresh(force=True)
     if categories:
-        for category in _categories_with_votes():
+        for category in categories_with_counted_votes():
             ratings_refresh(category=category, force=True)
     return snapshot
 
 
 def _overall_total() -> int:
     return int(sum(PairCount.objects.filter(category_key=ALL_CATEGORIES).values_list("count", flat=True)))
-
-
-def _categories_with_votes() -> list[Category]:
-    keys = PairCount.objects.exclude(category_key=ALL_CATEGORIES).values("category_key")
-    return list(Category.objects.filter(pk__in=keys))

@@ -1,6 +1,5 @@
 """The votes in time order as compact arrays: what Elo and the counters are rebuilt from."""
 
-import io
 from array import array
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from django.utils import timezone
 
 from battles.models import Vote
 from ratings import algorithms
+from ratings.selectors_vote_table import vote_rows_after, votes_copied
 
 OUTCOME_CODES: dict[str, int] = {
     Vote.Outcome.A: algorithms.OUTCOME_A,
@@ -18,11 +18,6 @@ OUTCOME_CODES: dict[str, int] = {
     Vote.Outcome.TIE: algorithms.OUTCOME_TIE,
     Vote.Outcome.BOTH_BAD: algorithms.OUTCOME_BOTH_BAD,
 }
-# The same mapping in SQL.
-OUTCOME_CODE_SQL = (
-    f"CASE outcome WHEN 'a' THEN {algorithms.OUTCOME_A} WHEN 'b' THEN {algorithms.OUTCOME_B} "
-    f"WHEN 'tie' THEN {algorithms.OUTCOME_TIE} ELSE {algorithms.OUTCOME_BOTH_BAD} END"
-)
 _FETCH_ROWS = 50_000
 
 
@@ -53,65 +48,25 @@ class VoteLog:
 
 
 def votes_after(watermark: tuple[datetime, int] | None) -> VoteLog:
+    """The votes cast after the watermark (cast at, id), oldest first; all of them without one."""
     votes = VoteLog()
-    sql = (
-        f"SELECT contender_a_id, contender_b_id, {OUTCOME_CODE_SQL}, coalesce(category_id, 0), id, "
-        "created_at FROM battles_vote {where} ORDER BY created_at, id"
-    )
-    parameters: list[datetime | int] = []
-    where = ""
-    if watermark is not None:
-        where = "WHERE created_at > %s OR (created_at = %s AND id > %s)"
-        parameters = [watermark[0], watermark[0], watermark[1]]
-    # A server-side cursor on PostgreSQL: the rows arrive in batches, never all at once.
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql.format(where=where), parameters)
-        while rows := cursor.fetchmany(_FETCH_ROWS):
-            votes.extend(rows)
+    for rows in vote_rows_after(watermark, batch_rows=_FETCH_ROWS):
+        votes.extend(rows)
     return votes
-
-
-# PostgreSQL's binary COPY: an 11-byte signature and two 32-bit words, then per row a 16-bit field
-# count and, per field, a 32-bit length and the value; a 16-bit -1 ends the data.
-_COPY_HEADER_BYTES = 19
-_COPY_ROW = np.dtype(
-    [("fields", ">i2")]
-    + [
-        item
-        for name in ("side_a", "side_b", "outcome", "category_key")
-        for item in ((f"{name}_length", ">i4"), (name, ">i4"))
-    ]
-)
 
 
 def _all_votes_copied() -> VoteLog:
     """Every vote in time order, read with one binary COPY and parsed by numpy: about twenty times faster
     than fetching rows through Python, which matters for a rebuild of millions of votes."""
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(
-            f"COPY (SELECT contender_a_id::int4, contender_b_id::int4, ({OUTCOME_CODE_SQL})::int4, "
-            "coalesce(category_id, 0)::int4 FROM battles_vote ORDER BY created_at, id) "
-            "TO STDOUT WITH (FORMAT binary)",
-            buffer,
-        )
-        cursor.execute("SELECT created_at, id FROM battles_vote ORDER BY created_at DESC, id DESC LIMIT 1")
-        last = cursor.fetchone()
-        cursor.execute("SELECT coalesce(max(id), 0) FROM battles_vote")
-        max_id = int(cursor.fetchone()[0])
-    rows = np.frombuffer(
-        buffer.getbuffer(),
-        dtype=_COPY_ROW,
-        offset=_COPY_HEADER_BYTES,
-        count=(buffer.tell() - _COPY_HEADER_BYTES - 2) // _COPY_ROW.itemsize,
-    )
+    copied = votes_copied()
+    rows = copied.rows
     votes = VoteLog()
     votes.side_a = array("q", rows["side_a"].astype(np.int64).tobytes())
     votes.side_b = array("q", rows["side_b"].astype(np.int64).tobytes())
     votes.outcome = array("b", rows["outcome"].astype(np.int8).tobytes())
     votes.category_key = array("q", rows["category_key"].astype(np.int64).tobytes())
-    votes.last = (last[0], int(last[1])) if last else None
-    votes.max_id = max_id
+    votes.last = copied.last
+    votes.max_id = copied.max_id
     return votes
 
 

@@ -367,13 +367,16 @@ def test_poisson_and_multinomial_resampling_give_the_same_intervals(contenders, 
     assert np.abs(poisson.round_ratings.std(axis=0) / exact.round_ratings.std(axis=0) - 1).max() < 0.07
 
 
-def test_auto_resampling_switches_to_poisson_on_large_tables(monkeypatch):
+def test_auto_resampling_switches_to_poisson_on_large_tables():
     rng = np.random.default_rng(4)
     counts = PairCounts.from_votes(*simulate_votes(rng, np.zeros(5), 500), 5)
     fit = algorithms.bradley_terry(counts)
     assert algorithms.bootstrap_intervals(counts, fit, rounds=100).resampling == "multinomial"
-    monkeypatch.setattr(bootstrap, "EXACT_DRAW_LIMIT", 100 * 30 - 1)  # 10 pairs x 3 cells x 100 rounds
-    assert algorithms.bootstrap_intervals(counts, fit, rounds=100).resampling == "poisson"
+    draws = 100 * 30  # 10 pairs x 3 cells x 100 rounds
+    at_limit = algorithms.bootstrap_intervals(counts, fit, rounds=100, exact_draw_limit=draws)
+    assert at_limit.resampling == "multinomial"
+    over_limit = algorithms.bootstrap_intervals(counts, fit, rounds=100, exact_draw_limit=draws - 1)
+    assert over_limit.resampling == "poisson"
 
 
 def test_vectorised_bootstrap_equals_a_loop_of_single_fits():
@@ -451,8 +454,8 @@ def test_same_seed_same_results_other_seed_other_intervals():
     assert other.bootstrap_low.tolist() != first.bootstrap_low.tolist()
 
 
-def test_bootstrap_does_not_depend_on_the_number_of_threads(monkeypatch):
-    monkeypatch.setattr(bootstrap, "CHUNK_CELLS", 250)  # 10 rounds per chunk for 5 contenders
+def test_bootstrap_does_not_depend_on_the_number_of_threads():
+    chunk_cells = 250  # 10 rounds per chunk for 5 contenders
     rng = np.random.default_rng(14)
     counts = PairCounts.from_votes(*simulate_votes(rng, np.array([0.0, 70.0, -30.0, 20.0, 140.0]), 1500), 5)
     fit = algorithms.bradley_terry(counts)
@@ -464,11 +467,13 @@ def test_bootstrap_does_not_depend_on_the_number_of_threads(monkeypatch):
             seed=4,
             ridge=fit.ridge,
             tolerance=fit.tolerance,
+            chunk_cells=chunk_cells,
             workers=workers,
         )
         for workers in (1, 3)
     ]
-    assert bootstrap._chunk_sizes(bootstrap.pair_table(counts), 45) == [10, 10, 10, 10, 5]
+    sizes = bootstrap.chunk_sizes(bootstrap.pair_table(counts), 45, chunk_cells=chunk_cells)
+    assert sizes == [10, 10, 10, 10, 5]
     assert runs[0][0].log_strengths.tolist() == runs[1][0].log_strengths.tolist()
     assert runs[0][0].iterations.tolist() == runs[1][0].iterations.tolist()
     assert len(np.unique(runs[0][0].log_strengths[:, 0])) == 45  # every round its own resample

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from battles.models import Category
+from battles.selectors import category_by_code, category_codes
 from ratings.selectors import leaderboard_as_dicts, leaderboard_latest
 
 
@@ -17,9 +17,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         category = None
         if options["category"]:
-            category = Category.objects.filter(code=options["category"]).first()
+            category = category_by_code(code=options["category"])
             if category is None:
-                codes = ", ".join(Category.objects.values_list("code", flat=True)) or "none yet"
+                codes = ", ".join(category_codes()) or "none yet"
                 raise CommandError(f"no category {options['category']!r} (categories: {codes})")
         leaderboard = leaderboard_latest(category=category)
         if options["json"]:
