@@ -32,7 +32,7 @@ from battles.services.hot_sql import (
     VOTED,
     VOTES,
 )
-from ratings.services import pair_counts_add, ratings_refresh_request
+from ratings.services import votes_recorded
 from ratings.services.counters import pair_counts_counting
 from ratings.services.vote_log import OUTCOME_CODES
 
@@ -221,7 +221,8 @@ def vote_record(
         _rate_limits_give_back(counted)
         raise
     if vote is not None:
-        ratings_refresh_request()
+        if store is _vote_store_at_once:
+            votes_recorded(votes=[vote], counted=True)  # the statement counted it (pair_counts_counting)
         return VoteRecorded(vote=vote, created=True)
     _rate_limits_give_back(counted)
     return VoteRecorded(
@@ -371,7 +372,7 @@ def _vote_store_in_steps(
             [rows.parameter(getattr(vote, column)) for column in VOTE_COLUMNS],
         )
         vote.id = cursor.fetchone()[0]
-        pair_counts_add(votes=[vote])
+        votes_recorded(votes=[vote])  # counted in this transaction, a refresh asked for at its commit
     return vote
 
 

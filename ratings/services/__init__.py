@@ -11,6 +11,7 @@ from ratings.services.refresh import (
     ratings_refresh_locked,
     ratings_refresh_request,
 )
+from ratings.services.votes import votes_recorded
 
 __all__ = [
     "REFRESH_LOCK",
@@ -24,4 +25,5 @@ __all__ = [
     "ratings_refresh",
     "ratings_refresh_locked",
     "ratings_refresh_request",
+    "votes_recorded",
 ]
