@@ -18,6 +18,7 @@ from battles.services.contenders import (
     contenders_resume,
 )
 from battles.services.health import concurrency_warning, contender_probe, contender_server_slots
+from battles.services.questions import questions_set_active
 
 
 @admin.register(Category)
@@ -51,11 +52,11 @@ class QuestionAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Activate the selected questions"))
     def activate(self, request: HttpRequest, queryset: QuerySet[Question]) -> None:
-        queryset.update(is_active=True)
+        questions_set_active(question_ids=list(queryset.values_list("id", flat=True)), active=True)
 
     @admin.action(description=_("Deactivate the selected questions"))
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Question]) -> None:
-        queryset.update(is_active=False)
+        questions_set_active(question_ids=list(queryset.values_list("id", flat=True)), active=False)
 
 
 class PausedAfterFailuresFilter(admin.SimpleListFilter):

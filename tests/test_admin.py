@@ -7,9 +7,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from battles.models import AnswerAttempt, Battle, Contender
+from battles.models import AnswerAttempt, Battle, Contender, Question
 from ratings.services import ratings_refresh
-from tests.factories import BattleFactory, ContenderFactory, VoteFactory, VoterFactory
+from tests.factories import BattleFactory, ContenderFactory, QuestionFactory, VoteFactory, VoterFactory
 from tests.fault_server import fault_server
 
 pytestmark = pytest.mark.django_db
@@ -232,3 +232,17 @@ def test_the_contender_list_deactivates_a_contender_in_place(staff):
     assert (saved.is_active, saved.consecutive_failures) == (False, 2)
     assert saved.updated_at > contender.updated_at
     assert Contender.objects.get(pk=other.pk).updated_at == other.updated_at  # unchanged, not saved
+
+
+def test_questions_are_turned_off_and_on_from_the_list(staff):
+    first, second = QuestionFactory(), QuestionFactory()
+    changelist = reverse("admin:battles_question_changelist")
+    staff.post(changelist, {"action": "deactivate", "_selected_action": [first.pk, second.pk]})
+    assert list(
+        Question.objects.filter(pk__in=[first.pk, second.pk]).values_list("is_active", flat=True)
+    ) == [
+        False,
+        False,
+    ]
+    staff.post(changelist, {"action": "activate", "_selected_action": [first.pk]})
+    assert Question.objects.get(pk=first.pk).is_active and not Question.objects.get(pk=second.pk).is_active
