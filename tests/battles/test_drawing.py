@@ -110,7 +110,7 @@ def test_drawing_says_why_no_pair_exists_and_never_fails_otherwise(weights, paus
 
 @pytest.mark.parametrize("weight", [float("nan"), float("inf"), -1.0, 2_000_000.0])
 def test_the_database_refuses_weights_that_would_break_drawing(weight):
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="contender_weight_range"), transaction.atomic():
         ContenderFactory(sampling_weight=weight)
     assert not Contender.objects.exists()
 

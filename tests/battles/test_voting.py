@@ -130,15 +130,15 @@ def test_database_forbids_two_votes_on_one_battle_and_self_battles():
     Vote.objects.create(
         battle=battle, contender_a=battle.contender_a, contender_b=battle.contender_b, outcome="a"
     )
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="battles_vote_battle_id_key"), transaction.atomic():
         Vote.objects.create(
             battle=battle, contender_a=battle.contender_a, contender_b=battle.contender_b, outcome="b"
         )
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="vote_distinct_contenders"), transaction.atomic():
         Vote.objects.create(contender_a=battle.contender_a, contender_b=battle.contender_a, outcome="a")
     same = battle.contender_a
     other_sample = AnswerFactory(question=battle.question, contender=same, sample_index=1)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(IntegrityError, match="battle_distinct_contenders"), transaction.atomic():
         Battle.objects.create(
             question=battle.question,
             contender_a=same,
