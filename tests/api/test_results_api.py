@@ -4,7 +4,7 @@ import json
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle
 
@@ -346,18 +346,14 @@ def test_the_fast_leaderboard_body_is_what_the_serializer_gives(api):
     assert api.get("/api/v1/leaderboard/").json() == json.loads(json.dumps(expected, cls=DjangoJSONEncoder))
 
 
-def test_an_unexpected_failure_under_the_api_still_has_the_error_shape(monkeypatch):
-    def broken(*args, **kwargs):
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr("ratings.api._snapshot", broken)
+@override_settings(ROOT_URLCONF="tests.database_errors_urls")
+def test_an_unexpected_failure_under_the_api_still_has_the_error_shape():
     client = APIClient(raise_request_exception=False)
-    response = client.get("/api/v1/leaderboard/")
+    response = client.get("/api/v1/broken/")  # a view that raises what nobody expected
     assert_error(response, 500, "server_error")
     assert "boom" not in response.content.decode()
     site = Client(raise_request_exception=False)
-    monkeypatch.setattr("ratings.views.categories_with_boards", broken)
-    page = site.get("/leaderboard/")
+    page = site.get("/broken/")
     assert page.status_code == 500 and "Server error" in page.content.decode()
 
 
