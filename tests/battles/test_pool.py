@@ -1,6 +1,9 @@
 import random
+import threading
+import time
 
 import pytest
+from django.db import connection, transaction
 
 from battles.models import Answer, Battle
 from battles.services.pool import NoBattleCanBeDrawn, battle_draw, battle_pool_refill
@@ -111,24 +114,60 @@ def test_refill_says_why_nothing_can_be_drawn(setup, reason, settings):
         battle_draw(rng=random.Random(0))
 
 
-def test_answer_finishing_while_battle_is_drawn_leaves_the_battle_ready(monkeypatch):
-    """The generation task may finish between reading an answer's status and creating the battle."""
-    from battles.services import pool
+@pytest.mark.django_db(transaction=True)
+def test_answer_finishing_while_battle_is_drawn_leaves_the_battle_ready():
+    """The generation task may finish between the draw's reading of an answer's status and its
+    creating the battle: here it holds the answers' rows (as its save does) while the draw reads them,
+    and saves them done once the draw waits for those rows."""
+    question = QuestionFactory()
+    answers = [
+        AnswerFactory(question=question, contender=contender, status=Answer.Status.PENDING, text="")
+        for contender in ContenderFactory.create_batch(2)
+    ]
+    rows_held, draw_waiting = threading.Event(), threading.Event()
 
-    QuestionFactory()
-    ContenderFactory.create_batch(2)
-    original = pool._answer_for
+    def generation_finishing() -> None:
+        try:
+            with transaction.atomic():
+                list(Answer.objects.select_for_update().filter(pk__in=[answer.pk for answer in answers]))
+                rows_held.set()
+                draw_waiting.wait(timeout=20)
+                Answer.objects.filter(pk__in=[answer.pk for answer in answers]).update(
+                    status=Answer.Status.DONE, text="done meanwhile"
+                )
+        finally:
+            connection.close()
 
-    def answer_then_finish(**kwargs):
-        answer = original(**kwargs)
-        Answer.objects.filter(pk=answer.pk).update(status=Answer.Status.DONE, text="done meanwhile")
-        return answer
+    finishing = threading.Thread(target=generation_finishing)
+    finishing.start()
+    assert rows_held.wait(timeout=20)
 
-    monkeypatch.setattr(pool, "_answer_for", answer_then_finish)
+    watcher = threading.Thread(target=_signal_when_a_session_waits_for_a_lock, args=(draw_waiting,))
+    watcher.start()
     battle = battle_draw(rng=random.Random(0))
-    assert battle.answer_a.status == Answer.Status.PENDING  # what the draw saw
+    finishing.join(timeout=20)
+    watcher.join(timeout=20)
+
+    assert battle.answer_a.status == Answer.Status.PENDING  # what the draw read
     battle.refresh_from_db()
     assert battle.status == Battle.Status.READY and battle.ready_at is not None
+
+
+def _signal_when_a_session_waits_for_a_lock(event: threading.Event) -> None:
+    """Set `event` once some database session waits for a lock (the draw, at the answers' rows)."""
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not event.is_set():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    event.set()
+            time.sleep(0.02)
+    finally:
+        connection.close()
 
 
 def test_answer_failing_while_battle_is_drawn_is_not_used(monkeypatch):
