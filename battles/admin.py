@@ -1,6 +1,8 @@
+from functools import partial
 from typing import Any, cast
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -202,8 +204,12 @@ class ContenderAdmin(admin.ModelAdmin):
         if change and not {"base_url", "model_id"} & set(form.changed_data):
             return
         # A new endpoint (or a moved one): what its server runs at once, and for a new contender whose
-        # limit was left at the default, that as its limit.
+        # limit was left at the default, that as its limit. Asked once the admin's transaction has
+        # committed: no row stays locked while the server answers.
         follow = not change and "max_concurrent_requests" not in form.changed_data
+        transaction.on_commit(partial(self._server_slots_read, request, contender, follow=follow))
+
+    def _server_slots_read(self, request: HttpRequest, contender: Contender, *, follow: bool) -> None:
         before = contender.max_concurrent_requests
         contender_server_slots(contender=contender, follow=follow)
         if contender.max_concurrent_requests != before:

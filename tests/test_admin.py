@@ -182,6 +182,7 @@ def test_what_processes_report_is_shown_never_typed_in(staff, model):
     assert staff.get(reverse(f"admin:arena_{model}_add")).status_code == 403
 
 
+@pytest.mark.django_db(transaction=True)  # the server is asked once the admin's transaction commits
 def test_a_contender_added_in_the_admin_takes_its_servers_slots_as_its_limit(staff):
     with fault_server() as server:
         server.total_slots = 3
