@@ -9,6 +9,7 @@ http, https and mailto links.
 import re
 
 import nh3
+from django.conf import settings
 from markdown_it import MarkdownIt
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -123,3 +124,15 @@ def storable_text(text: str) -> tuple[str, str]:
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         repairs.append(f"{lone} lone surrogate{'s' if lone > 1 else ''} replaced")
     return text, ", ".join(repairs)
+
+
+def answer_shortfall(text: str, *, minimum: int | None = None) -> str:
+    """Why this (stored) text is no answer to show voters, or "" when it is one: empty, or shorter
+    than `minimum` characters once stripped (ARENA_ANSWER_MIN_CHARS by default)."""
+    minimum = settings.ARENA_ANSWER_MIN_CHARS if minimum is None else minimum
+    length = len(text.strip())
+    if not length:
+        return "an empty answer"
+    if length < minimum:
+        return f"an answer of {length} characters, under the minimum of {minimum}"
+    return ""

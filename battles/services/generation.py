@@ -31,7 +31,7 @@ from battles.models import (
     Contender,
     Question,
 )
-from battles.rendering import render_markdown, storable_text
+from battles.rendering import answer_shortfall, render_markdown, storable_text
 from battles.services.battle_states import battles_advance_for_answer
 from battles.services.endpoint_requests import chat_request_build
 from battles.services.health import contender_failure_record
@@ -280,8 +280,9 @@ def _record_success(
     answer: Answer, token: uuid.UUID, attempt: int, started_at: Any, completion: endpoints.ChatCompletion
 ) -> GenerationOutcome:
     text, text_repairs = storable_text(completion.text)
-    if len(text.strip()) < max(1, settings.ARENA_ANSWER_MIN_CHARS):
-        return _record_empty(answer, token, attempt, started_at, completion, text)
+    shortfall = answer_shortfall(text)
+    if shortfall:
+        return _record_empty(answer, token, attempt, started_at, completion, shortfall)
     reasoning, reasoning_repairs = storable_text(completion.reasoning)
     repairs = "; ".join(
         f"{where}: {what}"
@@ -303,20 +304,14 @@ def _record_empty(
     attempt: int,
     started_at: Any,
     completion: endpoints.ChatCompletion,
-    text: str,
+    shortfall: str,
 ) -> GenerationOutcome:
     """An answer with no text (after its reasoning), or shorter than ARENA_ANSWER_MIN_CHARS, never
     reaches voters: it is an attempt that failed. A contender without a fixed seed is asked again with
     a new one (the same seed would give the same answer); with a fixed seed the answer fails. Not the
     contender's failure: it answered."""
-    length = len(text.strip())
-    what = (
-        f"an answer of {length} characters, under the minimum of {settings.ARENA_ANSWER_MIN_CHARS}"
-        if length
-        else "an empty answer"
-    )
     message = (
-        f"the model sent {what} (finish_reason {completion.finish_reason or 'none'}, "
+        f"the model sent {shortfall} (finish_reason {completion.finish_reason or 'none'}, "
         f"{completion.completion_tokens if completion.completion_tokens is not None else '?'} tokens)"
     )
     reseed = answer.contender.seed is None

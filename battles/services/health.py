@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from battles import endpoints
 from battles.models import SEED_RANGE, Answer, AnswerAttempt, Battle, Contender, Question
-from battles.rendering import storable_text
+from battles.rendering import answer_shortfall, storable_text
 from battles.services.battle_states import battles_advance_for_answer, battles_retire_waiting_on
 from battles.services.endpoint_requests import chat_request_build
 from battles.services.pool import SERVABLE
@@ -157,12 +157,12 @@ def contender_probe(*, contender: Contender, full: bool = False) -> ProbeResult:
         return ProbeResult(
             False, str(error), is_cancelled=isinstance(error, endpoints.CancelledEndpointError)
         )
-    length = len(storable_text(completion.text)[0].strip())
-    if length < max(1, settings.ARENA_ANSWER_MIN_CHARS if full else 1):
+    # The real request must answer as battles need; a short test request, anything at all.
+    shortfall = answer_shortfall(storable_text(completion.text)[0], minimum=None if full else 1)
+    if shortfall:
         return ProbeResult(
             False,
-            f"the model sent {'an empty answer' if not length else f'an answer of {length} characters'} "
-            f"(finish_reason {completion.finish_reason or 'none'})",
+            f"the model sent {shortfall} (finish_reason {completion.finish_reason or 'none'})",
             completion.latency_ms,
         )
     return ProbeResult(True, f"answered {completion.text[:80]!r}", completion.latency_ms)
