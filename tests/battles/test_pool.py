@@ -170,22 +170,57 @@ def _signal_when_a_session_waits_for_a_lock(event: threading.Event) -> None:
         connection.close()
 
 
-def test_answer_failing_while_battle_is_drawn_is_not_used(monkeypatch):
-    from battles.services import pool
-
-    QuestionFactory()
-    ContenderFactory.create_batch(3)
-    original = pool._answer_for
+@pytest.mark.django_db(transaction=True)
+def test_answer_failing_while_battle_is_drawn_is_not_used():
+    """The generation task may fail an answer between the draw's choosing it and its creating the
+    battle: here it holds the answers' rows (as its save does) while the draw chooses, and saves as
+    failed the answer whose row the draw waits for. The draw chooses again, without that answer."""
+    question = QuestionFactory()
+    answers = [
+        AnswerFactory(question=question, contender=contender, status=Answer.Status.PENDING, text="")
+        for contender in ContenderFactory.create_batch(3)
+    ]
+    rows_held = threading.Event()
     failed: list[int] = []
 
-    def answer_then_fail_first(**kwargs):
-        answer = original(**kwargs)
-        if not failed:
-            Answer.objects.filter(pk=answer.pk).update(status=Answer.Status.FAILED)
-            failed.append(answer.pk)
-        return answer
+    def generation_failing() -> None:
+        try:
+            with transaction.atomic():
+                list(Answer.objects.select_for_update().filter(pk__in=[answer.pk for answer in answers]))
+                rows_held.set()
+                waited_for = _answer_a_session_waits_for()
+                if waited_for is not None:
+                    Answer.objects.filter(pk=waited_for).update(status=Answer.Status.FAILED)
+                    failed.append(waited_for)
+        finally:
+            connection.close()
 
-    monkeypatch.setattr(pool, "_answer_for", answer_then_fail_first)
+    failing = threading.Thread(target=generation_failing)
+    failing.start()
+    assert rows_held.wait(timeout=20)
     battle = battle_draw(rng=random.Random(0))
+    failing.join(timeout=20)
+
+    assert len(failed) == 1  # the draw did wait for an answer, and that answer failed meanwhile
     assert failed[0] not in (battle.answer_a_id, battle.answer_b_id)
     assert battle.status == Battle.Status.GENERATING
+    assert Battle.objects.count() == 1
+
+
+def _answer_a_session_waits_for() -> int | None:
+    """The answer whose row another database session (the draw) is waiting to lock: the tuple lock
+    it holds while it waits names the row's place (ctid). None if no session waits within 20 s."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT a.id FROM pg_locks l JOIN battles_answer a "
+                "ON a.ctid = format('(%s,%s)', l.page, l.tuple)::tid "
+                "WHERE l.locktype = 'tuple' AND l.relation = 'battles_answer'::regclass "
+                "AND l.pid <> pg_backend_pid()"
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.02)
+    return None
