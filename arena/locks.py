@@ -2,11 +2,12 @@
 Redis: PostgreSQL advisory locks, held by a database session, so a process that dies frees its
 locks at once. (The embedded SQLite mode runs one worker process: a lock in the process does.)
 
-    with lock_held("pool-refill") as held:     # try once: False if another process holds it
+    one_at_a_time("ratings-refresh", work=refresh, pending=votes_not_on_the_board, later=queue_in)
+    one_at_a_time("pool-refill", work=refill, pending=pool_below_target)
+    with lock_held("ratings-refresh", wait=True):   # the rebuild: wait for a refresh to end (no polling)
         ...
-    with lock_held("ratings-refresh", wait=True):   # wait for the holder to finish (no polling)
+    with lock_held("some-job") as held:     # try once: False if another process holds it
         ...
-    one_at_a_time("ratings-refresh", work=refresh, pending=votes_not_on_the_board)
 """
 
 import hashlib
@@ -23,6 +24,8 @@ _local_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 # When this process last started each one_at_a_time's work (time.monotonic()), for its gap.
 _last_runs: dict[str, float] = {}
 _NAMESPACE = "arena:"
+# A run due this soon after the gap starts at once: a delayed task may arrive a moment early.
+_GAP_SLACK_SECONDS = 0.05
 
 
 def _key(name: str) -> int:
@@ -110,6 +113,7 @@ def one_at_a_time(
     pending: Callable[[], bool],
     max_seconds: float = 30.0,
     min_gap_seconds: float = 0.0,
+    later: Callable[[float], bool] | None = None,
 ) -> bool:
     """Run `work` unless another process is running it, and again while `pending()` says something
     arrived meanwhile. Returns whether this call did the work.
@@ -118,27 +122,34 @@ def one_at_a_time(
     and once more after releasing the lock, so whatever the caller wanted done is done by the holder
     or, if the holder had just let go, by the caller on its next turn of the loop. A holder lets go
     after `max_seconds` of runs even if more keeps arriving, so that a steady stream of requests
-    never keeps the lock from a process waiting for it (the next request, or beat, goes on). Runs
-    start at least `min_gap_seconds` apart: under a steady stream, one run takes in everything that
-    arrived during the gap instead of running back to back.
+    never keeps the lock from a process waiting for it (the next request, or beat, goes on).
+
+    Runs of this process start at least `min_gap_seconds` apart, so that under a steady stream one
+    run takes in everything that arrived during the gap: a run due sooner is handed to
+    `later(seconds)` (a task queued with that delay) and the lock let go, nothing waits. If `later`
+    cannot take it (no broker) or is not given, the run starts at once.
     """
     did_work = False
     started = time.monotonic()
 
-    def run() -> None:
-        time.sleep(max(0.0, _last_runs.get(name, float("-inf")) + min_gap_seconds - time.monotonic()))
+    def run() -> bool:
+        """Run the work now, or hand it to `later`: whether it ran."""
+        wait = _last_runs.get(name, float("-inf")) + min_gap_seconds - time.monotonic()
+        if wait > _GAP_SLACK_SECONDS and later is not None and later(wait):
+            return False
         _last_runs[name] = time.monotonic()
         work()
+        return True
 
     while True:
         with lock_held(name) as held:
             if not held:
                 return did_work
-            run()
+            if not run():
+                return did_work
             did_work = True
             while pending():
-                if time.monotonic() - started > max_seconds:
+                if time.monotonic() - started > max_seconds or not run():
                     return did_work
-                run()
         if not pending() or time.monotonic() - started > max_seconds:
             return did_work

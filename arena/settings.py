@@ -7,7 +7,6 @@ With DATABASE_URL and REDIS_URL set, it runs on PostgreSQL and Redis.
 import hashlib
 import os
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +39,21 @@ def _secret_key() -> str:
         )
     key_file = VAR_DIR / "secret_key"
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    try:
-        # Created once, readable by the owner only; processes starting together all read the winner's key.
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):
-            key = key_file.read_text().strip()
-            if key:
-                return key
-            time.sleep(0.02)  # another process created the file and is writing it
-        raise ImproperlyConfigured(f"{key_file} is empty: delete it and start again.") from None
-    key = secrets.token_urlsafe(50)
+    # Written whole to a file of this process, then linked into place (atomic): processes starting
+    # together all read the winner's key, complete, and none waits for another's write.
+    draft = VAR_DIR / f".secret_key.{os.getpid()}"
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        handle.write(key)
+        handle.write(secrets.token_urlsafe(50))
+    try:
+        os.link(draft, key_file)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    key = key_file.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{key_file} is empty: delete it and start again.")
     return key
 
 
@@ -205,7 +206,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Each worker holds at most this many tasks per thread beyond the ones it runs. Answers run for seconds
+# or minutes and are acknowledged when done (acks_late): a worker holding more would keep a backlog of
+# them from idle workers, and a ratings refresh would wait behind it (BENCHMARKS.md).
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT_SECONDS", 600, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT_SECONDS", 660, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

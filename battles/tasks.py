@@ -4,12 +4,11 @@ from celery import shared_task
 from django.db import connection
 
 from arena.heartbeat import DATABASE_RETRY, periodic_run
-from arena.locks import lock_held
 from arena.stores import BROKER, call
 from battles.models import MAX_REQUEST_TIMEOUT_SECONDS
 from battles.services.generation import answer_generate
 from battles.services.health import answers_sweep, contender_recovery_probe, contenders_probe_due
-from battles.services.pool import battle_pool_refill
+from battles.services.pool import battle_pool_refill_locked
 
 # Tasks that call a model endpoint: limits above the longest request a contender may be allowed, so
 # that they only stop a stuck worker.
@@ -42,9 +41,8 @@ def answer_generate_task(answer_id: int) -> str:
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150, ignore_result=True, **DATABASE_RETRY)
 def battle_pool_refill_task(periodic: bool = False) -> int:
-    with periodic_run("battle_pool_refill_task", periodic=periodic), lock_held("pool-refill") as held:
-        # Two refills at once would both see the same shortfall and overfill the pool.
-        return len(battle_pool_refill().battles_created) if held else 0
+    with periodic_run("battle_pool_refill_task", periodic=periodic):
+        return len(battle_pool_refill_locked())
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=150, ignore_result=True, **DATABASE_RETRY)

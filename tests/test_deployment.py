@@ -1,6 +1,9 @@
 """The deployment files, checked without a Docker engine."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +122,20 @@ def test_web_and_worker_health_checks(compose, tmp_path):
     old = time.time() - 120
     os.utime(tmp_path / "alive", (old, old))
     assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 1  # silent worker
+
+
+def test_the_embedded_mode_makes_one_key_for_processes_starting_together(tmp_path):
+    environment = {
+        key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "SECRET_KEY")
+    }
+    environment |= {"ARENA_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "arena.settings"}
+    command = [sys.executable, "-c", "from django.conf import settings; print(settings.SECRET_KEY)"]
+    starting = [
+        subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    keys = {process.communicate(timeout=60)[0].strip() for process in starting}
+    assert len(keys) == 1 and len(keys.pop()) >= 50
+    key_file = tmp_path / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert [path.name for path in tmp_path.iterdir()] == ["secret_key"]  # no drafts left behind

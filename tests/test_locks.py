@@ -1,8 +1,8 @@
 """The arena's advisory locks: held across transactions, refused while another session holds them,
 a wait that gives up after its time limit, and a holder that lets go however much keeps arriving."""
 
-import itertools
 import time
+import uuid
 
 import pytest
 from django.db import connection
@@ -42,18 +42,33 @@ def test_the_holder_runs_again_while_more_arrives_and_lets_go_after_its_time():
     assert runs == [1, 2, 2, 2]
 
 
-def test_runs_under_a_steady_stream_start_at_least_the_gap_apart():
+def test_a_run_due_within_the_gap_is_handed_to_later_without_waiting():
+    name = f"test-gap-{uuid.uuid4()}"  # the gap counts from this process's last run of the name
     starts: list[float] = []
-    arrivals = [False, False, True, True]  # something new twice, then nothing
-    assert (
-        one_at_a_time(
-            "test-gap",
-            work=lambda: starts.append(time.monotonic()),
-            pending=arrivals.pop,
-            min_gap_seconds=0.2,
-        )
-        is True
+    handed: list[float] = []
+
+    def work() -> None:
+        starts.append(time.monotonic())
+
+    def later(seconds: float) -> bool:
+        handed.append(seconds)
+        return True  # a task queued to run after `seconds`
+
+    assert one_at_a_time(name, work=work, pending=lambda: False, min_gap_seconds=10, later=later) is True
+    assert len(starts) == 1 and handed == []
+    # Asked again within the gap: handed on with the rest of the gap, and the lock let go at once.
+    assert one_at_a_time(name, work=work, pending=lambda: False, min_gap_seconds=10, later=later) is False
+    assert len(starts) == 1 and len(handed) == 1 and 9 < handed[0] <= 10
+    with lock_held(name) as held:
+        assert held is True
+    # The holder sees more arrive within the gap after its run: that run is handed on too.
+    stream = f"{name}-stream"
+    arrivals = [True]
+    assert one_at_a_time(
+        stream, work=work, pending=lambda: bool(arrivals) and arrivals.pop(), min_gap_seconds=10, later=later
     )
-    assert len(starts) == 3
-    # time.sleep waits at least what it is asked to: the gaps are a lower bound, whatever the machine.
-    assert all(later - earlier >= 0.2 for earlier, later in itertools.pairwise(starts))
+    assert len(starts) == 2 and len(handed) == 2 and 9 < handed[1] <= 10
+    # Nothing can take it (no broker), or no `later`: the run starts at once.
+    assert one_at_a_time(name, work=work, pending=lambda: False, min_gap_seconds=10, later=lambda _: False)
+    assert one_at_a_time(name, work=work, pending=lambda: False, min_gap_seconds=10)
+    assert len(starts) == 4

@@ -15,6 +15,7 @@ from django.db.models import BooleanField, Expression, Q, QuerySet
 from django.utils import timezone
 
 from arena import stores
+from arena.locks import one_at_a_time
 from battles.models import SEED_RANGE, Answer, Battle, Contender, Origin, Question, Voter
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 # A question is drawn at random; if fewer than two contenders can answer it, another is drawn.
 _DRAW_ATTEMPTS = 50
 _REFILL_QUEUED_KEY = "battles:pool:refill-queued"
+POOL_REFILL_LOCK = "pool-refill"
 
 
 class _SeededServed(Expression):
@@ -275,6 +277,30 @@ def answers_queue(*, answer_ids: Sequence[int]) -> None:
         transaction.on_commit(partial(_queue, answer_id), robust=True)
 
 
+def battle_pool_refill_locked(*, target: int | None = None) -> list[int]:
+    """Refill, one process at a time (two at once would both see the same shortfall and overfill
+    the pool), and once more while battles were taken from the pool during a refill. A request that
+    finds a refill running leaves it to that refill. Returns the battles this call drew."""
+    target = settings.ARENA_POOL_TARGET if target is None else target
+    reports: list[PoolRefillReport] = []
+
+    def below_target() -> bool:
+        # Only while the refill can draw: a bank with nothing to draw waits for beat's next refill.
+        return bool(reports) and not reports[-1].problem and _pool_open().count() < target
+
+    one_at_a_time(
+        POOL_REFILL_LOCK, work=lambda: reports.append(battle_pool_refill(target=target)), pending=below_target
+    )
+    return [battle for report in reports for battle in report.battles_created]
+
+
+def _pool_open() -> QuerySet[Battle]:
+    """The battles of the shared pool: open (ready or waiting for answers) and held for no voter."""
+    return Battle.objects.filter(
+        SERVABLE, status__in=[Battle.Status.GENERATING, Battle.Status.READY], voter__isnull=True
+    )
+
+
 def battle_pool_refill(*, target: int | None = None, rng: random.Random | None = None) -> PoolRefillReport:
     """Draw battles until the shared pool holds `target` open ones (ready or waiting for answers).
 
@@ -282,9 +308,7 @@ def battle_pool_refill(*, target: int | None = None, rng: random.Random | None =
     them, so voters holding battles never leave the next voter waiting for longer than a draw."""
     rng = rng or random.Random()
     target = settings.ARENA_POOL_TARGET if target is None else target
-    open_battles = Battle.objects.filter(
-        SERVABLE, status__in=[Battle.Status.GENERATING, Battle.Status.READY], voter__isnull=True
-    )
+    open_battles = _pool_open()
     created_answer_ids: set[int] = set()
     report = PoolRefillReport(target=target, open_before=open_battles.count())
     for _ in range(max(0, target - report.open_before)):

@@ -78,14 +78,16 @@ def ratings_refresh_request() -> None:
     transaction.on_commit(_queue, robust=True)
 
 
-def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None:
+def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) -> RatingSnapshot | None:
     """Refresh, one worker at a time, and once more while votes arrived during a refresh.
 
     Requests (one per vote) queue a task only while none is queued, so a burst of votes queues one
     task. The flag is cleared when a refresh starts: votes arriving during it queue the next one,
     which finds the lock held and leaves them to the running refresh (`one_at_a_time`). With
-    `categories`, the boards of categories with new votes are refreshed too. Returns the overall
-    board's newest snapshot written by this call, if any.
+    `categories`, the boards of categories with new votes are refreshed too. In a `queued` task,
+    refreshes start at least ARENA_RATINGS_REFRESH_MIN_GAP_SECONDS apart: one due sooner is queued
+    for the end of the gap (at once without a broker). Returns the overall board's newest snapshot
+    written by this call, if any.
     """
     written: list[RatingSnapshot] = []
 
@@ -109,11 +111,24 @@ def ratings_refresh_locked(*, categories: bool = False) -> RatingSnapshot | None
                 ratings_refresh(category=category)
             _categories_refreshed_at[0] = time.monotonic()
 
+    def queue_in(seconds: float) -> bool:
+        from ratings.tasks import ratings_refresh_task
+
+        return stores.call(
+            stores.BROKER,
+            "queue a ratings refresh",
+            lambda: bool(
+                ratings_refresh_task.apply_async(kwargs={"categories": categories}, countdown=seconds)
+            ),
+            fallback=lambda: False,
+        )
+
     one_at_a_time(
         REFRESH_LOCK,
         work=refresh,
         pending=_votes_not_on_the_board,
-        min_gap_seconds=settings.ARENA_RATINGS_REFRESH_MIN_GAP_SECONDS,
+        min_gap_seconds=settings.ARENA_RATINGS_REFRESH_MIN_GAP_SECONDS if queued else 0.0,
+        later=queue_in,
     )
     return written[-1] if written else None
 

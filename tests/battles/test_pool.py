@@ -6,8 +6,15 @@ import pytest
 from django.db import connection, transaction
 
 from battles.models import Answer, Battle
-from battles.services.pool import NoBattleCanBeDrawn, battle_draw, battle_pool_refill
+from battles.services.pool import (
+    POOL_REFILL_LOCK,
+    NoBattleCanBeDrawn,
+    battle_draw,
+    battle_pool_refill,
+    battle_pool_refill_locked,
+)
 from tests.factories import AnswerFactory, ContenderFactory, OfflineContenderFactory, QuestionFactory
+from tests.locks import another_session_holds
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +231,23 @@ def _answer_a_session_waits_for() -> int | None:
             return int(row[0])
         time.sleep(0.02)
     return None
+
+
+def test_a_refill_while_another_runs_leaves_the_pool_to_it(settings):
+    settings.ARENA_POOL_TARGET = 4
+    QuestionFactory.create_batch(2)
+    ContenderFactory.create_batch(3)
+    with another_session_holds(POOL_REFILL_LOCK):
+        assert battle_pool_refill_locked() == []  # at once, not after waiting for the other
+    assert not Battle.objects.exists()
+    created = battle_pool_refill_locked()
+    assert len(created) == 4
+    assert sorted(Battle.objects.values_list("id", flat=True)) == sorted(created)
+
+
+def test_a_refill_that_cannot_draw_tries_once(settings, caplog):
+    settings.ARENA_POOL_TARGET = 4
+    ContenderFactory.create_batch(2)  # and no question
+    assert battle_pool_refill_locked() == []
+    warnings = [record.getMessage() for record in caplog.records if "cannot grow" in record.getMessage()]
+    assert len(warnings) == 1 and "there is no active question" in warnings[0]

@@ -1,4 +1,5 @@
-"""Answers per second from ONE worker process against an endpoint that takes 1 s per answer."""
+"""Answers per second from ONE worker process against an endpoint that takes 1 s per answer, and how
+long a ratings refresh waits behind a backlog of such answers."""
 
 import os
 import threading
@@ -12,8 +13,10 @@ from django.db import transaction
 
 from battles.models import Answer
 from battles.tasks import answer_generate_task
+from ratings.models import RatingSnapshot
+from ratings.tasks import ratings_refresh_task
 from tests.benchmarks.conftest import report
-from tests.factories import ContenderFactory, QuestionFactory
+from tests.factories import ContenderFactory, QuestionFactory, VoteFactory
 from tests.fault_server import completion_body, json_reply
 from tests.workers import wait_until, worker_process
 
@@ -72,3 +75,33 @@ def test_bench_generation_answers_per_second(slow_endpoint, concurrency):
     assert not Answer.objects.exclude(status=Answer.Status.DONE).exists()
     report("generation_answers_per_second", ANSWER_COUNT / elapsed, "answers/s")
     report("generation_worker_cpu_ms_per_answer", cpu / ANSWER_COUNT * 1000, "ms")
+
+
+BACKLOG = 240
+BACKLOG_CONCURRENCY = 8
+
+
+@pytest.mark.parametrize("prefetch", [4, 1])
+def test_bench_refresh_wait_behind_an_answer_backlog(slow_endpoint, prefetch):
+    """How long a ratings refresh waits behind a backlog of answers in a worker that serves both
+    queues (as `make run`'s does): a worker takes prefetch × concurrency tasks at a time, and the
+    answers it holds beyond those it runs come before a refresh queued after them."""
+    contender = ContenderFactory(base_url=slow_endpoint, max_concurrent_requests=1000)
+    questions = QuestionFactory.create_batch(BACKLOG)
+    with transaction.atomic():
+        answers = Answer.objects.bulk_create(Answer(question=q, contender=contender) for q in questions)
+    VoteFactory()  # a vote on no board yet: the refresh writes the first snapshot
+    environment = {"CELERY_WORKER_PREFETCH_MULTIPLIER": str(prefetch), "ARENA_POOL_TARGET": "0"}
+    with worker_process(concurrency=BACKLOG_CONCURRENCY, **environment):
+        for answer in answers:
+            answer_generate_task.delay(answer.pk)
+        wait_until(
+            lambda: Answer.objects.filter(status=Answer.Status.RUNNING).count() >= BACKLOG_CONCURRENCY,
+            timeout_seconds=60,
+            interval_seconds=0.05,
+        )
+        started = time.monotonic()
+        ratings_refresh_task.delay()
+        wait_until(RatingSnapshot.objects.exists, timeout_seconds=120, interval_seconds=0.05)
+        waited = time.monotonic() - started
+    report(f"refresh_wait_behind_answers_prefetch_{prefetch}_seconds", waited, "s")
