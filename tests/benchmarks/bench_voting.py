@@ -46,23 +46,25 @@ def test_bench_battle_page_and_vote_post(settings):
     for _ in range(20):
         client.get("/leaderboard/")
 
+    # Each voter from an address of their own, as on a public arena: the limits per address hold.
+    addresses = [f"10.{index // 250 % 250}.{index % 250}.7" for index in range(len(cookies))]
     page_ms, vote_ms, served = [], [], []
-    for cookie in cookies:
+    for cookie, address in zip(cookies, addresses, strict=True):
         client.cookies.clear()
         if cookie:
             client.cookies["arena_voter"] = cookie
         begun = time.perf_counter()
-        response = client.get("/")
+        response = client.get("/", REMOTE_ADDR=address)
         page_ms.append((time.perf_counter() - begun) * 1000)
         assert response.status_code == 200 and b"data-arena-vote" in response.content
         battle_id = int(response.content.split(b"/battles/")[1].split(b"/vote/")[0])
         served.append((client.cookies["arena_voter"].value, battle_id))
     votes_before = Vote.objects.count()
-    for cookie, battle_id in served:
+    for (cookie, battle_id), address in zip(served, addresses, strict=True):
         client.cookies.clear()
         client.cookies["arena_voter"] = cookie
         begun = time.perf_counter()
-        response = client.post(f"/battles/{battle_id}/vote/", {"outcome": "a"})
+        response = client.post(f"/battles/{battle_id}/vote/", {"outcome": "a"}, REMOTE_ADDR=address)
         vote_ms.append((time.perf_counter() - begun) * 1000)
         assert response.status_code == 303
     assert Vote.objects.count() == votes_before + REQUESTS
