@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "arena",
     "battles",
     "ratings",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -403,6 +404,14 @@ ARENA_VOTER_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 # health checks); the readiness endpoint counts a worker unseen for ARENA_WORKER_STALE_SECONDS as gone.
 ARENA_WORKER_HEARTBEAT_SECONDS = env_float("ARENA_WORKER_HEARTBEAT_SECONDS", 10.0, minimum=1.0)
 ARENA_WORKER_STALE_SECONDS = env_float("ARENA_WORKER_STALE_SECONDS", 60.0, minimum=2.0)
+
+# --- Staff dashboard alerts ------------------------------------------------------------------------
+# No worker is heard from when none sent a heartbeat for this long.
+ARENA_ALERT_WORKER_SILENT_SECONDS = env_int("ARENA_ALERT_WORKER_SILENT_SECONDS", 120, minimum=10)
+# A contender is slow when 95% of its answers of the last day took longer than this.
+ARENA_ALERT_SLOW_ANSWER_SECONDS = env_int("ARENA_ALERT_SLOW_ANSWER_SECONDS", 60, minimum=1)
+# The leaderboard is stale when votes arrived and its newest snapshot is older than this.
+ARENA_ALERT_SNAPSHOT_STALE_SECONDS = env_int("ARENA_ALERT_SNAPSHOT_STALE_SECONDS", 300, minimum=10)
 ARENA_WORKER_HEARTBEAT_FILE = env_str("ARENA_WORKER_HEARTBEAT_FILE")
 # Where the demo contenders' endpoint listens (started by `make run`).
 ARENA_DEMO_ENDPOINT_URL = env_str("ARENA_DEMO_ENDPOINT_URL", "http://127.0.0.1:8001/v1")

@@ -2,12 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dashboard.views import dashboard
+
 handler400 = "arena.views.invalid"
 handler403 = "arena.views.forbidden"
 handler404 = "arena.views.not_found"
 handler500 = "arena.views.failed"
 
 urlpatterns = [
+    path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(("arena.api_urls", "api"))),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -92,6 +92,11 @@ def contender_vote_counts() -> dict[int, int]:
     return dict(ContenderRating.objects.filter(snapshot=snapshot).values_list("contender_id", "votes"))
 
 
+def vote_total_counted() -> int:
+    """Votes counted in the pair counters of the overall board (every vote recorded and counted)."""
+    return int(sum(PairCount.objects.filter(category_key=ALL_CATEGORIES).values_list("count", flat=True)))
+
+
 def categories_with_boards() -> list[Category]:
     """The categories that have a leaderboard of their own (at least one snapshot), by code."""
     with_snapshot = RatingSnapshot.objects.filter(category__isnull=False).values("category_id")

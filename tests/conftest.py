@@ -3,9 +3,12 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 
+from arena import stores
 from battles.demo.endpoint import make_server
 from battles.services.generation import contender_cache_clear
+from tests.fault_server import unused_port
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +34,22 @@ def demo_endpoint_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def broker_unreachable() -> Iterator[None]:
+    """The Celery broker at a port where nothing listens, as when Redis has gone away (the cache stays)."""
+    from arena.celery import app
+
+    def connect_afresh() -> None:
+        # Celery keeps the pools of the broker it first connected to; kombu keeps each broker's pools,
+        # open, for when it is asked for again.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    stores.reset_for_tests()
+    with override_settings(CELERY_BROKER_URL=f"redis://127.0.0.1:{unused_port()}/0"):
+        connect_afresh()
+        yield
+    connect_afresh()
+    stores.reset_for_tests()

@@ -72,6 +72,9 @@ class Answer(models.Model):
                 fields=["status"], name="answer_unfinished", condition=Q(status__in=["pending", "running"])
             ),
             models.Index(fields=["contender", "status"]),
+            # The staff dashboard's figures of the last hour and day, and its count of failed answers.
+            models.Index(fields=["finished_at"], name="answer_finished_at"),
+            models.Index(fields=["contender"], name="answer_failed", condition=Q(status="failed")),
             models.Index(
                 fields=["lease_expires_at"], name="answer_running_lease", condition=Q(status="running")
             ),

@@ -84,6 +84,9 @@ class Battle(models.Model):
             models.Index(fields=["created_at"], name="battle_ready_pool", condition=Q(status="ready")),
             models.Index(fields=["status"], name="battle_generating", condition=Q(status="generating")),
             models.Index(fields=["voter", "status"]),
+            # The staff dashboard's count and oldest of the served and of the retired battles.
+            models.Index(fields=["created_at"], name="battle_served", condition=Q(status="served")),
+            models.Index(fields=["created_at"], name="battle_retired", condition=Q(status="retired")),
             # Battles started per address (the serving limits' count while Redis is away).
             models.Index(
                 fields=["holder_ip_hash", "status"], name="battle_holder_ip", condition=~Q(holder_ip_hash="")

@@ -24,8 +24,8 @@ from battles.selectors import (
     votes_first_recorded_at,
 )
 from ratings import algorithms
-from ratings.models import ALL_CATEGORIES, ContenderRating, PairCount, RatingMatrix, RatingSnapshot
-from ratings.selectors import categories_with_counted_votes, snapshot_latest
+from ratings.models import ALL_CATEGORIES, ContenderRating, RatingMatrix, RatingSnapshot
+from ratings.selectors import categories_with_counted_votes, snapshot_latest, vote_total_counted
 from ratings.services.counters import pair_counts_load, pair_counts_lock, pair_counts_write
 from ratings.services.elo import elo_ratings, elo_rebuild
 from ratings.services.vote_log import votes_in_time_order
@@ -139,7 +139,7 @@ def _votes_not_on_the_board() -> bool:
     newest = vote_newest_id()
     if latest is None:
         return newest is not None
-    return latest.last_vote_id != newest or latest.vote_count != _overall_total()
+    return latest.last_vote_id != newest or latest.vote_count != vote_total_counted()
 
 
 @contextmanager
@@ -162,7 +162,7 @@ def ratings_refresh(*, category: Category | None = None, force: bool = False) ->
     started = time.monotonic()
     key = category.pk if category else ALL_CATEGORIES
     with _one_moment():
-        overall_total = _overall_total()
+        overall_total = vote_total_counted()
         newest = vote_newest_id(category=category)
         previous = snapshot_latest(category=category)
         contender_ids, counts = pair_counts_load(category_key=key)
@@ -354,7 +354,3 @@ def _rebuild(*, categories: bool) -> RatingSnapshot | None:
         for category in categories_with_counted_votes():
             ratings_refresh(category=category, force=True)
     return snapshot
-
-
-def _overall_total() -> int:
-    return int(sum(PairCount.objects.filter(category_key=ALL_CATEGORIES).values_list("count", flat=True)))

@@ -2,7 +2,6 @@ import datetime as dt
 import json
 import math
 import threading
-from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -10,9 +9,7 @@ import redis
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
-from django.test import override_settings
 
-from arena import stores
 from battles.models import Vote
 from ratings.models import RatingSnapshot
 from ratings.selectors import leaderboard_latest
@@ -25,7 +22,6 @@ from ratings.services import (
     ratings_refresh_request,
 )
 from tests.factories import ContenderFactory, VoteFactory
-from tests.fault_server import unused_port
 from tests.locks import another_session_holds, sessions_waiting_for
 from tests.workers import wait_until
 
@@ -166,25 +162,6 @@ def test_a_refresh_that_finds_another_running_queues_nothing_and_keeps_the_queue
     assert broker.llen("celery") == 0  # no polling: the running refresh looks again before it ends
     assert cache.get(REFRESH_QUEUED_KEY) == "1"  # so new votes do not queue more tasks meanwhile
     assert not RatingSnapshot.objects.exists()
-
-
-@pytest.fixture
-def broker_unreachable() -> Iterator[None]:
-    """The Celery broker at a port where nothing listens, as when Redis has gone away (the cache stays)."""
-    from arena.celery import app
-
-    def connect_afresh() -> None:
-        # Celery keeps the pools of the broker it first connected to; kombu keeps each broker's pools,
-        # open, for when it is asked for again.
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    stores.reset_for_tests()
-    with override_settings(CELERY_BROKER_URL=f"redis://127.0.0.1:{unused_port()}/0"):
-        connect_afresh()
-        yield
-    connect_afresh()
-    stores.reset_for_tests()
 
 
 def test_a_broker_that_is_down_does_not_fail_a_committed_vote(

@@ -1,0 +1,199 @@
+"""The staff dashboard: each alert made to happen for real and seen on the page, the contenders'
+figures from their answers, and a number of queries that does not grow with the rows."""
+
+import datetime as dt
+
+import httpx
+import pytest
+import respx
+from django.test import Client
+from django.utils import timezone
+
+from battles.models import Answer, Battle
+from battles.services.generation import answer_generate
+from ratings.services import ratings_refresh
+from tests.factories import (
+    AnswerFactory,
+    BattleFactory,
+    ContenderFactory,
+    QuestionFactory,
+    VoteFactory,
+)
+from tests.workers import wait_until, worker_process
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/dashboard/"
+ENDPOINT = "http://models.test/v1/chat/completions"
+
+
+@pytest.fixture
+def staff(django_user_model) -> Client:
+    user = django_user_model.objects.create_user("operator", password="a-long-password-1", is_staff=True)
+    user.is_superuser = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def alerts_of(page) -> list[tuple[str, str]]:
+    """(level, text) of each alert shown, in order."""
+    return [(alert.level, alert.message) for alert in page.context["alerts"]]
+
+
+def test_only_staff_see_the_dashboard(django_user_model):
+    assert Client().get(URL).status_code == 302
+    voter = django_user_model.objects.create_user("someone", password="a-long-password-1")
+    client = Client()
+    client.force_login(voter)
+    response = client.get(URL)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@respx.mock
+def test_a_contender_paused_after_failures_is_a_critical_alert_linking_to_it(staff, settings):
+    settings.ARENA_CONTENDER_FAILURE_THRESHOLD = 2
+    settings.ARENA_GENERATION_MAX_ATTEMPTS = 1
+    contender = ContenderFactory(name="flaky-model", stream=False)
+    respx.post(ENDPOINT).mock(return_value=httpx.Response(503, text="upstream down"))
+    for _ in range(2):
+        answer = AnswerFactory(contender=contender, status=Answer.Status.PENDING, text="")
+        answer_generate(answer_id=answer.pk)
+
+    page = staff.get(URL)
+    critical = [text for level, text in alerts_of(page) if level == "critical"]
+    assert any(text.startswith("flaky-model is paused until") for text in critical)
+    html = page.content.decode()
+    assert f'href="/admin/battles/contender/{contender.pk}/change/"' in html
+    row = next(row for row in page.context["contenders"] if row.name == "flaky-model")
+    assert (row.state, row.failed_hour, row.failed_day, row.done_day) == ("paused", 2, 2, 0)
+    assert row.success_rate == 0.0 and row.consecutive_failures == 2
+
+
+def test_no_worker_heard_from_is_an_alert_once_the_worker_stops(staff, settings, transactional_db):
+    settings.ARENA_ALERT_WORKER_SILENT_SECONDS = 4
+    silent = "No worker has been heard from for 4 s"
+    with worker_process(ARENA_WORKER_HEARTBEAT_SECONDS="1"):
+        wait_until(
+            lambda: not any(silent in text for _, text in alerts_of(staff.get(URL))),
+            timeout_seconds=30,
+            message="the running worker's heartbeat on the dashboard",
+        )
+        page = staff.get(URL)
+        assert len(page.context["workers"]) == 1 and page.context["workers"][0]["alive"]
+    wait_until(
+        lambda: any(level == "critical" and silent in text for level, text in alerts_of(staff.get(URL))),
+        timeout_seconds=30,
+        message="the alert after the worker stopped",
+    )
+
+
+def test_a_stale_snapshot_while_votes_arrive_is_an_alert(staff, settings):
+    VoteFactory()
+    ratings_refresh()
+    stale = "Votes arrived and the leaderboard is older than"
+    settings.ARENA_ALERT_SNAPSHOT_STALE_SECONDS = 0
+    assert not any(stale in text for _, text in alerts_of(staff.get(URL)))  # nothing new since
+    VoteFactory()  # counted, not yet on the board (no worker refreshes it here)
+    assert any(stale in text for _, text in alerts_of(staff.get(URL)))
+    settings.ARENA_ALERT_SNAPSHOT_STALE_SECONDS = 300
+    assert not any(stale in text for _, text in alerts_of(staff.get(URL)))  # young enough
+
+
+def test_an_unreachable_broker_is_a_critical_alert_and_its_queues_show_unreachable(staff, broker_unreachable):
+    page = staff.get(URL)
+    assert any(
+        level == "critical" and "The broker cannot be reached" in text for level, text in alerts_of(page)
+    )
+    assert page.context["pool"].queues == {"celery": None, "generation": None}
+
+
+def test_queue_depths_count_the_messages_waiting(staff, settings):
+    from arena.celery import app
+
+    for _ in range(3):
+        app.send_task("battles.tasks.answer_generate_task", args=[0], queue="generation")
+    assert staff.get(URL).context["pool"].queues == {"celery": 0, "generation": 3}
+
+
+def test_an_empty_pool_and_never_battled_rows_are_alerts(staff, settings):
+    settings.ARENA_POOL_TARGET = 4
+    battled, never = QuestionFactory(), QuestionFactory()
+    a, b, idle = (
+        ContenderFactory(name="a-model"),
+        ContenderFactory(name="b-model"),
+        ContenderFactory(name="idle"),
+    )
+    BattleFactory(question=battled, contender_a=a, contender_b=b, status=Battle.Status.GENERATING)
+    assert idle.name == "idle"
+    texts = [text for _, text in alerts_of(staff.get(URL))]
+    assert any(text.startswith("The pool is empty") for text in texts)
+    assert "1 active question has never been in a battle." in texts
+    assert "idle has never been in a battle." in texts
+    assert not any(text.startswith(("a-model has never", "b-model has never")) for text in texts)
+    assert never.pk not in [battle.question_id for battle in Battle.objects.all()]
+
+
+def test_a_contenders_figures_come_from_its_answers_of_the_last_hour_and_day(staff):
+    contender = ContenderFactory(name="measured")
+    now = timezone.now()
+    for minutes, latency, first_token, tokens in [
+        (10, 1000, 100, 50),
+        (30, 2000, 200, 100),
+        (300, 4000, 300, 150),
+    ]:
+        AnswerFactory(
+            contender=contender,
+            status=Answer.Status.DONE,
+            finished_at=now - dt.timedelta(minutes=minutes),
+            latency_ms=latency,
+            first_token_ms=first_token,
+            completion_tokens=tokens,
+        )
+    AnswerFactory(contender=contender, status=Answer.Status.FAILED, finished_at=now - dt.timedelta(hours=3))
+    AnswerFactory(
+        contender=contender,
+        status=Answer.Status.DONE,
+        finished_at=now - dt.timedelta(days=2),
+        latency_ms=99_000,
+    )
+    AnswerFactory(contender=contender, status=Answer.Status.RUNNING, finished_at=None)
+
+    row = next(row for row in staff.get(URL).context["contenders"] if row.name == "measured")
+    assert (row.done_hour, row.failed_hour, row.done_day, row.failed_day) == (2, 0, 3, 1)
+    assert row.success_rate == 0.75 and row.running == 1
+    assert (row.latency_p50_ms, row.latency_p95_ms) == (2000, 3800)  # interpolated as percentile_cont
+    assert (row.first_token_p50_ms, row.first_token_p95_ms) == (200, 290)
+    assert row.tokens_per_second == pytest.approx(300 * 1000 / 7000)
+
+
+def test_the_number_of_queries_does_not_grow_with_contenders(staff, django_assert_max_num_queries):
+    def queries_for(contenders: int) -> int:
+        ContenderFactory.create_batch(contenders)
+        with django_assert_max_num_queries(40) as captured:
+            assert staff.get(URL).status_code == 200
+        return len(captured.captured_queries)
+
+    assert queries_for(3) == queries_for(30)
+
+
+def test_the_embedded_modes_figures_match_postgresqls():
+    """SQLite has no percentile_cont: the embedded mode computes the same figures in Python."""
+    from dashboard.selectors import _answer_stats_python, _answer_stats_sql
+
+    now = timezone.now()
+    for index, contender in enumerate(ContenderFactory.create_batch(3)):
+        for step in range(7):
+            AnswerFactory(
+                contender=contender,
+                status=Answer.Status.FAILED if step == 6 and index else Answer.Status.DONE,
+                finished_at=now - dt.timedelta(minutes=25 * step + index),
+                latency_ms=900 + 370 * step * (index + 1),
+                first_token_ms=None if step == 2 else 40 * step,
+                completion_tokens=None if step == 3 else 30 + step,
+            )
+    python, sql = _answer_stats_python(now), _answer_stats_sql(now)
+    assert python.keys() == sql.keys() and len(sql) == 3
+    for contender_id, figures in sql.items():
+        assert python[contender_id] == pytest.approx(figures)
