@@ -198,7 +198,7 @@ def _rows_seed(parameters: dict[str, Any]) -> None:
             "finish_reason": "'stop'",
             "attempts": "1",
             "source": "'seed'",
-            "finished_at": "now()",
+            "finished_at": "now() - make_interval(days => 30)",  # imported long ago
         },
         "FROM seed_question q CROSS JOIN seed_contender c",
         parameters,

@@ -1,0 +1,87 @@
+"""Server time of the staff dashboard at 1.7 million votes, 130 contenders and 100,000 open battles,
+with 20 endpoint contenders' 20,000 answers of the last day (the Django test client: everything
+but the network), beside the admin's own index page as its floor."""
+
+import datetime as dt
+import random
+import statistics
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+
+from battles.management.seeding import arena_seed
+from battles.models import Answer, Contender, Question
+from ratings.services import ratings_refresh
+from tests.benchmarks.conftest import report
+from tests.factories import ContenderFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REQUESTS = 60
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def _recent_answers(contenders: list[Contender]) -> None:
+    rng = random.Random(3)
+    now = timezone.now()
+    question_ids = list(Question.objects.order_by("id").values_list("id", flat=True)[:1000])
+    with transaction.atomic():
+        Answer.objects.bulk_create(
+            Answer(
+                question_id=question_id,
+                contender=contender,
+                status=Answer.Status.FAILED if rng.random() < 0.03 else Answer.Status.DONE,
+                text="An answer.",
+                finished_at=now - dt.timedelta(seconds=rng.uniform(0, 86_400)),
+                latency_ms=rng.randint(800, 40_000),
+                first_token_ms=rng.randint(80, 2_000),
+                completion_tokens=rng.randint(20, 900),
+            )
+            for contender in contenders
+            for question_id in question_ids
+        )
+
+
+def _server_ms(client: Client, url: str) -> list[float]:
+    for _ in range(5):
+        assert client.get(url).status_code == 200
+    timings = []
+    for _ in range(REQUESTS):
+        started = time.perf_counter()
+        response = client.get(url)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    return timings
+
+
+def test_bench_dashboard():
+    started = time.monotonic()
+    arena_seed(contenders=110, questions=2000, voters=100_000, voted_battles=1_700_000, open_battles=100_000)
+    _recent_answers(ContenderFactory.create_batch(20))
+    ratings_refresh()
+    print(f"\nseeded in {time.monotonic() - started:.0f} s", flush=True)
+    assert Contender.objects.count() == 130
+
+    staff = get_user_model().objects.create_superuser("bench", password="a-long-password-1")
+    client = Client()
+    client.force_login(staff)
+    dashboard = _server_ms(client, "/admin/dashboard/")
+    floor = _server_ms(client, "/admin/")
+    print(
+        f"dashboard ms: median {statistics.median(dashboard):.1f}, p95 {_percentile(dashboard, 0.95):.1f}; "
+        f"admin index ms: median {statistics.median(floor):.1f}, p95 {_percentile(floor, 0.95):.1f}"
+    )
+    report("dashboard_p95_ms", _percentile(dashboard, 0.95), "ms")
+    report("dashboard_median_ms", statistics.median(dashboard), "ms")
+    report("admin_index_p95_ms", _percentile(floor, 0.95), "ms")
+    report(
+        "dashboard_to_admin_index_median_ratio", statistics.median(dashboard) / statistics.median(floor), "x"
+    )
