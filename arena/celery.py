@@ -52,6 +52,11 @@ def _schedule_periodic_tasks(sender: Celery, **_: object) -> None:
     )
     every(settings.ARENA_SWEEP_INTERVAL_SECONDS, "battles.tasks.answers_sweep_task", "return lost answers")
     every(
+        settings.ARENA_VOTES_TALLY_INTERVAL_SECONDS,
+        "battles.tasks.votes_tally_task",
+        "count votes for the dashboard",
+    )
+    every(
         settings.ARENA_SWEEP_INTERVAL_SECONDS,
         "battles.tasks.contenders_probe_task",
         "probe contenders paused after failures",

@@ -19,6 +19,7 @@ PERIODIC_TASKS = {
     "answers_sweep_task": "ARENA_SWEEP_INTERVAL_SECONDS",
     "contenders_probe_task": "ARENA_SWEEP_INTERVAL_SECONDS",
     "ratings_refresh_task": "ARENA_RATINGS_REFRESH_INTERVAL_SECONDS",
+    "votes_tally_task": "ARENA_VOTES_TALLY_INTERVAL_SECONDS",
     "ratings_history_thin_task": None,  # hourly
 }
 # A periodic task is late once it has not run for two intervals and this margin.

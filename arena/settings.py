@@ -406,6 +406,15 @@ ARENA_WORKER_HEARTBEAT_SECONDS = env_float("ARENA_WORKER_HEARTBEAT_SECONDS", 10.
 ARENA_WORKER_STALE_SECONDS = env_float("ARENA_WORKER_STALE_SECONDS", 60.0, minimum=2.0)
 
 # --- Staff dashboard alerts ------------------------------------------------------------------------
+# Votes are counted by hour and day for the dashboard this often (it shows them this late at most).
+ARENA_VOTES_TALLY_INTERVAL_SECONDS = env_int("ARENA_VOTES_TALLY_INTERVAL_SECONDS", 60, minimum=5)
+# Refused votes above this share of the votes of the last hour are an alert (from 20 votes on).
+ARENA_ALERT_REJECTED_SHARE = env_float("ARENA_ALERT_REJECTED_SHARE", 0.25, minimum=0.0)
+# GET /metrics answers a scraper sending "Authorization: Bearer <this>" (and staff, logged in or with
+# their API token); empty: staff only.
+ARENA_METRICS_TOKEN = env_str("ARENA_METRICS_TOKEN", "")
+# Pairs of contenders with fewer votes than this are highlighted on the dashboard.
+ARENA_DASHBOARD_FEW_PAIR_VOTES = env_int("ARENA_DASHBOARD_FEW_PAIR_VOTES", 10, minimum=1)
 # No worker is heard from when none sent a heartbeat for this long.
 ARENA_ALERT_WORKER_SILENT_SECONDS = env_int("ARENA_ALERT_WORKER_SILENT_SECONDS", 120, minimum=10)
 # A contender is slow when 95% of its answers of the last day took longer than this.

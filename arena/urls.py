@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dashboard.metrics import metrics
 from dashboard.views import dashboard
 
 handler400 = "arena.views.invalid"
@@ -11,6 +12,7 @@ handler500 = "arena.views.failed"
 
 urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(("arena.api_urls", "api"))),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

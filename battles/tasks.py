@@ -9,6 +9,7 @@ from battles.models import MAX_REQUEST_TIMEOUT_SECONDS
 from battles.services.generation import answer_generate
 from battles.services.health import answers_sweep, contender_recovery_probe, contenders_probe_due
 from battles.services.pool import battle_pool_refill_locked
+from battles.services.tallies import votes_tally
 
 # Tasks that call a model endpoint: limits above the longest request a contender may be allowed, so
 # that they only stop a stuck worker.
@@ -64,3 +65,9 @@ def contender_probe_task(contender_id: int) -> str:
     finally:
         connection.close()
     return {True: "restored", False: "still failing", None: "not due"}[restored]
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True, **DATABASE_RETRY)
+def votes_tally_task(periodic: bool = False) -> int:
+    with periodic_run("votes_tally_task", periodic=periodic):
+        return len(votes_tally().hours_counted)

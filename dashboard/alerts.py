@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from dashboard.selectors import ContenderHealth, PoolState
+from dashboard.selectors_votes import VotesOverview
 
 CRITICAL, WARNING = "critical", "warning"
 
@@ -182,6 +183,25 @@ def board_alerts(lag: dict[str, Any]) -> list[Alert]:
             )
         ]
     return []
+
+
+def rejection_alerts(votes: VotesOverview) -> list[Alert]:
+    share = votes.rejected_share
+    attempts = votes.last_hour_votes + votes.last_hour_rejected
+    if share is None or attempts < 20 or share <= settings.ARENA_ALERT_REJECTED_SHARE:
+        return []
+    reasons = ", ".join(f"{code} {count}" for code, count in votes.rejections[:3])
+    return [
+        Alert(
+            WARNING,
+            _(
+                "%(share)d%% of the votes of the last hour were refused (%(reasons)s): a script, or "
+                "limits too tight for a crowd behind one address. See the busiest addresses below."
+            )
+            % {"share": round(share * 100), "reasons": reasons},
+            "#votes",
+        )
+    ]
 
 
 def coverage_alerts(unbattled: dict[str, Any]) -> list[Alert]:

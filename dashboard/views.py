@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from arena.selectors import readiness
-from dashboard import alerts, selectors
+from dashboard import alerts, selectors, selectors_votes
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -18,11 +18,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ready = report["checks"].get("pool", {}).get("ready", 0)
     lag = selectors.snapshot_lag(now=now)
     unbattled = selectors.unbattled()
+    votes = selectors_votes.votes_overview(now=now)
     found = (
         alerts.process_alerts(report)
         + alerts.pool_alerts(pool, ready=ready)
         + alerts.contender_alerts(contenders)
         + alerts.board_alerts(lag)
+        + alerts.rejection_alerts(votes)
         + alerts.coverage_alerts(unbattled)
     )
     context = {
@@ -38,5 +40,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "periodic": report["checks"].get("beat", {}).get("tasks", {}),
         "lag": lag,
         "unbattled": unbattled,
+        "votes": votes,
+        "coverage": selectors_votes.coverage(now=now),
+        "few_pair_votes": settings.ARENA_DASHBOARD_FEW_PAIR_VOTES,
     }
     return TemplateResponse(request, "dashboard/index.html", context)

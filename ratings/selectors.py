@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
 
 from battles.models import Category
@@ -172,3 +172,50 @@ def _spread(snapshots: list[tuple[int, datetime]], count: int) -> list[tuple[int
         bucket = min(count - 1, int((snapshot[1] - first) / span)) if span else 0
         newest_by_bucket[bucket] = snapshot
     return [newest_by_bucket[bucket] for bucket in sorted(newest_by_bucket)]
+
+
+def votes_per_category() -> dict[int, int]:
+    """Votes counted on each category's board, by category id (from the pair counters)."""
+    rows = (
+        PairCount.objects.exclude(category_key=ALL_CATEGORIES)
+        .values("category_key")
+        .annotate(votes=Sum("count"))
+        .values_list("category_key", "votes")
+    )
+    return {int(key): int(votes) for key, votes in rows}
+
+
+def pair_vote_counts() -> dict[tuple[int, int], int]:
+    """Votes counted for each pair of contenders on the overall board, keyed (lower id, higher id)."""
+    counts: dict[tuple[int, int], int] = {}
+    rows = (
+        PairCount.objects.filter(category_key=ALL_CATEGORIES)
+        .values("contender_a_id", "contender_b_id")
+        .annotate(votes=Sum("count"))
+        .values_list("contender_a_id", "contender_b_id", "votes")
+    )
+    for a, b, votes in rows:
+        key = (min(a, b), max(a, b))
+        counts[key] = counts.get(key, 0) + int(votes)
+    return counts
+
+
+def boards_newest() -> list[RatingSnapshot]:
+    """The newest snapshot of every board (the overall one first), with its category."""
+    newest = RatingSnapshot.objects.values("category_id").annotate(newest=Max("id")).values("newest")
+    snapshots = RatingSnapshot.objects.filter(pk__in=newest).select_related("category")
+    return sorted(
+        snapshots, key=lambda snapshot: (snapshot.category_id is not None, snapshot.category_id or 0)
+    )
+
+
+def snapshot_at(*, moment: datetime, category: Category | None = None) -> RatingSnapshot | None:
+    """The board's newest snapshot made at or before `moment`."""
+    return (
+        snapshots_of_board(category=category).filter(created_at__lte=moment).order_by("-created_at").first()
+    )
+
+
+def ranks_of_snapshot(*, snapshot: RatingSnapshot) -> dict[int, int]:
+    """Each contender's rank on that snapshot, by contender id."""
+    return dict(ContenderRating.objects.filter(snapshot=snapshot).values_list("contender_id", "rank"))

@@ -53,3 +53,16 @@ def broker_unreachable() -> Iterator[None]:
         yield
     connect_afresh()
     stores.reset_for_tests()
+
+
+@pytest.fixture
+def cache_unreachable() -> Iterator[None]:
+    """The cache's Redis at a port where nothing listens, as when Redis has gone away."""
+    stores.reset_for_tests()
+    location = f"redis://127.0.0.1:{unused_port()}/0"
+    options = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location}}
+    caches["default"]["OPTIONS"] = options
+    with override_settings(CACHES=caches):
+        yield
+    stores.reset_for_tests()

@@ -15,9 +15,11 @@ from battles.models.common import (
     validate_text_object,
 )
 from battles.models.contenders import Contender
+from battles.models.tallies import LATENCY_BUCKETS_SECONDS, ContenderLatency, QuestionVotes, VoteDay, VoteHour
 from battles.models.votes import Battle, Vote, Voter
 
 __all__ = [
+    "LATENCY_BUCKETS_SECONDS",
     "MAX_REQUEST_TIMEOUT_SECONDS",
     "ORIGIN_HELP_TEXT",
     "SECRET_VARIABLE_PATTERN",
@@ -27,9 +29,13 @@ __all__ = [
     "Battle",
     "Category",
     "Contender",
+    "ContenderLatency",
     "Origin",
     "Question",
+    "QuestionVotes",
     "Vote",
+    "VoteDay",
+    "VoteHour",
     "Voter",
     "http_url_validator",
     "normalise_question_text",

@@ -35,6 +35,7 @@ from battles.rendering import answer_shortfall, render_markdown, storable_text
 from battles.services.battle_states import battles_advance_for_answer
 from battles.services.endpoint_requests import chat_request_build
 from battles.services.health import contender_failure_record
+from battles.services.tallies import answer_latency_count
 
 logger = logging.getLogger(__name__)
 
@@ -373,6 +374,8 @@ def _record_done(
         answer.status = Answer.Status.DONE
         battles_advance_for_answer(answer=answer)
         _contender_success_record(answer.contender, finished_at)
+        if completion.latency_ms is not None:
+            answer_latency_count(contender_id=answer.contender_id, latency_ms=completion.latency_ms)
     return GenerationOutcome(Answer.Status.DONE)
 
 

@@ -32,6 +32,7 @@ from battles.services.hot_sql import (
     VOTED,
     VOTES,
 )
+from battles.services.tallies import vote_rejection_count
 from ratings.services import votes_recorded
 from ratings.services.counters import pair_counts_counting
 from ratings.services.vote_log import OUTCOME_CODES
@@ -184,6 +185,15 @@ def vote_cast(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "", 
 def vote_record(
     *, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "", reason: str = ""
 ) -> VoteRecorded:
+    """Record a verdict (see _vote_record); a refused vote is counted by its reason, for staff."""
+    try:
+        return _vote_record(battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason)
+    except VoteRejected as rejection:
+        vote_rejection_count(code=rejection.code)
+        raise
+
+
+def _vote_record(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str, reason: str) -> VoteRecorded:
     """Record a verdict on a battle served to this voter. Casting the same vote twice is harmless: a
     repeat changes nothing (its reason is not kept), is answered whatever the limits and uses none of
     them up, and of two casts arriving together exactly one is recorded (created=True).

@@ -2,10 +2,9 @@
 
 import re
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-from django.test import Client, override_settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from arena import stores
@@ -13,7 +12,6 @@ from battles.models import Battle, Vote, Voter
 from battles.services.pool import battle_pool_refill
 from battles.services.voting import ip_hash_of
 from tests.factories import AnswerFactory, OfflineContenderFactory, QuestionFactory
-from tests.fault_server import unused_port
 
 pytestmark = pytest.mark.django_db
 
@@ -34,18 +32,6 @@ def pool() -> None:
     report = battle_pool_refill()
     assert len(report.battles_created) == 20 and report.problem == ""
     assert Battle.objects.filter(status=Battle.Status.READY, voter__isnull=True).count() == 20
-
-
-@pytest.fixture
-def cache_unreachable() -> Iterator[None]:
-    """The cache's Redis at a port where nothing listens, as when Redis has gone away."""
-    stores.reset_for_tests()
-    location = f"redis://127.0.0.1:{unused_port()}/0"
-    cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location}
-    cache["OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
-    with override_settings(CACHES={"default": cache}):
-        yield
-    stores.reset_for_tests()
 
 
 def loop_of_calls(calls: int) -> tuple[Counter, list, dict[str, int]]:

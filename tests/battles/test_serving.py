@@ -8,11 +8,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -24,7 +23,6 @@ from battles.services.holds import ServeLimited
 from battles.services.serving import battle_serve
 from battles.services.voting import VoteRejected, ip_hash_of, vote_cast, voter_get_or_create
 from tests.factories import BattleFactory, ContenderFactory, QuestionFactory, VoterFactory
-from tests.fault_server import unused_port
 
 pytestmark = pytest.mark.django_db
 
@@ -39,19 +37,6 @@ def one_minute() -> None:
     left = 60 - time.time() % 60
     if left < 20:
         time.sleep(left + 0.2)
-
-
-@pytest.fixture
-def cache_unreachable() -> Iterator[None]:
-    """The cache's Redis at a port where nothing listens, as when Redis has gone away."""
-    stores.reset_for_tests()
-    location = f"redis://127.0.0.1:{unused_port()}/0"
-    options = {"socket_connect_timeout": 1, "socket_timeout": 1}
-    caches = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": location}}
-    caches["default"]["OPTIONS"] = options
-    with override_settings(CACHES=caches):
-        yield
-    stores.reset_for_tests()
 
 
 def database_state() -> tuple:

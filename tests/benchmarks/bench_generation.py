@@ -90,7 +90,6 @@ def test_bench_refresh_wait_behind_an_answer_backlog(slow_endpoint, prefetch):
     questions = QuestionFactory.create_batch(BACKLOG)
     with transaction.atomic():
         answers = Answer.objects.bulk_create(Answer(question=q, contender=contender) for q in questions)
-    VoteFactory()  # a vote on no board yet: the refresh writes the first snapshot
     environment = {"CELERY_WORKER_PREFETCH_MULTIPLIER": str(prefetch), "ARENA_POOL_TARGET": "0"}
     with worker_process(concurrency=BACKLOG_CONCURRENCY, **environment):
         for answer in answers:
@@ -100,8 +99,13 @@ def test_bench_refresh_wait_behind_an_answer_backlog(slow_endpoint, prefetch):
             timeout_seconds=60,
             interval_seconds=0.05,
         )
+        vote = VoteFactory()  # on no board yet (the worker refreshed the board when it connected)
         started = time.monotonic()
         ratings_refresh_task.delay()
-        wait_until(RatingSnapshot.objects.exists, timeout_seconds=120, interval_seconds=0.05)
+        wait_until(
+            lambda: RatingSnapshot.objects.filter(category=None, last_vote_id__gte=vote.pk).exists(),
+            timeout_seconds=120,
+            interval_seconds=0.05,
+        )
         waited = time.monotonic() - started
     report(f"refresh_wait_behind_answers_prefetch_{prefetch}_seconds", waited, "s")

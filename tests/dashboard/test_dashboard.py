@@ -6,10 +6,11 @@ import datetime as dt
 import httpx
 import pytest
 import respx
+from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from battles.models import Answer, Battle
+from battles.models import Answer, Battle, Voter
 from battles.services.generation import answer_generate
 from ratings.services import ratings_refresh
 from tests.factories import (
@@ -197,3 +198,51 @@ def test_the_embedded_modes_figures_match_postgresqls():
     assert python.keys() == sql.keys() and len(sql) == 3
     for contender_id, figures in sql.items():
         assert python[contender_id] == pytest.approx(figures)
+
+
+def test_refused_votes_over_the_share_are_an_alert_and_counted_by_reason(staff, settings):
+    from battles.services.tallies import votes_tally
+
+    battle = BattleFactory(status=Battle.Status.READY)
+    refused = Client()
+    voter = Voter.objects.create()
+    refused.cookies["arena_voter"] = signing.get_cookie_signer(salt="arena_voter" + "arena.voter").sign(
+        str(voter.pk)
+    )
+    for _ in range(15):  # votes on a battle never served to this voter
+        assert refused.post(f"/battles/{battle.pk}/vote/", {"outcome": "a"}).status_code == 403
+    for _ in range(10):
+        VoteFactory()
+    votes_tally()
+    page = staff.get(URL)
+    assert page.context["votes"].rejections == [("not_served_to_voter", 15)]
+    assert page.context["votes"].rejected_share == 0.6
+    assert any(
+        level == "warning" and text.startswith("60% of the votes of the last hour were refused")
+        for level, text in alerts_of(page)
+    )
+    assert "battle not served to the voter" in page.content.decode()
+    settings.ARENA_ALERT_REJECTED_SHARE = 0.7
+    assert not any("were refused" in text for _, text in alerts_of(staff.get(URL)))
+
+
+def test_votes_per_hour_and_day_and_coverage_come_from_the_tallies_and_counters(staff):
+    from battles.services.tallies import votes_tally
+
+    first, second = ContenderFactory(name="first"), ContenderFactory(name="second")
+    ContenderFactory(name="third")
+    for _ in range(3):
+        VoteFactory(contender_a=first, contender_b=second)
+    votes_tally()
+    ratings_refresh()
+    page = staff.get(URL)
+    votes, coverage = page.context["votes"], page.context["coverage"]
+    assert len(votes.hours) == 48 and votes.hours[-1][1] == 3 and sum(v for _, v in votes.hours) == 3
+    assert len(votes.days) == 90 and votes.days[-1][1] == 3
+    assert [board.vote_count for board in coverage.boards] == [3]
+    assert [(row["name"], row["change"]) for row in coverage.rank_changes][:1] == [("first", None)]
+    assert coverage.pairs_total == 3 and coverage.pairs_few == 3
+    assert coverage.pairs_fewest[0]["votes"] == 0
+    assert sorted(pair["votes"] for pair in coverage.pairs_fewest) == [0, 0, 3]
+    assert coverage.matrix_names[:2] == ["first", "second"] and coverage.matrix[0][1] == 3
+    assert page.content.decode().count('<rect x="') == 48 + 90
