@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dashboard.metrics import metrics
-from dashboard.views import dashboard
+from dashboard.views import contender_action, dashboard
 
 handler400 = "arena.views.invalid"
 handler403 = "arena.views.forbidden"
@@ -12,6 +12,11 @@ handler500 = "arena.views.failed"
 
 urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
+    path(
+        "admin/dashboard/contenders/<int:contender_id>/<str:action>/",
+        admin.site.admin_view(contender_action),
+        name="dashboard-contender-action",
+    ),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(("arena.api_urls", "api"))),

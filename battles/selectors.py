@@ -116,6 +116,10 @@ def contender_names_by_id(*, contender_ids: list[int] | None = None) -> dict[int
     return dict(contenders.values_list("id", "name"))
 
 
+def contender_find(*, contender_id: int) -> Contender | None:
+    return Contender.objects.filter(pk=contender_id).first()
+
+
 def contender_id_by_name(*, name: str) -> int | None:
     return Contender.objects.filter(name=name).values_list("id", flat=True).first()
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from rest_framework.authtoken.models import Token
 
 from arena.selectors import readiness
@@ -35,6 +36,7 @@ class ArenaCollector(Collector):
         report = readiness()
         yield from _pool_and_processes(report)
         yield from _boards(now)
+        yield from _coverage()
 
 
 def _votes() -> Iterator[Metric]:
@@ -80,7 +82,7 @@ def _latencies() -> Iterator[Metric]:
         cumulative, buckets = 0, []
         for bound, count in zip((*LATENCY_BUCKETS_SECONDS, float("inf")), row.bucket_counts(), strict=True):
             cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+            buckets.append((floatToGoString(bound), cumulative))
         histogram.add_metric(
             [names.get(row.contender_id, str(row.contender_id))], buckets, row.total_ms / 1000
         )
@@ -118,8 +120,12 @@ def _pool_and_processes(report: dict[str, Any]) -> Iterator[Metric]:
     for store in ("database", "cache", "broker"):
         up.add_metric([store], 1 if checks.get(store, {}).get("status") == "ok" else 0)
     yield up
-    workers = GaugeMetricFamily("arena_workers_alive", "Workers heard from recently.")
-    workers.add_metric([], checks.get("workers", {}).get("alive", 0))
+    silent = settings.ARENA_ALERT_WORKER_SILENT_SECONDS
+    workers = GaugeMetricFamily(
+        "arena_workers_alive", "Workers heard from within ARENA_ALERT_WORKER_SILENT_SECONDS."
+    )
+    heard = checks.get("workers", {}).get("workers", [])
+    workers.add_metric([], sum(1 for worker in heard if worker["seconds_since_seen"] <= silent))
     yield workers
     runs = GaugeMetricFamily(
         "arena_periodic_task_seconds_since_run", "Seconds since each periodic task last ran.", labels=["task"]
@@ -170,3 +176,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ArenaCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE)
+
+
+def _coverage() -> Iterator[Metric]:
+    unbattled = selectors.unbattled(limit=0)
+    questions = GaugeMetricFamily("arena_questions_never_battled", "Active questions in no battle yet.")
+    questions.add_metric([], unbattled["question_count"])
+    yield questions
+    contenders = GaugeMetricFamily("arena_contenders_never_battled", "Active contenders in no battle yet.")
+    contenders.add_metric([], len(unbattled["contenders"]))
+    yield contenders

@@ -1,11 +1,18 @@
 from django.conf import settings
-from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from arena.selectors import readiness
+from battles.selectors import contender_find
+from battles.services.contenders import contender_pause, contender_resume
+from battles.services.health import contender_probe
 from dashboard import alerts, selectors, selectors_votes
 
 
@@ -45,3 +52,38 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "few_pair_votes": settings.ARENA_DASHBOARD_FEW_PAIR_VOTES,
     }
     return TemplateResponse(request, "dashboard/index.html", context)
+
+
+CONTENDER_ACTIONS = ("pause", "resume", "test")
+
+
+@require_POST
+def contender_action(request: HttpRequest, contender_id: int, action: str) -> HttpResponse:
+    """Pause (take out of battles), resume (back in, any failure pause cleared) or test a contender's
+    endpoint from its dashboard row; back to the dashboard with what happened."""
+    if not request.user.has_perm("battles.change_contender"):
+        raise PermissionDenied
+    contender = contender_find(contender_id=contender_id)
+    if contender is None or action not in CONTENDER_ACTIONS:
+        raise Http404
+    if action == "pause":
+        contender_pause(contender_id=contender.pk)
+        messages.success(
+            request, _("%(name)s is out of new battles until resumed.") % {"name": contender.name}
+        )
+    elif action == "resume":
+        contender_resume(contender_id=contender.pk)
+        messages.success(request, _("%(name)s is back in battles.") % {"name": contender.name})
+    else:
+        result = contender_probe(contender=contender)
+        if result.is_ok:
+            messages.success(
+                request,
+                _("%(name)s: OK in %(ms)s ms, %(detail)s")
+                % {"name": contender.name, "ms": result.latency_ms, "detail": result.detail},
+            )
+        else:
+            messages.error(
+                request, _("%(name)s: %(detail)s") % {"name": contender.name, "detail": result.detail}
+            )
+    return redirect(f"{reverse('dashboard')}#contenders-title")

@@ -35,7 +35,19 @@ def staff(django_user_model) -> Client:
     user.save()
     client = Client()
     client.force_login(user)
+    client.cookies["arena_language"] = "en"  # the alerts' words are asserted in English
     return client
+
+
+def metric(staff: Client, name: str, **labels: str) -> float | None:
+    """One sample of GET /metrics, as staff see it (None if absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(staff.get("/metrics").content.decode()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return None
 
 
 def alerts_of(page) -> list[tuple[str, str]]:
@@ -70,6 +82,7 @@ def test_a_contender_paused_after_failures_is_a_critical_alert_linking_to_it(sta
     row = next(row for row in page.context["contenders"] if row.name == "flaky-model")
     assert (row.state, row.failed_hour, row.failed_day, row.done_day) == ("paused", 2, 2, 0)
     assert row.success_rate == 0.0 and row.consecutive_failures == 2
+    assert metric(staff, "arena_contender_paused", contender="flaky-model") == 1
 
 
 def test_no_worker_heard_from_is_an_alert_once_the_worker_stops(staff, settings, transactional_db):
@@ -83,11 +96,13 @@ def test_no_worker_heard_from_is_an_alert_once_the_worker_stops(staff, settings,
         )
         page = staff.get(URL)
         assert len(page.context["workers"]) == 1 and page.context["workers"][0]["alive"]
+        assert metric(staff, "arena_workers_alive") == 1
     wait_until(
         lambda: any(level == "critical" and silent in text for level, text in alerts_of(staff.get(URL))),
         timeout_seconds=30,
         message="the alert after the worker stopped",
     )
+    assert metric(staff, "arena_workers_alive") == 0
 
 
 def test_a_stale_snapshot_while_votes_arrive_is_an_alert(staff, settings):
@@ -98,6 +113,8 @@ def test_a_stale_snapshot_while_votes_arrive_is_an_alert(staff, settings):
     assert not any(stale in text for _, text in alerts_of(staff.get(URL)))  # nothing new since
     VoteFactory()  # counted, not yet on the board (no worker refreshes it here)
     assert any(stale in text for _, text in alerts_of(staff.get(URL)))
+    assert metric(staff, "arena_votes_total") == 2
+    assert metric(staff, "arena_snapshot_age_seconds", board="all") > 0
     settings.ARENA_ALERT_SNAPSHOT_STALE_SECONDS = 300
     assert not any(stale in text for _, text in alerts_of(staff.get(URL)))  # young enough
 
@@ -108,6 +125,7 @@ def test_an_unreachable_broker_is_a_critical_alert_and_its_queues_show_unreachab
         level == "critical" and "The broker cannot be reached" in text for level, text in alerts_of(page)
     )
     assert page.context["pool"].queues == {"celery": None, "generation": None}
+    assert metric(staff, "arena_store_up", store="broker") == 0
 
 
 def test_queue_depths_count_the_messages_waiting(staff, settings):
@@ -134,6 +152,9 @@ def test_an_empty_pool_and_never_battled_rows_are_alerts(staff, settings):
     assert "idle has never been in a battle." in texts
     assert not any(text.startswith(("a-model has never", "b-model has never")) for text in texts)
     assert never.pk not in [battle.question_id for battle in Battle.objects.all()]
+    assert metric(staff, "arena_pool_battles", state="ready") == 0
+    assert metric(staff, "arena_questions_never_battled") == 1
+    assert metric(staff, "arena_contenders_never_battled") == 1
 
 
 def test_a_contenders_figures_come_from_its_answers_of_the_last_hour_and_day(staff):
@@ -222,6 +243,7 @@ def test_refused_votes_over_the_share_are_an_alert_and_counted_by_reason(staff, 
         for level, text in alerts_of(page)
     )
     assert "battle not served to the voter" in page.content.decode()
+    assert metric(staff, "arena_votes_refused_total", reason="not_served_to_voter") == 15
     settings.ARENA_ALERT_REJECTED_SHARE = 0.7
     assert not any("were refused" in text for _, text in alerts_of(staff.get(URL)))
 
@@ -246,3 +268,53 @@ def test_votes_per_hour_and_day_and_coverage_come_from_the_tallies_and_counters(
     assert sorted(pair["votes"] for pair in coverage.pairs_fewest) == [0, 0, 3]
     assert coverage.matrix_names[:2] == ["first", "second"] and coverage.matrix[0][1] == 3
     assert page.content.decode().count('<rect x="') == 48 + 90
+
+
+def test_a_slow_contender_is_an_alert_and_its_answers_fill_the_slow_buckets(staff, settings):
+    from battles.services.tallies import answer_latency_count
+
+    settings.ARENA_ALERT_SLOW_ANSWER_SECONDS = 30
+    slow = ContenderFactory(name="slow-model")
+    for seconds in [20, 35, 40, 90]:
+        AnswerFactory(
+            contender=slow,
+            status=Answer.Status.DONE,
+            finished_at=timezone.now() - dt.timedelta(minutes=seconds),
+            latency_ms=seconds * 1000,
+        )
+        answer_latency_count(contender_id=slow.pk, latency_ms=seconds * 1000)
+    texts = [text for level, text in alerts_of(staff.get(URL)) if level == "warning"]
+    assert any(
+        text.startswith("slow-model is slow: 95% of its answers of the last day took up to 82 s")
+        for text in texts
+    )
+    assert metric(staff, "arena_endpoint_answer_seconds_bucket", contender="slow-model", le="30.0") == 1
+    assert metric(staff, "arena_endpoint_answer_seconds_bucket", contender="slow-model", le="60.0") == 3
+    settings.ARENA_ALERT_SLOW_ANSWER_SECONDS = 90
+    assert not any("slow-model is slow" in text for _, text in alerts_of(staff.get(URL)))
+
+
+@respx.mock
+def test_pause_resume_and_test_from_the_dashboard_row(staff):
+    contender = ContenderFactory(name="row-model", stream=False)
+    page = staff.get(URL).content.decode()
+    assert f'action="/admin/dashboard/contenders/{contender.pk}/pause/"' in page
+    response = staff.post(f"/admin/dashboard/contenders/{contender.pk}/pause/")
+    assert response.status_code == 302 and response["Location"].startswith(URL)
+    contender.refresh_from_db()
+    assert contender.is_active is False
+    row = next(row for row in staff.get(URL).context["contenders"] if row.name == "row-model")
+    assert row.state == "inactive"
+    staff.post(f"/admin/dashboard/contenders/{contender.pk}/resume/")
+    contender.refresh_from_db()
+    assert contender.is_active is True
+    respx.post(ENDPOINT).mock(
+        return_value=httpx.Response(
+            200, json={"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
+        )
+    )
+    followed = staff.post(f"/admin/dashboard/contenders/{contender.pk}/test/", follow=True)
+    shown = [str(message) for message in followed.context["messages"]]
+    assert any(message.startswith("row-model: OK in") for message in shown), shown
+    assert staff.get(f"/admin/dashboard/contenders/{contender.pk}/test/").status_code == 405
+    assert staff.post(f"/admin/dashboard/contenders/{contender.pk}/delete/").status_code == 404

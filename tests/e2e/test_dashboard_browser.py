@@ -36,7 +36,7 @@ def an_arena_with_troubles() -> None:
                 completion_tokens=180 + 20 * step,
             )
     for step in range(40):
-        VoteFactory(contender_a=models[step % 3], contender_b=models[(step + 1) % 4 or 3])
+        VoteFactory(contender_a=models[step % 4], contender_b=models[(step % 4 + 1 + step // 4 % 3) % 4])
     for code in ["too_early"] * 3 + ["ip_rate"]:
         vote_rejection_count(code=code)
     votes_tally()
