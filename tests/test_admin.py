@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from arena.admin_site import ArenaAdminSite
 from battles.models import AnswerAttempt, Battle, Contender, Question
 from ratings.services import ratings_refresh
 from tests.factories import BattleFactory, ContenderFactory, QuestionFactory, VoteFactory, VoterFactory
@@ -70,6 +71,21 @@ def test_changelist_search_and_filters_work(staff, label):
     shown = page.context["cl"].result_list[0]
     change = staff.get(reverse(f"admin:{app_label}_{model_name}_change", args=[shown.pk]))
     assert change.status_code == 200
+
+
+def test_the_admin_is_arenas_in_both_languages(staff):
+    assert isinstance(admin.site, ArenaAdminSite)
+    assert reverse("admin:index") == "/admin/"
+    staff.cookies["arena_language"] = "zh-hans"
+    chinese = staff.get("/admin/").content.decode()
+    assert "<title>Arena 管理 | Arena 管理后台</title>" in chinese
+    assert '<a href="/admin/">Arena 管理</a>' in chinese and "<h1>Arena 管理</h1>" in chinese
+    staff.cookies["arena_language"] = "en"
+    english = staff.get("/admin/").content.decode()
+    assert "<title>Arena administration | Arena admin</title>" in english
+    assert '<a href="/admin/">Arena administration</a>' in english
+    for page in (chinese, english, Client().get("/admin/login/").content.decode()):
+        assert "Django" not in page
 
 
 def test_admin_requires_staff():
