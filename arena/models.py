@@ -31,7 +31,7 @@ class StoreOutage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.store} {self.started_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_store_display()} {self.started_at:%Y-%m-%d %H:%M:%S}"
 
 
 class WorkerHeartbeat(models.Model):
