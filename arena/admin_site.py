@@ -5,6 +5,7 @@
 """
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver
 from django.utils.translation import gettext_lazy as _
 
@@ -13,6 +14,9 @@ class ArenaAdminSite(admin.AdminSite):
     site_header = _("Arena administration")
     site_title = _("Arena admin")
     index_title = _("Arena administration")
+    # The list of every model beside every page leaves a list with filters some 600 pixels on a
+    # 1280-pixel screen: the lists get the width (the index lists the models).
+    enable_nav_sidebar = False
 
     def get_urls(self) -> list[URLPattern | URLResolver]:
         """The site's own pages, then the models' pages.
@@ -26,3 +30,14 @@ class ArenaAdminSite(admin.AdminSite):
         """
         pages: list[URLPattern | URLResolver] = []
         return [*pages, *super().get_urls()]
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """Rows the arena writes itself (answers, battles, votes, snapshots, reports of its processes):
+    staff look at them, never add or edit them. Deleting stays as each model's admin allows."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

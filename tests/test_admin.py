@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from arena.admin_site import ArenaAdminSite
-from battles.models import AnswerAttempt, Battle, Contender, Question
+from battles.models import AnswerAttempt, Battle, Category, Contender, Question
 from ratings.services import ratings_refresh
 from tests.factories import BattleFactory, ContenderFactory, QuestionFactory, VoteFactory, VoterFactory
 from tests.fault_server import fault_server
@@ -47,8 +47,8 @@ def test_every_model_is_registered():
     assert set(MODELS) <= registered
 
 
-@pytest.mark.parametrize("label", MODELS)
-def test_changelist_search_and_filters_work(staff, label):
+def a_voted_battle() -> None:
+    """A voted battle with its answers, an attempt, its vote and a ratings snapshot."""
     battle = BattleFactory(status=Battle.Status.VOTED, voter=VoterFactory(), served_at="2026-01-01T00:00:00Z")
     VoteFactory(battle=battle, contender_a=battle.contender_a, contender_b=battle.contender_b, outcome="a")
     AnswerAttempt.objects.create(
@@ -61,6 +61,11 @@ def test_changelist_search_and_filters_work(staff, label):
         latency_ms=900,
     )
     ratings_refresh()
+
+
+@pytest.mark.parametrize("label", MODELS)
+def test_changelist_search_and_filters_work(staff, label):
+    a_voted_battle()
     app_label, model_name = label.split(".")
     url = reverse(f"admin:{app_label}_{model_name}_changelist")
     page = staff.get(url)
@@ -263,3 +268,48 @@ def test_questions_are_turned_off_and_on_from_the_list(staff):
     ]
     staff.post(changelist, {"action": "activate", "_selected_action": [first.pk]})
     assert Question.objects.get(pk=first.pk).is_active and not Question.objects.get(pk=second.pk).is_active
+
+
+MADE_BY_THE_ARENA = [
+    *["battles.answer", "battles.answerattempt", "battles.battle", "battles.vote", "battles.voter"],
+    *["ratings.ratingsnapshot", "ratings.contenderrating", "ratings.paircount", "ratings.elorating"],
+    *["ratings.ratingsstate", "ratings.ratingmatrix"],
+    *["arena.storeoutage", "arena.workerheartbeat", "arena.periodictaskrun"],
+]
+
+
+@pytest.mark.parametrize("label", MADE_BY_THE_ARENA)
+def test_rows_the_arena_makes_are_shown_never_added_or_edited(staff, label):
+    from arena.models import PeriodicTaskRun, StoreOutage, WorkerHeartbeat
+
+    a_voted_battle()
+    now = timezone.now()
+    StoreOutage.objects.create(store="cache", started_at=now, last_error="ConnectionError: refused")
+    WorkerHeartbeat.objects.create(name="celery@host:1", pid=1, started_at=now, last_seen_at=now)
+    PeriodicTaskRun.objects.create(task="battle_pool_refill_task", last_run_at=now, runs=1)
+    app_label, model_name = label.split(".")
+    listing = staff.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
+    assert listing.status_code == 200
+    assert reverse(f"admin:{app_label}_{model_name}_add") not in listing.content.decode()  # no Add button
+    assert staff.get(reverse(f"admin:{app_label}_{model_name}_add")).status_code == 403
+    row = listing.context["cl"].result_list[0]
+    change_url = reverse(f"admin:{app_label}_{model_name}_change", args=[row.pk])
+    page = staff.get(change_url)
+    assert page.status_code == 200 and page.context["has_change_permission"] is False
+    assert 'name="_save"' not in page.content.decode()
+    assert staff.post(change_url, {}).status_code == 403
+
+
+@pytest.mark.parametrize("label", ["battles.category", "battles.question", "battles.contender"])
+def test_the_bank_and_the_contenders_are_added_and_edited_by_staff(staff, label):
+    app_label, model_name = label.split(".")
+    listing = staff.get(reverse(f"admin:{app_label}_{model_name}_changelist")).content.decode()
+    assert reverse(f"admin:{app_label}_{model_name}_add") in listing
+    page = staff.get(reverse(f"admin:{app_label}_{model_name}_add"))
+    assert page.status_code == 200 and 'name="_save"' in page.content.decode()
+
+
+def test_a_category_is_added_in_the_admin(staff):
+    response = staff.post(reverse("admin:battles_category_add"), {"code": "MATH", "name": "数学"})
+    assert response.status_code == 302, response.content
+    assert Category.objects.get(code="MATH").name == "数学"
