@@ -10,7 +10,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from arena.admin_site import RecordAdmin
-from arena.models import PeriodicTaskRun, StoreOutage, WorkerHeartbeat
+from arena.models import LoginAttempt, PeriodicTaskRun, StoreOutage, WorkerHeartbeat
 
 
 def _short_error(error: str) -> str:
@@ -85,3 +85,15 @@ class PeriodicTaskRunAdmin(RecordAdmin):
     @admin.display(description=_("last error"))
     def short_error(self, run: PeriodicTaskRun) -> str:
         return _short_error(run.last_error)
+
+
+@admin.register(LoginAttempt)
+class LoginAttemptAdmin(RecordAdmin):
+    """Failed staff logins within the window (ARENA_ADMIN_LOGIN_WINDOW_SECONDS): deleting a username's
+    or an address's rows lets it try again at once."""
+
+    list_display = ["username", "address_hash", "attempted_at"]
+    list_filter = [("attempted_at", admin.DateFieldListFilter)]
+    search_fields = ["username", "=address_hash"]
+    search_help_text = _("Searches the username, and finds an address's attempts by its IP hash.")
+    ordering = ["-attempted_at"]

@@ -382,6 +382,12 @@ ARENA_VOTE_MIN_SECONDS = env_float("ARENA_VOTE_MIN_SECONDS", 3.0, minimum=0.0)
 ARENA_VOTES_PER_MINUTE_PER_VOTER = env_int("ARENA_VOTES_PER_MINUTE_PER_VOTER", 12, minimum=1)
 ARENA_VOTES_PER_MINUTE_PER_IP = env_int("ARENA_VOTES_PER_MINUTE_PER_IP", 60, minimum=1)
 ARENA_VOTES_PER_DAY_PER_VOTER = env_int("ARENA_VOTES_PER_DAY_PER_VOTER", 1000, minimum=1)
+# Staff logins (the admin's login page): after this many failed logins for one username, or from one
+# address, within the window (sliding), further attempts are refused without checking their password
+# until the oldest failures leave it. Counted in PostgreSQL (arena.models.LoginAttempt), so the limits
+# hold while Redis is away.
+ARENA_ADMIN_LOGIN_FAILURES_ALLOWED = env_int("ARENA_ADMIN_LOGIN_FAILURES_ALLOWED", 5, minimum=1)
+ARENA_ADMIN_LOGIN_WINDOW_SECONDS = env_int("ARENA_ADMIN_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 # Key of the hash stored instead of IP addresses; by default derived from SECRET_KEY.
 ARENA_IP_HASH_KEY = (
     env_str("ARENA_IP_HASH_KEY") or hashlib.sha256(f"arena-ip:{SECRET_KEY}".encode()).hexdigest()

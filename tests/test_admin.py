@@ -274,7 +274,7 @@ MADE_BY_THE_ARENA = [
     *["battles.answer", "battles.answerattempt", "battles.battle", "battles.vote", "battles.voter"],
     *["ratings.ratingsnapshot", "ratings.contenderrating", "ratings.paircount", "ratings.elorating"],
     *["ratings.ratingsstate", "ratings.ratingmatrix"],
-    *["arena.storeoutage", "arena.workerheartbeat", "arena.periodictaskrun"],
+    *["arena.storeoutage", "arena.workerheartbeat", "arena.periodictaskrun", "arena.loginattempt"],
 ]
 
 
@@ -287,6 +287,7 @@ def test_rows_the_arena_makes_are_shown_never_added_or_edited(staff, label):
     StoreOutage.objects.create(store="cache", started_at=now, last_error="ConnectionError: refused")
     WorkerHeartbeat.objects.create(name="celery@host:1", pid=1, started_at=now, last_seen_at=now)
     PeriodicTaskRun.objects.create(task="battle_pool_refill_task", last_run_at=now, runs=1)
+    Client(REMOTE_ADDR="198.51.100.1").post("/admin/login/", {"username": "root", "password": "a-guess"})
     app_label, model_name = label.split(".")
     listing = staff.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
     assert listing.status_code == 200
