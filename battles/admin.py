@@ -3,8 +3,7 @@ from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -14,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from arena.admin_site import RecordAdmin
 from battles.forms import QuestionForm
 from battles.models import Answer, AnswerAttempt, Battle, Category, Contender, Question, Vote, Voter
+from battles.selectors import categories_with_question_counts, voters_who_voted, voters_with_vote_counts
 from battles.services.contenders import (
     CONTENDER_FIELD_NAMES,
     ContenderFields,
@@ -38,15 +38,7 @@ class CategoryAdmin(admin.ModelAdmin):
     ordering = ["code"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
-        # A few categories of a few hundred questions each: counted in the list's own query.
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                question_count=Count("questions"),
-                active_question_count=Count("questions", filter=Q(questions__is_active=True)),
-            )
-        )
+        return categories_with_question_counts(super().get_queryset(request))
 
     @admin.display(description=_("question count"), ordering="question_count")
     def question_count(self, category: Category) -> int:
@@ -410,11 +402,8 @@ class VotedFilter(admin.SimpleListFilter):
         return [("yes", _("yes")), ("no", _("no"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Voter]) -> QuerySet[Voter]:
-        voted = Vote.objects.filter(voter=OuterRef("pk"))
-        if self.value() == "yes":
-            return queryset.filter(Exists(voted))
-        if self.value() == "no":
-            return queryset.filter(~Exists(voted))
+        if self.value() in ("yes", "no"):
+            return voters_who_voted(queryset, voted=self.value() == "yes")
         return queryset
 
 
@@ -432,9 +421,7 @@ class VoterAdmin(RecordAdmin):
     fields = ["id", "created_at", "last_seen_at"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Voter]:
-        # Counted for the rows of the page only: a correlated count along the votes' voter index.
-        votes = Vote.objects.filter(voter=OuterRef("pk")).order_by().values("voter").annotate(n=Count("id"))
-        return super().get_queryset(request).annotate(vote_count=Coalesce(Subquery(votes.values("n")), 0))
+        return voters_with_vote_counts(super().get_queryset(request))
 
     @admin.display(description=_("vote count"), ordering="vote_count")
     def vote_count(self, voter: Voter) -> int:

@@ -1,13 +1,11 @@
 from typing import Any, cast
 
 from django.contrib import admin
-from django.db.models import OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from arena.admin_site import RecordAdmin
-from battles.models import Category
 from ratings.algorithms import OUTCOME_A, OUTCOME_B, OUTCOME_BOTH_BAD, OUTCOME_TIE
 from ratings.models import (
     ALL_CATEGORIES,
@@ -18,6 +16,7 @@ from ratings.models import (
     RatingSnapshot,
     RatingsState,
 )
+from ratings.selectors import categories_by_code, with_category_names
 
 # The outcome codes of the pair counters (ratings.algorithms), as staff read them.
 OUTCOME_LABELS = {
@@ -62,7 +61,7 @@ class CategoryKeyFilter(admin.SimpleListFilter):
     parameter_name = "category_key"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        categories = [(str(pk), str(category)) for pk, category in _category_names().items()]
+        categories = [(str(category.pk), str(category)) for category in categories_by_code()]
         return [(str(ALL_CATEGORIES), _("all categories")), *categories]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -70,16 +69,11 @@ class CategoryKeyFilter(admin.SimpleListFilter):
         return queryset.filter(category_key=int(value)) if value and value.isdigit() else queryset
 
 
-def _category_names() -> dict[int, Category]:
-    return {category.pk: category for category in Category.objects.order_by("code")}
-
-
 class CategoryKeyNamed(admin.ModelAdmin):
     """Lists of rows kept per category key, with the category's name in the list's own query."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        name = Category.objects.filter(pk=OuterRef("category_key")).values("name")[:1]
-        return super().get_queryset(request).annotate(category_name=Coalesce(Subquery(name), Value("")))
+        return with_category_names(super().get_queryset(request))
 
     @admin.display(description=_("category"), ordering="category_key")
     def category(self, row: PairCount | EloRating) -> str:

@@ -3,7 +3,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from battles.models import Category
@@ -167,3 +168,14 @@ def _spread(snapshots: list[tuple[int, datetime]], count: int) -> list[tuple[int
         bucket = min(count - 1, int((snapshot[1] - first) / span)) if span else 0
         newest_by_bucket[bucket] = snapshot
     return [newest_by_bucket[bucket] for bucket in sorted(newest_by_bucket)]
+
+
+def with_category_names(rows: QuerySet[Any]) -> QuerySet[Any]:
+    """Rows kept per category key (pair counters, Elo), each with its category's `category_name`
+    (empty for every category together), in the same query."""
+    name = Category.objects.filter(pk=OuterRef("category_key")).values("name")[:1]
+    return rows.annotate(category_name=Coalesce(Subquery(name), Value("")))
+
+
+def categories_by_code() -> list[Category]:
+    return list(Category.objects.order_by("code"))
