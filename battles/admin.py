@@ -299,6 +299,10 @@ class AnswerAttemptInline(admin.TabularInline):
         return False
 
 
+# The lists of answers, attempts and votes grow without end: their filters offer fixed choices or small
+# tables' rows, never the distinct values of a column (a scan of the whole table on every page).
+
+
 @admin.register(Answer)
 class AnswerAdmin(RecordAdmin):
     """What a model said: shown, never edited (an edit would also leave the rendered HTML stale)."""
@@ -318,7 +322,6 @@ class AnswerAdmin(RecordAdmin):
         "contender",
         "question__category",
         ("created_at", admin.DateFieldListFilter),
-        "finish_reason",
     ]
     search_fields = ["text", "error", "question__text", "contender__name"]
     search_help_text = _("Searches the answer, its error, the question and the contender's name.")
@@ -346,12 +349,7 @@ class AnswerAttemptAdmin(RecordAdmin):
         *["id", "answer_number", "contender", "number", "outcome", "status_code", "latency_ms"],
         *["started_at", "short_error"],
     ]
-    list_filter = [
-        "outcome",
-        "answer__contender",
-        ("started_at", admin.DateFieldListFilter),
-        "status_code",
-    ]
+    list_filter = ["outcome", "answer__contender", ("started_at", admin.DateFieldListFilter)]
     search_fields = ["error", "answer__contender__name"]
     search_help_text = _("Searches the error and the contender's name.")
     list_select_related = ["answer__contender"]
@@ -443,7 +441,6 @@ class VoteAdmin(RecordAdmin):
         ("created_at", admin.DateFieldListFilter),
         "contender_a",
         "contender_b",
-        "language",
     ]
     search_fields = ["contender_a__name", "contender_b__name", "=voter__id", "=ip_hash", "=external_id"]
     search_help_text = _(
