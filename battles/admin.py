@@ -92,11 +92,12 @@ class PausedAfterFailuresFilter(admin.SimpleListFilter):
 
 @admin.register(Contender)
 class ContenderAdmin(admin.ModelAdmin):
-    # The kind, the endpoint's URL and the origin are on the contender's page (and filtered or
-    # searched): with them the list would not fit a 1280-pixel screen.
+    # The kind and the endpoint's URL are on the contender's page (and filtered or searched): with
+    # them the list would not fit a 1280-pixel screen.
     list_display = [
         "name",
         "is_active",
+        "origin",
         "health",
         "model_id",
         "sampling_weight",
