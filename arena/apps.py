@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -22,3 +23,11 @@ def _forget_windows(**kwargs: object) -> None:
     from arena.cache import windows_count_forget
 
     windows_count_forget()
+
+
+class ArenaAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, with Arena's site (arena/admin_site.py) as `admin.site`."""
+
+    # Not the configuration of the `arena` app itself (ArenaConfig is).
+    default = False
+    default_site = "arena.admin_site.ArenaAdminSite"

@@ -31,7 +31,7 @@ class StoreOutage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.store} {self.started_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_store_display()} {self.started_at:%Y-%m-%d %H:%M:%S}"
 
 
 class WorkerHeartbeat(models.Model):
@@ -70,3 +70,31 @@ class PeriodicTaskRun(models.Model):
 
     def __str__(self) -> str:
         return self.task
+
+
+class LoginAttempt(models.Model):
+    """A staff login attempt, counted against the limits on password guessing: at most
+    ARENA_ADMIN_LOGIN_FAILURES_ALLOWED failures per username and per address within
+    ARENA_ADMIN_LOGIN_WINDOW_SECONDS (arena.services.login_attempt_start).
+
+    A row is written before the password is checked, so that attempts arriving together count each
+    other, and removed when the password was right or the attempt was refused unchecked: what stays
+    are the failures. Kept in PostgreSQL, so the limits hold while Redis is away."""
+
+    username = models.CharField(_("username"), max_length=150)
+    # A keyed hash of the client's address (as the votes keep it), never the address itself.
+    address_hash = models.CharField(_("IP hash"), max_length=32)
+    attempted_at = models.DateTimeField(_("attempted"))
+
+    class Meta:
+        ordering = ["-attempted_at"]
+        verbose_name = _("failed staff login")
+        verbose_name_plural = _("failed staff logins")
+        indexes = [
+            models.Index(fields=["username", "attempted_at"], name="login_attempt_by_username"),
+            models.Index(fields=["address_hash", "attempted_at"], name="login_attempt_by_address"),
+            models.Index(fields=["attempted_at"], name="login_attempt_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.attempted_at:%Y-%m-%d %H:%M:%S}"

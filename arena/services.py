@@ -1,13 +1,17 @@
-"""Write paths of the operations tables: store outages, worker heartbeats, periodic task runs."""
+"""Write paths of the operations tables: store outages, worker heartbeats, periodic task runs, staff
+login attempts."""
 
+import math
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from arena.models import PeriodicTaskRun, StoreOutage, WorkerHeartbeat
+from arena.models import LoginAttempt, PeriodicTaskRun, StoreOutage, WorkerHeartbeat
 
 
 def store_outage_record(*, store: str, error: str, fallbacks: Mapping[str, int], ended: bool) -> None:
@@ -66,3 +70,60 @@ def periodic_run_record(*, task: str, started_at: datetime, duration_ms: int, er
                 )
         except IntegrityError:
             periodic_run_record(task=task, started_at=started_at, duration_ms=duration_ms, error=error)
+
+
+@dataclass(frozen=True)
+class LoginAttemptStarted:
+    """An attempt allowed to check its password (`attempt_id`), or refused for `retry_after_seconds`."""
+
+    attempt_id: int | None
+    retry_after_seconds: int = 0
+
+
+def login_attempt_start(*, username: str, address_hash: str) -> LoginAttemptStarted:
+    """Count a staff login attempt before its password is checked, or refuse it: refused while this
+    username, or this address, has ARENA_ADMIN_LOGIN_FAILURES_ALLOWED failed attempts in the last
+    ARENA_ADMIN_LOGIN_WINDOW_SECONDS (a sliding window).
+
+    The attempt is written first and counted after, each statement committing on its own: of
+    attempts arriving together, each counts those written before it, so no more than the allowed
+    number ever get their password checked. A refused attempt is taken back (it checked nothing).
+    Call login_attempt_succeeded when the password was right; a failed attempt stays as it is.
+    """
+    now = timezone.now()
+    window = timedelta(seconds=settings.ARENA_ADMIN_LOGIN_WINDOW_SECONDS)
+    allowed = settings.ARENA_ADMIN_LOGIN_FAILURES_ALLOWED
+    username = username[: LoginAttempt._meta.get_field("username").max_length]
+    # Rows past the window count for nothing any more.
+    LoginAttempt.objects.filter(attempted_at__lt=now - window).delete()
+    attempt = LoginAttempt.objects.create(username=username, address_hash=address_hash, attempted_at=now)
+    recent = LoginAttempt.objects.filter(attempted_at__gte=now - window)
+    by_username, by_address = Q(username=username), Q(address_hash=address_hash)
+    counts = recent.filter(by_username | by_address).aggregate(
+        username=Count("id", filter=by_username), address=Count("id", filter=by_address)
+    )
+    over = [
+        key
+        for key, count in ((by_username, counts["username"]), (by_address, counts["address"]))
+        if count > allowed
+    ]
+    if not over:
+        return LoginAttemptStarted(attempt_id=attempt.pk)
+    attempt.delete()
+    # Allowed again once the failures of the window are fewer than allowed: when the allowed-th
+    # newest of them leaves it.
+    ends = []
+    for key in over:
+        failures = recent.filter(key).order_by("-attempted_at").values_list("attempted_at", flat=True)
+        ends += [attempted_at + window for attempted_at in failures[allowed - 1 : allowed]]
+    wait = max(ends, default=now + window) - now
+    return LoginAttemptStarted(attempt_id=None, retry_after_seconds=max(1, math.ceil(wait.total_seconds())))
+
+
+def login_attempt_succeeded(*, attempt_id: int) -> None:
+    """The password of this attempt was right: its username's failures from its address are
+    forgotten (those from other addresses still count)."""
+    attempt = LoginAttempt.objects.filter(pk=attempt_id).first()
+    if attempt is None:
+        return
+    LoginAttempt.objects.filter(username=attempt.username, address_hash=attempt.address_hash).delete()

@@ -66,7 +66,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with Arena's own site (arena/admin_site.py).
+    "arena.apps.ArenaAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -255,8 +256,24 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY") else None
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BEHIND_HTTPS_PROXY")
+# Served over HTTPS by a TLS-terminating proxy that sets X-Forwarded-Proto: cookies are Secure, plain
+# HTTP is redirected to HTTPS and browsers are told to use HTTPS only (HSTS). Off, the site is served
+# over plain HTTP (and `manage.py check --deploy` says what that leaves open).
+BEHIND_HTTPS_PROXY = env_bool("BEHIND_HTTPS_PROXY")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_HTTPS_PROXY else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = BEHIND_HTTPS_PROXY
+# The proxy may redirect plain HTTP itself (then false). The containers' health checks call the app
+# directly over HTTP, never redirected.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", BEHIND_HTTPS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Browsers that saw the site over HTTPS use only HTTPS for it for this long (sent over HTTPS only); 0
+# sends no such header. Lower it while trying HTTPS out: a browser keeps it for the whole time.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if BEHIND_HTTPS_PROXY else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Asking browsers to ship the domain in their preload list is its owner's decision, not a default:
+# `check --deploy`'s reminder of it (security.W021) is silenced.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 
 # --- Request bodies --------------------------------------------------------------------------------
@@ -382,12 +399,18 @@ ARENA_VOTE_MIN_SECONDS = env_float("ARENA_VOTE_MIN_SECONDS", 3.0, minimum=0.0)
 ARENA_VOTES_PER_MINUTE_PER_VOTER = env_int("ARENA_VOTES_PER_MINUTE_PER_VOTER", 12, minimum=1)
 ARENA_VOTES_PER_MINUTE_PER_IP = env_int("ARENA_VOTES_PER_MINUTE_PER_IP", 60, minimum=1)
 ARENA_VOTES_PER_DAY_PER_VOTER = env_int("ARENA_VOTES_PER_DAY_PER_VOTER", 1000, minimum=1)
+# Staff logins (the admin's login page): after this many failed logins for one username, or from one
+# address, within the window (sliding), further attempts are refused without checking their password
+# until the oldest failures leave it. Counted in PostgreSQL (arena.models.LoginAttempt), so the limits
+# hold while Redis is away.
+ARENA_ADMIN_LOGIN_FAILURES_ALLOWED = env_int("ARENA_ADMIN_LOGIN_FAILURES_ALLOWED", 5, minimum=1)
+ARENA_ADMIN_LOGIN_WINDOW_SECONDS = env_int("ARENA_ADMIN_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 # Key of the hash stored instead of IP addresses; by default derived from SECRET_KEY.
 ARENA_IP_HASH_KEY = (
     env_str("ARENA_IP_HASH_KEY") or hashlib.sha256(f"arena-ip:{SECRET_KEY}".encode()).hexdigest()
 )
 # Behind a reverse proxy, the client address is the last X-Forwarded-For entry the proxy added.
-ARENA_TRUST_X_FORWARDED_FOR = env_bool("ARENA_TRUST_X_FORWARDED_FOR", env_bool("BEHIND_HTTPS_PROXY"))
+ARENA_TRUST_X_FORWARDED_FOR = env_bool("ARENA_TRUST_X_FORWARDED_FOR", BEHIND_HTTPS_PROXY)
 # The public API lists voted battles (question, answers, names, verdict); off, those endpoints say so.
 ARENA_API_PUBLIC_BATTLES = env_bool("ARENA_API_PUBLIC_BATTLES", True)
 # Ratings: Bradley–Terry with a bootstrap of this many rounds (fixed seed: the same votes give the

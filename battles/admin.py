@@ -7,10 +7,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
+from arena.admin_site import RecordAdmin
 from battles.forms import QuestionForm
 from battles.models import Answer, AnswerAttempt, Battle, Category, Contender, Question, Vote, Voter
+from battles.selectors import categories_with_question_counts, voters_who_voted, voters_with_vote_counts
 from battles.services.contenders import (
     CONTENDER_FIELD_NAMES,
     ContenderFields,
@@ -23,34 +26,45 @@ from battles.services.health import concurrency_warning, contender_probe, conten
 from battles.services.questions import questions_set_active
 
 
+def _short(text: str, length: int) -> str:
+    """The text on one line, cut to fit a list column."""
+    return Truncator(" ".join(text.split())).chars(length)
+
+
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    list_display = ["code", "name"]
+    list_display = ["code", "name", "question_count", "active_question_count"]
     search_fields = ["code", "name"]
+    ordering = ["code"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
+        return categories_with_question_counts(super().get_queryset(request))
+
+    @admin.display(description=_("question count"), ordering="question_count")
+    def question_count(self, category: Category) -> int:
+        return cast(int, getattr(category, "question_count", 0))
+
+    @admin.display(description=_("active question count"), ordering="active_question_count")
+    def active_question_count(self, category: Category) -> int:
+        return cast(int, getattr(category, "active_question_count", 0))
 
 
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     form = QuestionForm
-    list_display = [
-        "id",
-        "short_text",
-        "category",
-        "language",
-        "is_active",
-        "origin",
-        "external_id",
-        "created_at",
-    ]
-    list_filter = ["is_active", "origin", "language", "category"]
+    list_display = ["id", "short_text", "category", "language", "is_active", "origin", "created_at"]
+    list_filter = ["is_active", "category", "language", "origin", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["text", "external_id", "source"]
+    search_help_text = _("Searches the text, the external id and the source.")
     list_editable = ["is_active"]
+    list_select_related = ["category"]
+    ordering = ["category__code", "id"]
     readonly_fields = ["origin", "created_at"]
     actions = ["activate", "deactivate"]
 
-    @admin.display(description=_("text"))
+    @admin.display(description=_("text"), ordering="text")
     def short_text(self, question: Question) -> str:
-        return question.text[:80]
+        return _short(question.text, 60)
 
     @admin.action(description=_("Activate the selected questions"))
     def activate(self, request: HttpRequest, queryset: QuerySet[Question]) -> None:
@@ -78,20 +92,22 @@ class PausedAfterFailuresFilter(admin.SimpleListFilter):
 
 @admin.register(Contender)
 class ContenderAdmin(admin.ModelAdmin):
+    # The kind and the endpoint's URL are on the contender's page (and filtered or searched): with
+    # them the list would not fit a 1280-pixel screen.
     list_display = [
         "name",
-        "kind",
         "is_active",
         "origin",
         "health",
         "model_id",
-        "base_url",
         "sampling_weight",
         "concurrency",
         "last_success_at",
     ]
-    list_filter = ["kind", "is_active", "origin", PausedAfterFailuresFilter]
+    list_filter = ["is_active", PausedAfterFailuresFilter, "kind", "origin"]
     search_fields = ["name", "model_id", "base_url", "description"]
+    search_help_text = _("Searches the name, the model id, the base URL and the description.")
+    ordering = ["name"]
     list_editable = ["is_active"]
     actions = ["test_endpoint", "resume"]
     readonly_fields = [
@@ -275,98 +291,171 @@ class AnswerAttemptInline(admin.TabularInline):
         "retry_in_seconds",
         "error",
     ]
+    ordering = ["number"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# The lists of answers, attempts and votes grow without end: their filters offer fixed choices or small
+# tables' rows, never the distinct values of a column (a scan of the whole table on every page).
+
 
 @admin.register(Answer)
-class AnswerAdmin(admin.ModelAdmin):
-    list_display = ["id", "contender", "short_question", "sample_index", "status", "latency_ms", "attempts"]
-    list_filter = ["status", "is_truncated", "finish_reason", "contender", "question__category"]
+class AnswerAdmin(RecordAdmin):
+    """What a model said: shown, never edited (an edit would also leave the rendered HTML stale)."""
+
+    list_display = [
+        "id",
+        "contender",
+        "short_question",
+        "status",
+        "latency_ms",
+        "attempts",
+        "created_at",
+    ]
+    list_filter = [
+        "status",
+        "is_truncated",
+        "contender",
+        "question__category",
+        ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["text", "error", "question__text", "contender__name"]
+    search_help_text = _("Searches the answer, its error, the question and the contender's name.")
     list_select_related = ["contender", "question"]
-    # Answers are what a model said: shown, never edited (an edit would also leave the rendered HTML stale).
-    readonly_fields = [
+    # Newest first, along the primary key (created_at has no index of its own).
+    ordering = ["-id"]
+    fields = [
         *["question", "contender", "sample_index", "status", "text", "source"],
-        *[
-            "html",
-            "reasoning",
-            "repairs",
-            "error",
-            "parameters",
-            "seed",
-            "attempts",
-            "is_truncated",
-            "finish_reason",
-        ],
+        *["html", "reasoning", "repairs", "error", "parameters", "seed", "attempts"],
+        *["is_truncated", "finish_reason"],
         *["latency_ms", "first_token_ms", "prompt_tokens", "completion_tokens"],
         *["server_queue_ms", "server_prompt_ms", "server_generation_ms"],
         *["created_at", "started_at", "finished_at"],
     ]
     inlines = [AnswerAttemptInline]
 
-    @admin.display(description=_("question"))
+    @admin.display(description=_("question"), ordering="question__id")
     def short_question(self, answer: Answer) -> str:
-        return answer.question.text[:60]
+        return _short(answer.question.text, 40)
 
 
 @admin.register(AnswerAttempt)
-class AnswerAttemptAdmin(admin.ModelAdmin):
+class AnswerAttemptAdmin(RecordAdmin):
     list_display = [
-        *["answer", "number", "outcome", "status_code", "latency_ms", "seed", "started_at", "short_error"]
+        *["id", "answer_number", "contender", "number", "outcome", "status_code", "latency_ms"],
+        *["started_at", "short_error"],
     ]
-    list_filter = ["outcome", "status_code", "answer__contender"]
+    list_filter = ["outcome", "answer__contender", ("started_at", admin.DateFieldListFilter)]
     search_fields = ["error", "answer__contender__name"]
-    list_select_related = ["answer"]
-    raw_id_fields = ["answer"]
-    date_hierarchy = "started_at"
+    search_help_text = _("Searches the error and the contender's name.")
+    list_select_related = ["answer__contender"]
+    ordering = ["-id"]
+
+    @admin.display(description=_("answer"), ordering="answer_id")
+    def answer_number(self, attempt: AnswerAttempt) -> str:
+        return f"#{attempt.answer_id}"
+
+    @admin.display(description=_("contender"), ordering="answer__contender__name")
+    def contender(self, attempt: AnswerAttempt) -> str:
+        return attempt.answer.contender.name
 
     @admin.display(description=_("error"))
     def short_error(self, attempt: AnswerAttempt) -> str:
-        return attempt.error[:100]
+        return _short(attempt.error, 60)
 
 
 @admin.register(Battle)
-class BattleAdmin(admin.ModelAdmin):
+class BattleAdmin(RecordAdmin):
+    """Battles are drawn, served and voted by the arena: deleting one is the only change staff make."""
+
     list_display = [
-        "id",
-        "contender_a",
-        "contender_b",
-        "status",
-        "question",
-        "created_at",
-        "served_at",
-        "voted_at",
+        *["id", "contender_a", "contender_b", "status", "short_question"],
+        *["created_at", "served_at", "voted_at"],
     ]
-    list_filter = ["status", "question__category"]
-    search_fields = ["contender_a__name", "contender_b__name", "question__text"]
+    list_filter = [
+        "status",
+        "question__category",
+        ("created_at", admin.DateFieldListFilter),
+        ("voted_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["=id", "contender_a__name", "contender_b__name", "question__text"]
+    search_help_text = _("Searches the battle's number, the contenders' names and the question.")
     list_select_related = ["contender_a", "contender_b", "question"]
-    raw_id_fields = ["question", "answer_a", "answer_b", "voter", "expired_holder"]
-    date_hierarchy = "created_at"
+    ordering = ["-id"]
+
+    @admin.display(description=_("question"), ordering="question__id")
+    def short_question(self, battle: Battle) -> str:
+        return _short(battle.question.text, 40)
+
+
+class VotedFilter(admin.SimpleListFilter):
+    title = _("has voted")
+    parameter_name = "voted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("yes")), ("no", _("no"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Voter]) -> QuerySet[Voter]:
+        if self.value() in ("yes", "no"):
+            return voters_who_voted(queryset, voted=self.value() == "yes")
+        return queryset
 
 
 @admin.register(Voter)
-class VoterAdmin(admin.ModelAdmin):
-    list_display = ["id", "created_at", "last_seen_at"]
-    search_fields = ["id"]
-    readonly_fields = ["id", "created_at", "last_seen_at"]
+class VoterAdmin(RecordAdmin):
+    list_display = ["id", "vote_count", "created_at", "last_seen_at"]
+    list_filter = [
+        VotedFilter,
+        ("created_at", admin.DateFieldListFilter),
+        ("last_seen_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["=id"]
+    search_help_text = _("Finds a voter by their full id.")
+    ordering = ["-created_at"]
+    fields = ["id", "created_at", "last_seen_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Voter]:
+        return voters_with_vote_counts(super().get_queryset(request))
+
+    @admin.display(description=_("vote count"), ordering="vote_count")
+    def vote_count(self, voter: Voter) -> int:
+        return cast(int, getattr(voter, "vote_count", 0))
 
 
 @admin.register(Vote)
-class VoteAdmin(admin.ModelAdmin):
-    list_display = ["id", "contender_a", "contender_b", "outcome", "category", "created_at", "battle"]
-    list_filter = ["outcome", "category", "contender_a", "contender_b"]
-    search_fields = ["contender_a__name", "contender_b__name", "voter__id"]
+class VoteAdmin(RecordAdmin):
+    """A vote is a record: the ratings count votes as they arrive, so it is changed only by deleting it
+    (after which `manage.py ratings_rebuild` recounts), never edited in place."""
+
+    list_display = [
+        *["id", "contender_a", "contender_b", "outcome", "category", "decision_ms", "created_at"],
+        "battle_number",
+    ]
+    list_filter = [
+        "outcome",
+        "category",
+        ("created_at", admin.DateFieldListFilter),
+        "contender_a",
+        "contender_b",
+    ]
+    search_fields = ["contender_a__name", "contender_b__name", "=voter__id", "=ip_hash", "=external_id"]
+    search_help_text = _(
+        "Searches the contenders' names, and finds a voter's votes by their full id, an address's by its "
+        "IP hash, an imported vote by its external id."
+    )
     list_select_related = ["contender_a", "contender_b", "category"]
-    raw_id_fields = ["battle", "voter"]
-    date_hierarchy = "created_at"
-    # The ratings count votes as they arrive: a vote is a record, changed only by deleting it (after
-    # which `manage.py ratings_rebuild` recounts), never edited in place.
-    readonly_fields = [
-        *["battle", "voter", "contender_a", "contender_b", "category", "outcome", "created_at"],
-        *["recorded_at", "decision_ms", "ip_hash", "external_id", "language"],
+    # Newest first, along the index of the votes' time order.
+    ordering = ["-created_at", "-id"]
+    fields = [
+        *["battle", "voter", "contender_a", "contender_b", "category", "outcome", "reason"],
+        *["created_at", "recorded_at", "decision_ms", "ip_hash", "external_id", "language"],
     ]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    @admin.display(description=_("battle"), ordering="battle_id")
+    def battle_number(self, vote: Vote) -> str:
+        return "" if vote.battle_id is None else f"#{vote.battle_id}"

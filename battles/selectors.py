@@ -2,7 +2,8 @@ import uuid
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from arena import rows
 from arena.rows import Columns
@@ -155,3 +156,25 @@ def votes_first_recorded_at(
         votes = votes.filter(id__gt=after_id)
     first: datetime | None = votes.aggregate(first=Min("recorded_at"))["first"]
     return first
+
+
+def categories_with_question_counts(categories: QuerySet[Category]) -> QuerySet[Category]:
+    """These categories, each with `question_count` and `active_question_count` (a few categories of a
+    few hundred questions each: counted in the same query)."""
+    return categories.annotate(
+        question_count=Count("questions"),
+        active_question_count=Count("questions", filter=Q(questions__is_active=True)),
+    )
+
+
+def voters_with_vote_counts(voters: QuerySet[Voter]) -> QuerySet[Voter]:
+    """These voters, each with `vote_count`: a correlated count along the votes' voter index, run for
+    the rows a page shows only."""
+    votes = Vote.objects.filter(voter=OuterRef("pk")).order_by().values("voter").annotate(n=Count("id"))
+    return voters.annotate(vote_count=Coalesce(Subquery(votes.values("n")), 0))
+
+
+def voters_who_voted(voters: QuerySet[Voter], *, voted: bool) -> QuerySet[Voter]:
+    """These voters that have voted at least once (or, voted=False, never)."""
+    has_voted = Exists(Vote.objects.filter(voter=OuterRef("pk")))
+    return voters.filter(has_voted if voted else ~has_voted)

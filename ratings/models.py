@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from battles.models import Category, Contender
@@ -16,18 +17,28 @@ class PairCount(models.Model):
     category instead of every vote. `manage.py ratings_rebuild` recomputes them from the votes.
     """
 
-    category_key = models.PositiveIntegerField(default=ALL_CATEGORIES)
+    category_key = models.PositiveIntegerField(_("category"), default=ALL_CATEGORIES)
     # Derived data, rebuilt from the votes: no foreign-key checks, which would make a rebuild of half a
     # million rows several times slower (contenders with votes are never deleted: votes protect them).
     contender_a = models.ForeignKey(
-        Contender, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+        Contender,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        verbose_name=_("contender A"),
     )
     contender_b = models.ForeignKey(
-        Contender, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+        Contender,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        verbose_name=_("contender B"),
     )
     # ratings.algorithms' outcome codes: 0 A won, 1 B won, 2 tie, 3 both bad.
-    outcome = models.PositiveSmallIntegerField()
-    count = models.PositiveBigIntegerField(default=0)
+    outcome = models.PositiveSmallIntegerField(_("outcome"))
+    count = models.PositiveBigIntegerField(_("count"), default=0)
 
     class Meta:
         verbose_name = _("pair count")
@@ -46,12 +57,17 @@ class PairCount(models.Model):
 class EloRating(models.Model):
     """Online Elo as of the watermark in RatingsState, per category key."""
 
-    category_key = models.PositiveIntegerField(default=ALL_CATEGORIES)
+    category_key = models.PositiveIntegerField(_("category"), default=ALL_CATEGORIES)
     # Derived data like PairCount: no foreign-key checks.
     contender = models.ForeignKey(
-        Contender, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
+        Contender,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        verbose_name=_("contender"),
     )
-    rating = models.FloatField()
+    rating = models.FloatField(_("Elo"))
 
     class Meta:
         verbose_name = _("Elo rating")
@@ -67,36 +83,43 @@ class EloRating(models.Model):
 class RatingsState(models.Model):
     """One row: how far the online Elo has read the votes, in time order."""
 
-    elo_through_at = models.DateTimeField(null=True, blank=True)
-    elo_through_id = models.BigIntegerField(default=0)
+    elo_through_at = models.DateTimeField(_("Elo counted votes cast until"), null=True, blank=True)
+    elo_through_id = models.BigIntegerField(_("Elo's last vote"), default=0)
     # The highest vote id applied: a newer vote with an older time (an import) means Elo must be
     # recomputed from the start, since its order matters.
-    elo_max_vote_id = models.BigIntegerField(default=0)
-    elo_vote_count = models.PositiveBigIntegerField(default=0)
+    elo_max_vote_id = models.BigIntegerField(_("highest vote id counted by Elo"), default=0)
+    elo_vote_count = models.PositiveBigIntegerField(_("votes counted by Elo"), default=0)
 
     class Meta:
         verbose_name = _("ratings state")
         verbose_name_plural = _("ratings state")
 
     def __str__(self) -> str:
-        return f"Elo through vote {self.elo_through_id}"
+        return gettext("Elo through vote %(id)s") % {"id": self.elo_through_id}
 
 
 class RatingSnapshot(models.Model):
     """One refresh of the ratings: what it covered, how it was computed, how long it took."""
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     # Null: every category together.
-    category = models.ForeignKey(Category, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    vote_count = models.PositiveIntegerField(_("votes"))
-    last_vote_id = models.BigIntegerField(null=True, blank=True)
-    last_vote_at = models.DateTimeField(null=True, blank=True)
+    category = models.ForeignKey(
+        Category,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("category"),
+    )
+    vote_count = models.PositiveIntegerField(_("vote count"))
+    last_vote_id = models.BigIntegerField(_("last vote"), null=True, blank=True)
+    last_vote_at = models.DateTimeField(_("last vote cast"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"))
     # From the oldest vote this snapshot was the first to include being recorded, to this snapshot.
     vote_lag_ms = models.PositiveBigIntegerField(_("vote to snapshot (ms)"), null=True, blank=True)
-    parameters = models.JSONField(default=dict)
+    parameters = models.JSONField(_("parameters"), default=dict)
     # Warnings from the fit: undefeated, winless, disconnected, single_contender, only_ties, ...
-    flags = models.JSONField(default=list, blank=True)
+    flags = models.JSONField(_("warnings"), default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -106,12 +129,17 @@ class RatingSnapshot(models.Model):
         indexes = [models.Index(fields=["category", "-created_at"], name="snapshot_latest_by_category")]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} · {self.vote_count} votes"
+        votes = ngettext("%(count)s vote", "%(count)s votes", self.vote_count) % {"count": self.vote_count}
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} · {votes}"
 
 
 class ContenderRating(models.Model):
-    snapshot = models.ForeignKey(RatingSnapshot, on_delete=models.CASCADE, related_name="ratings")
-    contender = models.ForeignKey(Contender, on_delete=models.CASCADE, related_name="ratings")
+    snapshot = models.ForeignKey(
+        RatingSnapshot, on_delete=models.CASCADE, related_name="ratings", verbose_name=_("snapshot")
+    )
+    contender = models.ForeignKey(
+        Contender, on_delete=models.CASCADE, related_name="ratings", verbose_name=_("contender")
+    )
     elo = models.FloatField(_("Elo"))
     # Bradley–Terry on the Elo scale, with 95% intervals by bootstrap and by the sandwich estimate.
     bt_rating = models.FloatField(_("rating"), default=0.0)
@@ -124,7 +152,7 @@ class ContenderRating(models.Model):
     losses = models.PositiveIntegerField(_("losses"))
     ties = models.PositiveIntegerField(_("ties"))
     both_bad = models.PositiveIntegerField(_("both bad"))
-    votes = models.PositiveIntegerField(_("votes"))
+    votes = models.PositiveIntegerField(_("vote count"))
     # Wins / (wins + losses); null until the contender has a decisive vote.
     win_rate = models.FloatField(_("win rate"), null=True, blank=True)
     # Fewer votes than ARENA_PRELIMINARY_VOTES: shown, but marked as not settled yet.
@@ -146,17 +174,19 @@ class RatingMatrix(models.Model):
     """A snapshot's pairwise matrices, rows and columns in `contender_ids` order (kept for recent
     snapshots only; history keeps the per-contender rows)."""
 
-    snapshot = models.OneToOneField(RatingSnapshot, on_delete=models.CASCADE, related_name="matrices")
-    contender_ids = models.JSONField()
-    battle_counts = models.JSONField()
+    snapshot = models.OneToOneField(
+        RatingSnapshot, on_delete=models.CASCADE, related_name="matrices", verbose_name=_("snapshot")
+    )
+    contender_ids = models.JSONField(_("contender ids, in order"))
+    battle_counts = models.JSONField(_("battle counts"))
     # Observed share of decisive battles row beat column (null: no decisive battle).
-    win_rates = models.JSONField()
+    win_rates = models.JSONField(_("win rates"))
     # Bradley–Terry's probability that row beats column.
-    predicted_win_rates = models.JSONField()
+    predicted_win_rates = models.JSONField(_("predicted win rates"))
 
     class Meta:
         verbose_name = _("rating matrices")
         verbose_name_plural = _("rating matrices")
 
     def __str__(self) -> str:
-        return f"matrices of snapshot {self.snapshot_id}"
+        return gettext("matrices of snapshot %(id)s") % {"id": self.snapshot_id}

@@ -3,7 +3,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Max, QuerySet, Sum
+from django.db.models import Max, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from battles.models import Category
@@ -219,3 +220,14 @@ def snapshot_at(*, moment: datetime, category: Category | None = None) -> Rating
 def ranks_of_snapshot(*, snapshot: RatingSnapshot) -> dict[int, int]:
     """Each contender's rank on that snapshot, by contender id."""
     return dict(ContenderRating.objects.filter(snapshot=snapshot).values_list("contender_id", "rank"))
+
+
+def with_category_names(rows: QuerySet[Any]) -> QuerySet[Any]:
+    """Rows kept per category key (pair counters, Elo), each with its category's `category_name`
+    (empty for every category together), in the same query."""
+    name = Category.objects.filter(pk=OuterRef("category_key")).values("name")[:1]
+    return rows.annotate(category_name=Coalesce(Subquery(name), Value("")))
+
+
+def categories_by_code() -> list[Category]:
+    return list(Category.objects.order_by("code"))

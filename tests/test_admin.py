@@ -7,7 +7,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from battles.models import AnswerAttempt, Battle, Contender, Question
+from arena.admin_site import ArenaAdminSite
+from battles.models import AnswerAttempt, Battle, Category, Contender, Question
 from ratings.services import ratings_refresh
 from tests.factories import BattleFactory, ContenderFactory, QuestionFactory, VoteFactory, VoterFactory
 from tests.fault_server import fault_server
@@ -46,8 +47,8 @@ def test_every_model_is_registered():
     assert set(MODELS) <= registered
 
 
-@pytest.mark.parametrize("label", MODELS)
-def test_changelist_search_and_filters_work(staff, label):
+def a_voted_battle() -> None:
+    """A voted battle with its answers, an attempt, its vote and a ratings snapshot."""
     battle = BattleFactory(status=Battle.Status.VOTED, voter=VoterFactory(), served_at="2026-01-01T00:00:00Z")
     VoteFactory(battle=battle, contender_a=battle.contender_a, contender_b=battle.contender_b, outcome="a")
     AnswerAttempt.objects.create(
@@ -60,6 +61,11 @@ def test_changelist_search_and_filters_work(staff, label):
         latency_ms=900,
     )
     ratings_refresh()
+
+
+@pytest.mark.parametrize("label", MODELS)
+def test_changelist_search_and_filters_work(staff, label):
+    a_voted_battle()
     app_label, model_name = label.split(".")
     url = reverse(f"admin:{app_label}_{model_name}_changelist")
     page = staff.get(url)
@@ -70,6 +76,21 @@ def test_changelist_search_and_filters_work(staff, label):
     shown = page.context["cl"].result_list[0]
     change = staff.get(reverse(f"admin:{app_label}_{model_name}_change", args=[shown.pk]))
     assert change.status_code == 200
+
+
+def test_the_admin_is_arenas_in_both_languages(staff):
+    assert isinstance(admin.site, ArenaAdminSite)
+    assert reverse("admin:index") == "/admin/"
+    staff.cookies["arena_language"] = "zh-hans"
+    chinese = staff.get("/admin/").content.decode()
+    assert "<title>Arena 管理 | Arena 管理后台</title>" in chinese
+    assert '<a href="/admin/">Arena 管理</a>' in chinese and "<h1>Arena 管理</h1>" in chinese
+    staff.cookies["arena_language"] = "en"
+    english = staff.get("/admin/").content.decode()
+    assert "<title>Arena administration | Arena admin</title>" in english
+    assert '<a href="/admin/">Arena administration</a>' in english
+    for page in (chinese, english, Client().get("/admin/login/").content.decode()):
+        assert "Django" not in page
 
 
 def test_admin_requires_staff():
@@ -247,3 +268,49 @@ def test_questions_are_turned_off_and_on_from_the_list(staff):
     ]
     staff.post(changelist, {"action": "activate", "_selected_action": [first.pk]})
     assert Question.objects.get(pk=first.pk).is_active and not Question.objects.get(pk=second.pk).is_active
+
+
+MADE_BY_THE_ARENA = [
+    *["battles.answer", "battles.answerattempt", "battles.battle", "battles.vote", "battles.voter"],
+    *["ratings.ratingsnapshot", "ratings.contenderrating", "ratings.paircount", "ratings.elorating"],
+    *["ratings.ratingsstate", "ratings.ratingmatrix"],
+    *["arena.storeoutage", "arena.workerheartbeat", "arena.periodictaskrun", "arena.loginattempt"],
+]
+
+
+@pytest.mark.parametrize("label", MADE_BY_THE_ARENA)
+def test_rows_the_arena_makes_are_shown_never_added_or_edited(staff, label):
+    from arena.models import PeriodicTaskRun, StoreOutage, WorkerHeartbeat
+
+    a_voted_battle()
+    now = timezone.now()
+    StoreOutage.objects.create(store="cache", started_at=now, last_error="ConnectionError: refused")
+    WorkerHeartbeat.objects.create(name="celery@host:1", pid=1, started_at=now, last_seen_at=now)
+    PeriodicTaskRun.objects.create(task="battle_pool_refill_task", last_run_at=now, runs=1)
+    Client(REMOTE_ADDR="198.51.100.1").post("/admin/login/", {"username": "root", "password": "a-guess"})
+    app_label, model_name = label.split(".")
+    listing = staff.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
+    assert listing.status_code == 200
+    assert reverse(f"admin:{app_label}_{model_name}_add") not in listing.content.decode()  # no Add button
+    assert staff.get(reverse(f"admin:{app_label}_{model_name}_add")).status_code == 403
+    row = listing.context["cl"].result_list[0]
+    change_url = reverse(f"admin:{app_label}_{model_name}_change", args=[row.pk])
+    page = staff.get(change_url)
+    assert page.status_code == 200 and page.context["has_change_permission"] is False
+    assert 'name="_save"' not in page.content.decode()
+    assert staff.post(change_url, {}).status_code == 403
+
+
+@pytest.mark.parametrize("label", ["battles.category", "battles.question", "battles.contender"])
+def test_the_bank_and_the_contenders_are_added_and_edited_by_staff(staff, label):
+    app_label, model_name = label.split(".")
+    listing = staff.get(reverse(f"admin:{app_label}_{model_name}_changelist")).content.decode()
+    assert reverse(f"admin:{app_label}_{model_name}_add") in listing
+    page = staff.get(reverse(f"admin:{app_label}_{model_name}_add"))
+    assert page.status_code == 200 and 'name="_save"' in page.content.decode()
+
+
+def test_a_category_is_added_in_the_admin(staff):
+    response = staff.post(reverse("admin:battles_category_add"), {"code": "MATH", "name": "数学"})
+    assert response.status_code == 302, response.content
+    assert Category.objects.get(code="MATH").name == "数学"

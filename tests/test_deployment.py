@@ -139,3 +139,74 @@ def test_the_embedded_mode_makes_one_key_for_processes_starting_together(tmp_pat
     key_file = tmp_path / "secret_key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert [path.name for path in tmp_path.iterdir()] == ["secret_key"]  # no drafts left behind
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    """The variables of an env file as docker compose reads it (KEY=VALUE lines, # comments)."""
+    variables = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            variables[name.strip()] = value.strip()
+    return variables
+
+
+def _web_environment(compose: dict, **changes: str) -> dict[str, str]:
+    """What the compose file's web service runs with: .env (as .env.example, with its key set), then
+    the service's own environment, pointed at the test's stores (the checks open no connection)."""
+    web = compose["services"]["web"]
+    environment = {"PATH": os.environ["PATH"], **_env_file(ROOT / ".env.example")}
+    environment |= {name: str(value) for name, value in web["environment"].items()}
+    environment |= {
+        "SECRET_KEY": "a-production-like-key-" + "0123456789abcdefghij" * 3,
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "ARENA_VAR_DIR": "",
+        **changes,
+    }
+    assert environment["DEBUG"] == "false" and "DJANGO_SETTINGS_MODULE" not in environment
+    return environment
+
+
+def _check_deploy(environment: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    environment |= {"ARENA_VAR_DIR": str(tmp_path), "STATIC_ROOT": str(tmp_path / "static")}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_deployment_checklist_passes_behind_the_https_proxy(compose, tmp_path):
+    environment = _web_environment(
+        compose, BEHIND_HTTPS_PROXY="true", CSRF_TRUSTED_ORIGINS="https://arena.example.org"
+    )
+    checked = _check_deploy(environment, tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "System check identified no issues (1 silenced)." in checked.stdout
+
+
+def test_over_plain_http_the_checklist_names_what_https_would_fix(compose, tmp_path):
+    checked = _check_deploy(_web_environment(compose, BEHIND_HTTPS_PROXY="false"), tmp_path)
+    assert checked.returncode == 1
+    warned = set(re.findall(r"\(security\.(W\d+)\)", checked.stdout + checked.stderr))
+    # No HSTS, no redirect to HTTPS, session and CSRF cookies sent over plain HTTP.
+    assert warned == {"W004", "W008", "W012", "W016"}, checked.stdout + checked.stderr
+
+
+@pytest.mark.django_db
+def test_plain_http_is_redirected_but_the_health_checks_are_not(settings):
+    from django.test import Client
+
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    plain = Client()
+    redirected = plain.get("/leaderboard/")
+    assert (redirected.status_code, redirected["Location"]) == (301, "https://testserver/leaderboard/")
+    assert plain.get("/health/").status_code == 200  # what the container's health check calls
+    assert plain.get("/health/ready/").status_code in (200, 503)  # answered, not redirected
+    assert plain.get("/leaderboard/", HTTP_X_FORWARDED_PROTO="https").status_code == 200

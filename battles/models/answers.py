@@ -15,13 +15,17 @@ class Answer(models.Model):
         DONE = "done", _("done")
         FAILED = "failed", _("failed")
 
-    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
-    contender = models.ForeignKey(Contender, on_delete=models.PROTECT, related_name="answers")
+    question = models.ForeignKey(
+        Question, on_delete=models.PROTECT, related_name="answers", verbose_name=_("question")
+    )
+    contender = models.ForeignKey(
+        Contender, on_delete=models.PROTECT, related_name="answers", verbose_name=_("contender")
+    )
     sample_index = models.PositiveIntegerField(_("sample"), default=0)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     text = models.TextField(_("text"), blank=True)
     # The text rendered from markdown and sanitised, ready to show to voters.
-    html = models.TextField(blank=True, editable=False)
+    html = models.TextField(_("HTML shown to voters"), blank=True, editable=False)
     # The model's reasoning (reasoning_content or a <think> block), kept apart and not shown to voters.
     reasoning = models.TextField(_("reasoning"), blank=True)
     # What had to be changed in the text or reasoning to store and show it (NUL characters removed,
@@ -42,7 +46,7 @@ class Answer(models.Model):
     completion_tokens = models.PositiveIntegerField(_("tokens out"), null=True, blank=True)
     finish_reason = models.CharField(_("finish reason"), max_length=64, blank=True)
     is_truncated = models.BooleanField(_("cut at the size cap"), default=False)
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    attempts = models.PositiveIntegerField(_("attempt count"), default=0)
     # Who holds the answer while it runs, and until when: a result is saved only by the holder of the
     # current claim, and a claim past its lease is returned to the queue by the sweeper.
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
@@ -50,9 +54,9 @@ class Answer(models.Model):
     # When a retry is due; the sweeper queues pending answers whose retry is long overdue.
     retry_at = models.DateTimeField(null=True, blank=True, editable=False)
     source = models.CharField(_("source"), max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -93,8 +97,10 @@ class AnswerAttempt(models.Model):
         PERMANENT_ERROR = "permanent_error", _("failed for good")
         LOST = "lost", _("lost (worker stopped)")
 
-    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="attempt_log")
-    number = models.PositiveIntegerField(_("attempt"))
+    answer = models.ForeignKey(
+        Answer, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("answer")
+    )
+    number = models.PositiveIntegerField(_("attempt number"))
     started_at = models.DateTimeField(_("started"))
     finished_at = models.DateTimeField(_("finished"))
     outcome = models.CharField(_("outcome"), max_length=32, choices=Outcome.choices)
@@ -117,4 +123,4 @@ class AnswerAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.answer_id} #{self.number}: {self.outcome}"
+        return f"{self.answer_id} #{self.number}: {self.get_outcome_display()}"

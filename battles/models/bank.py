@@ -51,14 +51,16 @@ class Question(models.Model):
     text = models.TextField(_("text"))
     # SHA-256 of the whitespace-normalised text: the same question is never stored twice.
     text_sha256 = models.CharField(max_length=64, unique=True, editable=False)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="questions")
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="questions", verbose_name=_("category")
+    )
     language = models.CharField(_("language"), max_length=16, help_text=_("BCP 47 code, e.g. zh or en."))
     is_active = models.BooleanField(_("active"), default=True)
     source = models.CharField(_("source"), max_length=500, blank=True)
     origin = models.CharField(
         _("origin"), max_length=16, choices=Origin.choices, default=Origin.REAL, help_text=ORIGIN_HELP_TEXT
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
         ordering = ["id"]

@@ -140,8 +140,8 @@ class Contender(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True)
     last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["name"]

@@ -15,9 +15,9 @@ from battles.models.contenders import Contender
 class Voter(models.Model):
     """An anonymous voter, known only by a signed cookie that carries this id."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(default=timezone.now)
+    id = models.UUIDField(_("voter id"), primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
 
     class Meta:
         verbose_name = _("voter")
@@ -35,15 +35,31 @@ class Battle(models.Model):
         VOTED = "voted", _("voted")
         RETIRED = "retired", _("retired")
 
-    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="battles")
-    contender_a = models.ForeignKey(Contender, on_delete=models.PROTECT, related_name="+")
-    contender_b = models.ForeignKey(Contender, on_delete=models.PROTECT, related_name="+")
-    answer_a = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
-    answer_b = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
+    question = models.ForeignKey(
+        Question, on_delete=models.PROTECT, related_name="battles", verbose_name=_("question")
+    )
+    contender_a = models.ForeignKey(
+        Contender, on_delete=models.PROTECT, related_name="+", verbose_name=_("contender A")
+    )
+    contender_b = models.ForeignKey(
+        Contender, on_delete=models.PROTECT, related_name="+", verbose_name=_("contender B")
+    )
+    answer_a = models.ForeignKey(
+        Answer, on_delete=models.PROTECT, related_name="+", verbose_name=_("answer A")
+    )
+    answer_b = models.ForeignKey(
+        Answer, on_delete=models.PROTECT, related_name="+", verbose_name=_("answer B")
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.GENERATING)
     # Indexed by (voter, status) below: an index of its own would only cost every claim and vote.
     voter = models.ForeignKey(
-        Voter, on_delete=models.SET_NULL, null=True, blank=True, related_name="battles", db_index=False
+        Voter,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="battles",
+        db_index=False,
+        verbose_name=_("voter"),
     )
     # A keyed hash of the address of the voter the battle is held for (served to, or drawn for), never
     # the address itself: an address may hold only so many battles not voted on
@@ -52,13 +68,19 @@ class Battle(models.Model):
     # The voter whose hold ran out before they voted (the battle went back to the pool): a vote they
     # cast late is told so, instead of "not served to you".
     expired_holder = models.ForeignKey(
-        Voter, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        Voter,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("voter whose hold ran out"),
     )
-    retired_reason = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    ready_at = models.DateTimeField(null=True, blank=True)
-    served_at = models.DateTimeField(null=True, blank=True)
-    voted_at = models.DateTimeField(null=True, blank=True)
+    retired_reason = models.CharField(_("why retired"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("drawn"), default=timezone.now)
+    ready_at = models.DateTimeField(_("ready"), null=True, blank=True)
+    served_at = models.DateTimeField(_("served"), null=True, blank=True)
+    voted_at = models.DateTimeField(_("voted"), null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -115,14 +137,27 @@ class Vote(models.Model):
         BOTH_BAD = "both_bad", _("Both are bad")
 
     battle = models.OneToOneField(
-        Battle, on_delete=models.PROTECT, null=True, blank=True, related_name="vote"
+        Battle, on_delete=models.PROTECT, null=True, blank=True, related_name="vote", verbose_name=_("battle")
     )
-    voter = models.ForeignKey(Voter, on_delete=models.SET_NULL, null=True, blank=True, related_name="votes")
-    contender_a = models.ForeignKey(Contender, on_delete=models.PROTECT, related_name="+")
-    contender_b = models.ForeignKey(Contender, on_delete=models.PROTECT, related_name="+")
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    voter = models.ForeignKey(
+        Voter, on_delete=models.SET_NULL, null=True, blank=True, related_name="votes", verbose_name=_("voter")
+    )
+    contender_a = models.ForeignKey(
+        Contender, on_delete=models.PROTECT, related_name="+", verbose_name=_("contender A")
+    )
+    contender_b = models.ForeignKey(
+        Contender, on_delete=models.PROTECT, related_name="+", verbose_name=_("contender B")
+    )
+    category = models.ForeignKey(
+        Category,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("category"),
+    )
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("cast"), default=timezone.now)
     # From serving the battle to the vote: how long the voter looked before deciding.
     decision_ms = models.PositiveIntegerField(_("time to decide (ms)"), null=True, blank=True)
     # A keyed hash of the voter's IP address, never the address itself: enough to spot one source
@@ -152,4 +187,4 @@ class Vote(models.Model):
         indexes = [models.Index(fields=["created_at", "id"], name="vote_time_order")]
 
     def __str__(self) -> str:
-        return f"{self.contender_a} vs {self.contender_b}: {self.outcome}"
+        return f"{self.contender_a} vs {self.contender_b}: {self.get_outcome_display()}"
