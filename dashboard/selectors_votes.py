@@ -98,7 +98,8 @@ class BoardAge:
 class Coverage:
     boards: list[BoardAge] = field(default_factory=list)
     rank_changes: list[dict[str, Any]] = field(default_factory=list)  # name, rank, change (None: new)
-    categories: list[tuple[str, int]] = field(default_factory=list)
+    categories: list[tuple[str, int]] = field(default_factory=list)  # with votes, most first
+    categories_without_votes: int = 0
     questions_fewest: list[dict[str, Any]] = field(default_factory=list)  # active, fewest votes first
     question_votes_median: float | None = None
     pairs_total: int = 0
@@ -127,10 +128,12 @@ def coverage(*, now: datetime, questions_shown: int = 15, matrix_size: int = 30)
     if overall is not None:
         result.rank_changes = _rank_changes(overall, names, now=now)
     categories = votes_per_category()
-    result.categories = [
-        (name, categories.get(category_id, 0))
-        for category_id, name in Category.objects.order_by("code").values_list("id", "name")
-    ]
+    named = list(Category.objects.order_by("code").values_list("id", "name"))
+    result.categories = sorted(
+        ((name, categories[category_id]) for category_id, name in named if categories.get(category_id)),
+        key=lambda item: -item[1],
+    )
+    result.categories_without_votes = sum(1 for category_id, _ in named if not categories.get(category_id))
     _questions_coverage(result, shown=questions_shown)
     _pairs_coverage(result, names, ranked=[row["id"] for row in result.rank_changes], size=matrix_size)
     return result

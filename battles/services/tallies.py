@@ -63,6 +63,7 @@ REJECTION_CODES = [
     "daily_cap",
 ]
 TOP_ADDRESSES = 10
+NO_BUCKET = "none"
 _REJECTIONS_KEPT_SECONDS = 3 * 24 * 3600
 
 
@@ -116,7 +117,9 @@ def votes_tally_reset() -> None:
 
 
 def _bucket_case(field_name: str, buckets: list[tuple[str, int | None]], scale: int) -> Case:
-    whens = [
+    # Votes without the figure (imported from logs) are in no bucket.
+    whens = [When(**{f"{field_name}__isnull": True}, then=Value(NO_BUCKET))]
+    whens += [
         When(**{f"{field_name}__lt": bound * scale}, then=Value(name)) for name, bound in buckets if bound
     ]
     return Case(*whens, default=Value(buckets[-1][0]), output_field=CharField())
@@ -141,12 +144,15 @@ def _hours_tally(now: datetime, report: TallyReport) -> None:
         hour = _hour_of(row["hour"])
         if hour in counts:
             counts[hour][row["bucket"]] = row["votes"]
+    votes = {hour: sum(decisions.values()) for hour, decisions in counts.items()}
+    for decisions in counts.values():
+        decisions.pop(NO_BUCKET, None)
     rejections = _rejections_read(open_hours)
     for hour in open_hours:
         decisions = counts[hour]
         is_final = hour + timedelta(hours=1) + FINAL_AFTER <= now and rejections is not None
         values: dict[str, Any] = {
-            "votes": sum(decisions.values()),
+            "votes": votes[hour],
             "decisions": decisions,
             "is_final": is_final,
         }

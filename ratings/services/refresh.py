@@ -109,6 +109,12 @@ def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) ->
         if categories or stale:
             for category in categories_with_counted_votes():
                 ratings_refresh(category=category)
+                # A vote cast meanwhile reaches the overall board after this category's refresh, not
+                # after every category's (ten boards at a million votes take tens of seconds).
+                if _votes_not_on_the_board():
+                    snapshot = ratings_refresh()
+                    if snapshot is not None:
+                        written.append(snapshot)
             _categories_refreshed_at[0] = time.monotonic()
 
     def queue_in(seconds: float) -> bool:

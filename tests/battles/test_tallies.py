@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 12, 3, 10, 30, tzinfo=dt.UTC)
 
 
-def voted(*, at: dt.datetime, question, voter: Voter | None, decision_ms: int = 5_000, ip_hash: str = ""):
+def voted(
+    *, at: dt.datetime, question, voter: Voter | None, decision_ms: int | None = 5_000, ip_hash: str = ""
+):
     voter = voter or Voter.objects.create()
     battle = BattleFactory(
         question=question, status=Battle.Status.VOTED, voter=voter, served_at=at - dt.timedelta(seconds=20)
@@ -114,3 +116,12 @@ def test_the_command_counts_again_from_the_first_vote():
     call_command("votes_tally", "--recount", stdout=out)
     assert sum(VoteDay.objects.values_list("votes", flat=True)) == 1
     assert dict(QuestionVotes.objects.values_list("question_id", "votes")) == {question.pk: 1}
+
+
+def test_a_vote_without_its_time_to_decide_is_counted_in_no_bucket():
+    question = QuestionFactory()
+    voted(at=NOW.replace(minute=1), question=question, voter=None, decision_ms=None)
+    voted(at=NOW.replace(minute=2), question=question, voter=None, decision_ms=4_000)
+    votes_tally(now=NOW)
+    hour = VoteHour.objects.get(hour=NOW.replace(minute=0))
+    assert (hour.votes, hour.decisions) == (2, {"3-10": 1})
