@@ -90,6 +90,9 @@ def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) ->
     written by this call, if any.
     """
     written: list[RatingSnapshot] = []
+    # Every category board asked for once: later runs of this holder (votes that kept coming) do
+    # the overall board, and the categories only when they are due.
+    categories_asked = [categories]
 
     def refresh() -> None:
         stores.call(
@@ -106,7 +109,8 @@ def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) ->
         stale = (
             time.monotonic() - _categories_refreshed_at[0] > settings.ARENA_RATINGS_REFRESH_INTERVAL_SECONDS
         )
-        if categories or stale:
+        if categories_asked[0] or stale:
+            categories_asked[0] = False
             for category in categories_with_counted_votes():
                 ratings_refresh(category=category)
                 # A vote cast meanwhile reaches the overall board after this category's refresh, not
