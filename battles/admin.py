@@ -22,7 +22,12 @@ from battles.services.contenders import (
     contender_update,
     contenders_resume,
 )
-from battles.services.health import concurrency_warning, contender_probe, contender_server_slots
+from battles.services.health import (
+    concurrency_warning,
+    contender_probe,
+    contender_server_slots,
+    probe_message,
+)
 from battles.services.questions import questions_set_active
 
 
@@ -257,19 +262,11 @@ class ContenderAdmin(admin.ModelAdmin):
             warning = concurrency_warning(contender)
             if warning:
                 self.message_user(request, warning, messages.WARNING)
-            if result.is_ok:
-                self.message_user(
-                    request,
-                    _("%(name)s: OK in %(ms)s ms, %(detail)s")
-                    % {"name": contender.name, "ms": result.latency_ms, "detail": result.detail},
-                    messages.SUCCESS,
-                )
-            else:
-                self.message_user(
-                    request,
-                    _("%(name)s: %(detail)s") % {"name": contender.name, "detail": result.detail},
-                    messages.ERROR,
-                )
+            self.message_user(
+                request,
+                probe_message(name=contender.name, result=result),
+                messages.SUCCESS if result.is_ok else messages.ERROR,
+            )
 
     @admin.action(description=_("Resume the selected contenders now (clear the failure pause)"))
     def resume(self, request: HttpRequest, queryset: QuerySet[Contender]) -> None:

@@ -70,13 +70,10 @@ _CONTENDER_FIELDS = [
 
 def contenders_health(*, now: datetime) -> list[ContenderHealth]:
     """Every contender, by name, with its answers of the last hour and day (three queries)."""
-    rows = [
-        ContenderHealth(**values, is_endpoint=kind == Contender.Kind.ENDPOINT)
-        for *_, kind, values in (
-            (row.pop("kind"), row)
-            for row in Contender.objects.order_by("name").values(*_CONTENDER_FIELDS, "kind")
-        )
-    ]
+    rows = []
+    for values in Contender.objects.order_by("name").values(*_CONTENDER_FIELDS, "kind"):
+        kind = values.pop("kind")
+        rows.append(ContenderHealth(**values, is_endpoint=kind == Contender.Kind.ENDPOINT))
     by_id = {row.id: row for row in rows}
     running = (
         Answer.objects.filter(status=Answer.Status.RUNNING).values_list("contender_id").annotate(Count("id"))

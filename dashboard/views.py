@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from arena.selectors import readiness
 from battles.selectors import contender_find
 from battles.services.contenders import contender_pause, contender_resume
-from battles.services.health import contender_probe
+from battles.services.health import contender_probe, probe_message
 from dashboard import alerts, selectors, selectors_votes
 
 
@@ -76,14 +76,7 @@ def contender_action(request: HttpRequest, contender_id: int, action: str) -> Ht
         messages.success(request, _("%(name)s is back in battles.") % {"name": contender.name})
     else:
         result = contender_probe(contender=contender)
-        if result.is_ok:
-            messages.success(
-                request,
-                _("%(name)s: OK in %(ms)s ms, %(detail)s")
-                % {"name": contender.name, "ms": result.latency_ms, "detail": result.detail},
-            )
-        else:
-            messages.error(
-                request, _("%(name)s: %(detail)s") % {"name": contender.name, "detail": result.detail}
-            )
+        (messages.success if result.is_ok else messages.error)(
+            request, probe_message(name=contender.name, result=result)
+        )
     return redirect(f"{reverse('dashboard')}#contenders-title")

@@ -136,6 +136,17 @@ class ProbeResult:
     is_cancelled: bool = False  # given up on our side (the worker is shutting down): says nothing
 
 
+def probe_message(*, name: str, result: ProbeResult) -> str:
+    """What staff are told of a probe they asked for (the admin's action, the dashboard's button)."""
+    if result.is_ok:
+        return _("%(name)s: OK in %(ms)s ms, %(detail)s") % {
+            "name": name,
+            "ms": result.latency_ms,
+            "detail": result.detail,
+        }
+    return _("%(name)s: %(detail)s") % {"name": name, "detail": result.detail}
+
+
 def contender_probe(*, contender: Contender, full: bool = False) -> ProbeResult:
     """One request to the contender's endpoint.
 
