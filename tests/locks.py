@@ -39,3 +39,28 @@ def sessions_waiting_for(session: "psycopg2.extensions.connection", name: str) -
             [key >> 32, key & 0xFFFFFFFF],
         )
         return int(cursor.fetchone()[0])
+
+
+@contextmanager
+def rows_locked(table: str) -> Iterator["psycopg2.extensions.connection"]:
+    """Another session holding every row of the table FOR UPDATE until the block ends."""
+    session = _session()
+    try:
+        with session.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute(f"SELECT 1 FROM {table} FOR UPDATE")  # noqa: S608 (a table name of ours)
+        yield session
+        with session.cursor() as cursor:
+            cursor.execute("COMMIT")
+    finally:
+        session.close()
+
+
+def rows_waited_for(session: "psycopg2.extensions.connection") -> int:
+    """How many other sessions wait for a row or a transaction's lock (seen through any session)."""
+    with session.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted "
+            "AND locktype IN ('transactionid', 'tuple') AND pid <> pg_backend_pid()"
+        )
+        return int(cursor.fetchone()[0])

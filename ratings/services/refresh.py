@@ -94,7 +94,9 @@ def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) ->
     # the overall board, and the categories only when they are due.
     categories_asked = [categories]
 
-    def refresh() -> None:
+    def overall() -> None:
+        # The flag is cleared as each refresh of the overall board starts: a vote cast during it
+        # queues the next request (which finds the lock held and leaves the vote to this holder).
         stores.call(
             stores.CACHE,
             "coalesce ratings refreshes",
@@ -104,6 +106,9 @@ def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) ->
         snapshot = ratings_refresh()
         if snapshot is not None:
             written.append(snapshot)
+
+    def refresh() -> None:
+        overall()
         # Whoever holds the lock keeps the category boards fresh too: a process that asked for them
         # and found the lock held has left them to the holder.
         stale = (
@@ -116,9 +121,7 @@ def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) ->
                 # A vote cast meanwhile reaches the overall board after this category's refresh, not
                 # after every category's (ten boards at a million votes take tens of seconds).
                 if _votes_not_on_the_board():
-                    snapshot = ratings_refresh()
-                    if snapshot is not None:
-                        written.append(snapshot)
+                    overall()
             _categories_refreshed_at[0] = time.monotonic()
 
     def queue_in(seconds: float) -> bool:

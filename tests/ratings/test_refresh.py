@@ -21,8 +21,8 @@ from ratings.services import (
     ratings_refresh_locked,
     ratings_refresh_request,
 )
-from tests.factories import ContenderFactory, VoteFactory
-from tests.locks import another_session_holds, sessions_waiting_for
+from tests.factories import CategoryFactory, ContenderFactory, VoteFactory
+from tests.locks import another_session_holds, rows_locked, rows_waited_for, sessions_waiting_for
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +201,47 @@ def test_a_rebuild_waits_for_a_running_refresh_without_polling_and_then_runs():
     thread.join(timeout=60)
     assert finished.is_set()
     assert RatingSnapshot.objects.get(category=None).vote_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vote_cast_during_a_refresh_of_the_category_boards_reaches_the_overall_board_after_one(settings):
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    first, second = CategoryFactory(), CategoryFactory()
+    VoteFactory(category=first)
+    ratings_refresh()  # the Elo state's row exists
+    VoteFactory(category=first)
+    VoteFactory(category=second)
+    finished = threading.Event()
+
+    def refresh() -> None:
+        try:
+            ratings_refresh_locked(categories=True)
+        finally:
+            connection.close()
+            finished.set()
+
+    # Another session holds the Elo state's row: the refresh's first fit of the overall board waits on
+    # it, with its view of the votes already taken; the vote below is cast meanwhile.
+    with rows_locked("ratings_ratingsstate") as holder:
+        thread = threading.Thread(target=refresh)
+        thread.start()
+        wait_until(lambda: rows_waited_for(holder) == 1, timeout_seconds=30)
+        late = VoteFactory(category=second)
+        ratings_refresh_request()
+        assert broker.llen("celery") == 1 and cache.get(REFRESH_QUEUED_KEY) == "1"
+    thread.join(timeout=60)
+    assert finished.is_set()
+
+    overall = list(RatingSnapshot.objects.filter(category=None).order_by("created_at", "id"))
+    assert [snapshot.vote_count for snapshot in overall] == [1, 3, 4]
+    with_late = overall[-1]
+    assert with_late.last_vote_id == late.pk
+    # Both category boards were refreshed, and the late vote reached the overall board before the
+    # second of them: it waited for one category, not for all.
+    boards = RatingSnapshot.objects.exclude(category=None).order_by("created_at", "id")
+    assert sorted(board.category_id for board in boards) == sorted([first.pk, second.pk])
+    assert boards[0].created_at <= with_late.created_at <= boards[1].created_at
+    # The refresh that took the late vote in cleared the queued flag: the next vote queues a refresh.
+    assert cache.get(REFRESH_QUEUED_KEY) is None
+    ratings_refresh_request()
+    assert broker.llen("celery") == 2
