@@ -132,7 +132,7 @@ class VotedBattleList(generics.ListAPIView[Battle]):
     def get_queryset(self) -> QuerySet[Battle]:
         battles = _public_battles()
         contender = text_parameter(self.request, "contender")
-        if contender:
+        if contender is not None:  # an empty one is refused, as every other whole-number parameter
             if not whole_number(contender) or not 1 <= int(contender) <= LARGEST_ID:
                 raise ApiError(400, "invalid", _("contender must be a contender id"))
             battles = battles.filter(Q(contender_a_id=contender) | Q(contender_b_id=contender))

@@ -189,7 +189,10 @@ def test_a_snapshot_of_another_category_is_refused(api):
         "/api/v1/votes/export/?after=%C2%B2",
         "/api/v1/votes/export/?limit=%C2%B3",
         "/api/v1/battles/?contender=%C2%B2",
+        "/api/v1/battles/?contender=",
+        "/api/v1/questions/?page_size=",
         "/api/v1/leaderboard/?snapshot=%C2%B9",
+        "/api/v1/leaderboard/?snapshot=",
     ],
 )
 def test_odd_numbers_are_refused_in_the_error_shape(api, path):
