@@ -50,12 +50,31 @@ def _cache() -> dict[str, Any]:
     return {"status": "ok", "backend": "redis"}
 
 
-def _broker() -> dict[str, Any]:
+# The queues the workers consume (make run's and the compose file's workers).
+BROKER_QUEUES = ("celery", "generation")
+
+
+def _broker(queue_depths: bool) -> dict[str, Any]:
     from arena.celery import app
 
     with app.connection_for_write() as broker:
         broker.ensure_connection(max_retries=1, timeout=1)
-        return {"status": "ok", "transport": broker.transport_cls}
+        result: dict[str, Any] = {"status": "ok", "transport": broker.transport_cls}
+        if queue_depths:
+            # Declaring a queue of the broker's virtual transports (Redis, the embedded one) only
+            # reads its size; the worker declares the same queues at start.
+            channel = broker.default_channel
+            result["queues"] = {
+                queue: channel.queue_declare(queue=queue).message_count for queue in BROKER_QUEUES
+            }
+        return result
+
+
+def queue_depths_of(report: dict[str, Any]) -> dict[str, int | None]:
+    """Messages waiting in each queue, from a readiness(queue_depths=True) report (None for each
+    while the broker cannot be reached)."""
+    depths: dict[str, int | None] = report["checks"].get("broker", {}).get("queues") or {}
+    return {queue: depths.get(queue) for queue in BROKER_QUEUES}
 
 
 def _workers(now: Any) -> dict[str, Any]:
@@ -109,13 +128,19 @@ def _beat(now: Any, arena_up_since: Any) -> dict[str, Any]:
     return {"status": "late" if late else "ok", "late": late, "tasks": tasks}
 
 
+def pool_counted_up_to() -> int:
+    """How far readiness counts the battles of each pool state: well past the target."""
+    return max(1000, 10 * settings.ARENA_POOL_TARGET)
+
+
 def _pool() -> dict[str, Any]:
     from battles.selectors import pool_counts
 
-    counts = pool_counts()
+    up_to = pool_counted_up_to()
+    counts = pool_counts(up_to=up_to)
     target = settings.ARENA_POOL_TARGET
     status = "ok" if counts["ready"] > 0 or target == 0 else "empty"
-    return {"status": status, "target": target, **counts}
+    return {"status": status, "target": target, **counts, "counted_up_to": up_to}
 
 
 def _outages() -> list[dict[str, Any]]:
@@ -135,7 +160,17 @@ def _outages() -> list[dict[str, Any]]:
 def readiness_public(report: dict[str, Any]) -> dict[str, Any]:
     """What anyone may see of the report: statuses and counts, not worker names, process ids, error
     texts or outage details (those are for staff)."""
-    kept = {"status", "latency_ms", "alive", "late", "target", "ready", "held", "generating"}
+    kept = {
+        "status",
+        "latency_ms",
+        "alive",
+        "late",
+        "target",
+        "ready",
+        "held",
+        "generating",
+        "counted_up_to",
+    }
     checks = {
         name: {key: value for key, value in check.items() if key in kept}
         for name, check in report["checks"].items()
@@ -143,13 +178,14 @@ def readiness_public(report: dict[str, Any]) -> dict[str, Any]:
     return {"status": report["status"], "checks": checks}
 
 
-def readiness() -> dict[str, Any]:
+def readiness(*, queue_depths: bool = False) -> dict[str, Any]:
     """Every check, and an overall status: "not_ready" when voters cannot be served (no database,
     or no battle ready and no worker alive to prepare one), "degraded" when they are served but
-    something needs attention, "ready" when all is well."""
+    something needs attention, "ready" when all is well. With `queue_depths`, the broker's check
+    also counts the messages waiting in each queue (see queue_depths_of), on the same connection."""
     checks: dict[str, Any] = {"database": _timed(_database)}
     checks["cache"] = _timed(_cache)
-    checks["broker"] = _timed(_broker)
+    checks["broker"] = _timed(lambda: _broker(queue_depths))
     if checks["database"]["status"] != "ok":
         return {"status": NOT_READY, "checks": checks, "outages": []}
     now = timezone.now()

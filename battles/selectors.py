@@ -74,22 +74,34 @@ def vote_with_names(*, vote_id: int) -> Vote:
     return Vote.objects.select_related("contender_a", "contender_b").get(pk=vote_id)
 
 
-def pool_counts() -> dict[str, int]:
+def pool_counts(*, up_to: int) -> dict[str, int]:
     """Open battles: ready in the shared pool, held for voters (served or drawn for one), waiting
-    for answers."""
-    from django.db.models import Count
-
+    for answers; each counted up to `up_to` (a pool of a hundred thousand is not read to the end)."""
     from battles.services.pool import SERVABLE
 
     # Only battles that can be shown count: not those of deactivated or (unless served) seeded rows.
-    counts: dict[str, int] = Battle.objects.filter(SERVABLE, status__in=OPEN_STATUSES).aggregate(
-        ready=Count("id", filter=Q(status=Battle.Status.READY, voter__isnull=True)),
-        held=Count(
-            "id", filter=Q(status__in=[Battle.Status.READY, Battle.Status.SERVED], voter__isnull=False)
-        ),
-        generating=Count("id", filter=Q(status=Battle.Status.GENERATING)),
+    servable = Battle.objects.filter(SERVABLE).order_by()  # no sort: any `up_to` rows will do
+    return {
+        "ready": servable.filter(status=Battle.Status.READY, voter__isnull=True)[:up_to].count(),
+        "held": servable.filter(status__in=[Battle.Status.READY, Battle.Status.SERVED], voter__isnull=False)[
+            :up_to
+        ].count(),
+        "generating": servable.filter(status=Battle.Status.GENERATING)[:up_to].count(),
+    }
+
+
+def battle_counts_up_to(*, statuses: list[str], up_to: int) -> dict[str, int]:
+    """How many battles are in each of these states, each counted up to `up_to`, in one statement
+    (each state read from its partial index, and no further than `up_to` rows)."""
+    table = Battle._meta.db_table
+    parts = ", ".join(
+        f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE status = %s LIMIT %s) AS counted)"  # noqa: S608
+        for _ in statuses
     )
-    return counts
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {parts}", [value for status in statuses for value in (status, up_to)])
+        row = cursor.fetchone()
+    return {status: int(count) for status, count in zip(statuses, row, strict=True)}
 
 
 def category_by_code(*, code: str) -> Category | None:

@@ -30,8 +30,13 @@ def _admin_list(model: str, **filters: Any) -> str:
     return f"{url}?{urlencode(filters)}" if filters else url
 
 
-def _when(moment: datetime) -> str:
+def moment_shown(moment: datetime) -> str:
+    """A moment as the admin shows one: local time, the short date and time format."""
     return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
+
+
+def _attempts_of(contender: ContenderHealth) -> str:
+    return _admin_list("battles_answerattempt", answer__contender__id__exact=contender.id)
 
 
 def contender_alerts(contenders: list[ContenderHealth]) -> list[Alert]:
@@ -41,8 +46,6 @@ def contender_alerts(contenders: list[ContenderHealth]) -> list[Alert]:
     for contender in contenders:
         if not contender.is_active:
             continue
-        change = reverse("admin:battles_contender_change", args=[contender.id])
-        attempts = _admin_list("battles_answerattempt", answer__contender__id__exact=contender.id)
         if contender.paused_until is not None:
             alerts.append(
                 Alert(
@@ -53,10 +56,10 @@ def contender_alerts(contenders: list[ContenderHealth]) -> list[Alert]:
                     )
                     % {
                         "name": contender.name,
-                        "until": _when(contender.paused_until),
+                        "until": moment_shown(contender.paused_until),
                         "reason": contender.paused_reason or contender.last_error,
                     },
-                    change,
+                    reverse("admin:battles_contender_change", args=[contender.id]),
                 )
             )
         elif contender.consecutive_failures:
@@ -73,7 +76,7 @@ def contender_alerts(contenders: list[ContenderHealth]) -> list[Alert]:
                         "count": contender.consecutive_failures,
                         "error": contender.last_error[:200],
                     },
-                    attempts,
+                    _attempts_of(contender),
                 )
             )
         if contender.latency_p95_ms is not None and contender.latency_p95_ms > slow_ms:
@@ -89,7 +92,7 @@ def contender_alerts(contenders: list[ContenderHealth]) -> list[Alert]:
                         "seconds": round(contender.latency_p95_ms / 1000),
                         "limit": settings.ARENA_ALERT_SLOW_ANSWER_SECONDS,
                     },
-                    attempts,
+                    _attempts_of(contender),
                 )
             )
     return alerts

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from rest_framework.authtoken.models import Token
 
-from arena.selectors import readiness
+from arena.selectors import pool_counted_up_to, queue_depths_of, readiness
 from battles.models import LATENCY_BUCKETS_SECONDS, Answer, Contender, ContenderLatency, VoteHour
 from dashboard import selectors
 from ratings.selectors import boards_newest, vote_total_counted
@@ -29,19 +29,20 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class ArenaCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         now = timezone.now()
-        yield from _votes()
-        yield from _answers()
+        voted = vote_total_counted()
+        report = readiness(queue_depths=True)
+        yield from _votes(voted)
+        yield from _answers(voted, queue_depths_of(report))
         yield from _latencies()
         yield from _contenders()
-        report = readiness()
         yield from _pool_and_processes(report)
         yield from _boards(now)
         yield from _coverage()
 
 
-def _votes() -> Iterator[Metric]:
+def _votes(voted: int) -> Iterator[Metric]:
     votes = CounterMetricFamily("arena_votes", "Votes recorded and counted.")
-    votes.add_metric([], vote_total_counted())
+    votes.add_metric([], voted)
     yield votes
     refused = CounterMetricFamily("arena_votes_refused", "Votes refused, by reason.", labels=["reason"])
     totals: dict[str, int] = {}
@@ -53,20 +54,20 @@ def _votes() -> Iterator[Metric]:
     yield refused
 
 
-def _answers() -> Iterator[Metric]:
+def _answers(voted: int, queues: dict[str, int | None]) -> Iterator[Metric]:
     answers = GaugeMetricFamily("arena_answers", "Answers by state.", labels=["state"])
-    pool = selectors.pool_state()
+    pool = selectors.pool_state(voted=voted, up_to=pool_counted_up_to(), queues=queues)
     for state, count in pool.answers.items():
         answers.add_metric([state], count)
     answers.add_metric(["done"], Answer.objects.filter(status=Answer.Status.DONE).count())
     yield answers
-    queues = GaugeMetricFamily(
+    waiting = GaugeMetricFamily(
         "arena_queue_messages", "Messages waiting in each broker queue.", labels=["queue"]
     )
     for queue, depth in pool.queues.items():
         if depth is not None:
-            queues.add_metric([queue], depth)
-    yield queues
+            waiting.add_metric([queue], depth)
+    yield waiting
     battles = GaugeMetricFamily("arena_battles", "Battles by state.", labels=["state"])
     for row in pool.battles:
         battles.add_metric([row.state], row.count)

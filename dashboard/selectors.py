@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, Min, OuterRef
+from django.db.models import Count, Exists, Min, OuterRef, Window
 
-from arena import stores
-from battles.models import Answer, Battle, Contender, Question
-from ratings.selectors import snapshot_latest, vote_total_counted
+from battles.models import Answer, Battle, Contender, Question, QuestionVotes
+from battles.selectors import battle_counts_up_to
+from ratings.selectors import snapshot_latest
 
 
 @dataclass
@@ -41,6 +41,7 @@ class ContenderHealth:
     last_error: str = ""
     last_failure_at: datetime | None = None
     last_success_at: datetime | None = None
+    change_url: str = ""  # its admin page, set by the view
 
     @property
     def state(self) -> str:
@@ -173,6 +174,11 @@ class StateCount:
     state: str
     count: int
     oldest_at: datetime | None = None
+    counted_up_to: int | None = None  # the count stopped there: there are at least this many
+
+    @property
+    def is_capped(self) -> bool:
+        return self.counted_up_to is not None and self.count >= self.counted_up_to
 
 
 @dataclass
@@ -182,26 +188,18 @@ class PoolState:
     queues: dict[str, int | None] = field(default_factory=dict)
 
 
-def pool_state() -> PoolState:
-    """Battles by state with the oldest of each open one, answers waiting or failed, and the broker's
-    queues. Voted battles are counted by the ratings' counters, not in the battle table."""
+def pool_state(*, voted: int, up_to: int, queues: dict[str, int | None]) -> PoolState:
+    """Battles by state with the oldest of each, each state counted up to `up_to` (voted ones:
+    `voted`, counted by the ratings, not in the battle table), answers waiting or failed, and the
+    broker's `queues` (readiness(queue_depths=True)'s)."""
     state = PoolState()
-    open_counts = (
-        Battle.objects.filter(
-            status__in=[Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED]
-        )
-        .values("status")
-        .annotate(count=Count("id"), oldest=Min("created_at"))
-    )
-    found = {row["status"]: row for row in open_counts}
-    for status in (Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED):
-        row = found.get(status, {"count": 0, "oldest": None})
-        state.battles.append(StateCount(str(status), row["count"], row["oldest"]))
-    state.battles.append(StateCount(str(Battle.Status.VOTED), vote_total_counted()))
-    retired = Battle.objects.filter(status=Battle.Status.RETIRED).aggregate(
-        count=Count("id"), oldest=Min("created_at")
-    )
-    state.battles.append(StateCount(str(Battle.Status.RETIRED), retired["count"], retired["oldest"]))
+    shown = (Battle.Status.GENERATING, Battle.Status.READY, Battle.Status.SERVED, Battle.Status.RETIRED)
+    counts = battle_counts_up_to(statuses=[str(status) for status in shown], up_to=up_to)
+    for status in shown:
+        # Each state's oldest from its own partial index, not from the table's voted rows.
+        oldest = Battle.objects.filter(status=status).aggregate(oldest=Min("created_at"))["oldest"]
+        state.battles.append(StateCount(str(status), counts[str(status)], oldest, counted_up_to=up_to))
+    state.battles.insert(3, StateCount(str(Battle.Status.VOTED), voted))
     unfinished = dict(
         Answer.objects.filter(status__in=[Answer.Status.PENDING, Answer.Status.RUNNING])
         .values_list("status")
@@ -212,38 +210,30 @@ def pool_state() -> PoolState:
         "running": unfinished.get(Answer.Status.RUNNING, 0),
         "failed": Answer.objects.filter(status=Answer.Status.FAILED).count(),
     }
-    state.queues = broker_queue_depths()
+    state.queues = queues
     return state
-
-
-QUEUES = ("celery", "generation")
-
-
-def broker_queue_depths() -> dict[str, int | None]:
-    """Messages waiting in each queue of the broker (None for each while it cannot be reached)."""
-    from arena.celery import app
-
-    def depths() -> dict[str, int | None]:
-        with app.connection_for_read() as broker:
-            broker.ensure_connection(max_retries=1, timeout=1)
-            channel = broker.default_channel
-            # Declaring a queue of the broker's virtual transports (Redis, the embedded one) only
-            # reads its size; the worker declares the same queues at start.
-            return {queue: channel.queue_declare(queue=queue).message_count for queue in QUEUES}
-
-    return stores.call(stores.BROKER, "count the queues", depths, fallback=lambda: dict.fromkeys(QUEUES))
 
 
 def unbattled(*, limit: int = 20) -> dict[str, Any]:
     """Active questions and contenders in no battle yet: the first few of each, and how many."""
     battled_question = Battle.objects.filter(question=OuterRef("pk"))
-    questions = Question.objects.filter(is_active=True).exclude(Exists(battled_question))
+    # A question with votes in the tallies has been in a battle: the battle table is searched for the
+    # others only (thousands of lookups otherwise, on every page).
+    voted = QuestionVotes.objects.filter(votes__gt=0).values("question_id")
+    questions = list(
+        Question.objects.filter(is_active=True)
+        .exclude(pk__in=voted)
+        .exclude(Exists(battled_question))
+        .annotate(total=Window(Count("*")))  # how many, in the same statement
+        .order_by("id")
+        .values("id", "text", "total")[: max(limit, 1)]
+    )
     in_a = Battle.objects.filter(contender_a=OuterRef("pk"))
     in_b = Battle.objects.filter(contender_b=OuterRef("pk"))
     contenders = Contender.objects.filter(is_active=True).exclude(Exists(in_a)).exclude(Exists(in_b))
     return {
-        "questions": list(questions.order_by("id").values("id", "text")[:limit]),
-        "question_count": questions.count(),
+        "questions": [{"id": row["id"], "text": row["text"]} for row in questions[:limit]],
+        "question_count": questions[0]["total"] if questions else 0,
         "contenders": list(contenders.order_by("name").values("id", "name")),
     }
 

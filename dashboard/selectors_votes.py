@@ -6,21 +6,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from battles.models import Category, Contender, Question, QuestionVotes, VoteDay, VoteHour
 from battles.services.tallies import DECISION_BUCKETS, VOTES_PER_VOTER_BUCKETS
-from ratings.selectors import (
-    boards_newest,
-    pair_vote_counts,
-    ranks_of_snapshot,
-    snapshot_at,
-    votes_per_category,
-)
+from ratings.selectors import boards_newest, pair_vote_matrix, ranks_of_snapshot, snapshot_at
 
 HOURS_SHOWN = 48
 DAYS_SHOWN = 90
 VOTER_DAYS = 7
+MOVERS_SHOWN = 15
 
 
 @dataclass
@@ -68,7 +64,8 @@ def votes_overview(*, now: datetime) -> VotesOverview:
     overview.decisions = [(name, decisions.get(name, 0)) for name, _ in DECISION_BUCKETS]
 
     today = now.astimezone(UTC).date()
-    days = {row.day: row for row in VoteDay.objects.filter(day__gt=today - timedelta(days=DAYS_SHOWN))}
+    shown_days = VoteDay.objects.filter(day__gt=today - timedelta(days=DAYS_SHOWN)).defer("questions")
+    days = {row.day: row for row in shown_days}
     overview.days = [
         (day, days[day].votes if day in days else 0)
         for day in (today - timedelta(days=step) for step in reversed(range(DAYS_SHOWN)))
@@ -108,9 +105,25 @@ class Coverage:
     matrix_names: list[str] = field(default_factory=list)
     matrix: list[list[int | None]] = field(default_factory=list)
 
+    @property
+    def rank_movers(self) -> list[dict[str, Any]]:
+        """The contenders whose rank changed since yesterday: new ones first, then the biggest moves."""
+        moved = [row for row in self.rank_changes if row["change"] != 0]
+        moved.sort(key=lambda row: (row["change"] is not None, -abs(row["change"] or 0), row["rank"]))
+        return moved[:MOVERS_SHOWN]
+
+    @property
+    def rank_movers_not_shown(self) -> int:
+        return max(0, sum(1 for row in self.rank_changes if row["change"] != 0) - MOVERS_SHOWN)
+
+    @property
+    def rank_unchanged(self) -> int:
+        return sum(1 for row in self.rank_changes if row["change"] == 0)
+
 
 def coverage(*, now: datetime, questions_shown: int = 15, matrix_size: int = 30) -> Coverage:
-    """Board ages, rank changes since yesterday, votes per category and question, pair coverage."""
+    """Board ages, rank changes since yesterday, votes per category and per pair (as of each board's
+    newest snapshot), votes per question."""
     result = Coverage()
     boards = boards_newest()
     for snapshot in boards:
@@ -127,7 +140,7 @@ def coverage(*, now: datetime, questions_shown: int = 15, matrix_size: int = 30)
     overall = next((snapshot for snapshot in boards if snapshot.category_id is None), None)
     if overall is not None:
         result.rank_changes = _rank_changes(overall, names, now=now)
-    categories = votes_per_category()
+    categories = {snapshot.category_id: snapshot.vote_count for snapshot in boards if snapshot.category_id}
     named = list(Category.objects.order_by("code").values_list("id", "name"))
     result.categories = sorted(
         ((name, categories[category_id]) for category_id, name in named if categories.get(category_id)),
@@ -135,7 +148,13 @@ def coverage(*, now: datetime, questions_shown: int = 15, matrix_size: int = 30)
     )
     result.categories_without_votes = sum(1 for category_id, _ in named if not categories.get(category_id))
     _questions_coverage(result, shown=questions_shown)
-    _pairs_coverage(result, names, ranked=[row["id"] for row in result.rank_changes], size=matrix_size)
+    _pairs_coverage(
+        result,
+        names,
+        pair_vote_matrix(snapshot=overall) if overall is not None else ([], []),
+        ranked=[row["id"] for row in result.rank_changes],
+        size=matrix_size,
+    )
     return result
 
 
@@ -174,30 +193,42 @@ def _questions_coverage(result: Coverage, *, shown: int) -> None:
         )
 
 
-def _pairs_coverage(result: Coverage, names: dict[int, str], *, ranked: list[int], size: int) -> None:
-    """Pairs of active contenders by votes: how many have few, the fewest, and the matrix of the
-    `size` best-ranked (then by name) contenders."""
+def _pairs_coverage(
+    result: Coverage,
+    names: dict[int, str],
+    board: tuple[list[int], list[list[int]]],
+    *,
+    ranked: list[int],
+    size: int,
+) -> None:
+    """Pairs of active contenders by votes on the board (`board`: pair_vote_matrix()): how many have
+    few, the fewest, and the matrix of the `size` best-ranked (then by name) contenders."""
     few = settings.ARENA_DASHBOARD_FEW_PAIR_VOTES
-    counts = pair_vote_counts()
+    place = {contender_id: index for index, contender_id in enumerate(ranked)}
     active = sorted(
         Contender.objects.filter(is_active=True).values_list("id", flat=True),
-        key=lambda contender_id: (
-            ranked.index(contender_id) if contender_id in ranked else len(ranked),
-            names.get(contender_id, ""),
-        ),
+        key=lambda contender_id: (place.get(contender_id, len(ranked)), names.get(contender_id, "")),
     )
-    pairs = [
-        (counts.get((min(a, b), max(a, b)), 0), a, b)
-        for index, a in enumerate(active)
-        for b in active[index + 1 :]
-    ]
-    result.pairs_total = len(pairs)
-    result.pairs_few = sum(1 for votes, _, _ in pairs if votes < few)
+    board_ids, board_votes = board
+    on_board = {contender_id: index for index, contender_id in enumerate(board_ids)}
+    # Votes between active contenders, in their order (none for one not on the board yet).
+    votes = np.zeros((len(active), len(active)), dtype=np.int64)
+    shown_rows = [index for index, contender_id in enumerate(active) if contender_id in on_board]
+    if shown_rows:
+        rows = [on_board[active[index]] for index in shown_rows]
+        votes[np.ix_(shown_rows, shown_rows)] = np.asarray(board_votes, dtype=np.int64)[np.ix_(rows, rows)]
+    first, second = np.triu_indices(len(active), k=1)
+    pair_votes = votes[first, second]
+    result.pairs_total = int(pair_votes.size)
+    result.pairs_few = int((pair_votes < few).sum())
+    fewest = np.lexsort((second, first, pair_votes))[:15]  # fewest votes first, then by rank
     result.pairs_fewest = [
-        {"a": names[a], "b": names[b], "votes": votes} for votes, a, b in sorted(pairs)[:15]
+        {"a": names[active[first[k]]], "b": names[active[second[k]]], "votes": int(pair_votes[k])}
+        for k in fewest
     ]
-    shown = active[:size]
-    result.matrix_names = [names[contender_id] for contender_id in shown]
+    shown = min(size, len(active))
+    result.matrix_names = [names[contender_id] for contender_id in active[:shown]]
+    corner = votes[:shown, :shown].tolist()
     result.matrix = [
-        [None if a == b else counts.get((min(a, b), max(a, b)), 0) for b in shown] for a in shown
+        [None if row == column else corner[row][column] for column in range(shown)] for row in range(shown)
     ]

@@ -9,19 +9,28 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from arena.selectors import readiness
+from arena.selectors import pool_counted_up_to, queue_depths_of, readiness
 from battles.selectors import contender_find
 from battles.services.contenders import contender_pause, contender_resume
 from battles.services.health import contender_probe, probe_message
 from dashboard import alerts, selectors, selectors_votes
+from ratings.selectors import vote_total_counted
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The arena at a glance, for staff: alerts first, then contenders, the pool and the workers."""
     now = timezone.now()
-    report = readiness()
+    report = readiness(queue_depths=True)
     contenders = selectors.contenders_health(now=now)
-    pool = selectors.pool_state()
+    # One reverse for the 130 rows of a large arena, not one each.
+    change_url = (
+        reverse("admin:battles_contender_change", args=[1]).removesuffix("/1/change/") + "/{}/change/"
+    )
+    for contender in contenders:
+        contender.change_url = change_url.format(contender.id)
+    pool = selectors.pool_state(
+        voted=vote_total_counted(), up_to=pool_counted_up_to(), queues=queue_depths_of(report)
+    )
     ready = report["checks"].get("pool", {}).get("ready", 0)
     lag = selectors.snapshot_lag(now=now)
     unbattled = selectors.unbattled()
@@ -43,6 +52,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "pool": pool,
         "pool_target": settings.ARENA_POOL_TARGET,
         "pool_ready": ready,
+        "pool_counted_up_to": report["checks"].get("pool", {}).get("counted_up_to"),
         "workers": report["checks"].get("workers", {}).get("workers", []),
         "periodic": report["checks"].get("beat", {}).get("tasks", {}),
         "lag": lag,

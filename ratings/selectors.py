@@ -95,7 +95,8 @@ def contender_vote_counts() -> dict[int, int]:
 
 def vote_total_counted() -> int:
     """Votes counted in the pair counters of the overall board (every vote recorded and counted)."""
-    return int(sum(PairCount.objects.filter(category_key=ALL_CATEGORIES).values_list("count", flat=True)))
+    counted = PairCount.objects.filter(category_key=ALL_CATEGORIES).aggregate(total=Sum("count"))["total"]
+    return int(counted or 0)
 
 
 def categories_with_boards() -> list[Category]:
@@ -175,30 +176,12 @@ def _spread(snapshots: list[tuple[int, datetime]], count: int) -> list[tuple[int
     return [newest_by_bucket[bucket] for bucket in sorted(newest_by_bucket)]
 
 
-def votes_per_category() -> dict[int, int]:
-    """Votes counted on each category's board, by category id (from the pair counters)."""
-    rows = (
-        PairCount.objects.exclude(category_key=ALL_CATEGORIES)
-        .values("category_key")
-        .annotate(votes=Sum("count"))
-        .values_list("category_key", "votes")
-    )
-    return {int(key): int(votes) for key, votes in rows}
-
-
-def pair_vote_counts() -> dict[tuple[int, int], int]:
-    """Votes counted for each pair of contenders on the overall board, keyed (lower id, higher id)."""
-    counts: dict[tuple[int, int], int] = {}
-    rows = (
-        PairCount.objects.filter(category_key=ALL_CATEGORIES)
-        .values("contender_a_id", "contender_b_id")
-        .annotate(votes=Sum("count"))
-        .values_list("contender_a_id", "contender_b_id", "votes")
-    )
-    for a, b, votes in rows:
-        key = (min(a, b), max(a, b))
-        counts[key] = counts.get(key, 0) + int(votes)
-    return counts
+def pair_vote_matrix(*, snapshot: RatingSnapshot) -> tuple[list[int], list[list[int]]]:
+    """The contenders of this snapshot's board (ids) and the votes between each two of them, rows and
+    columns in that order, from its stored matrices (two empty lists if it has none)."""
+    matrices = RatingMatrix.objects.filter(snapshot=snapshot)
+    stored = matrices.values_list("contender_ids", "battle_counts").first()
+    return (list(stored[0]), stored[1]) if stored is not None else ([], [])
 
 
 def boards_newest() -> list[RatingSnapshot]:

@@ -109,6 +109,12 @@ class Battle(models.Model):
             # The staff dashboard's count and oldest of the served and of the retired battles.
             models.Index(fields=["created_at"], name="battle_served", condition=Q(status="served")),
             models.Index(fields=["created_at"], name="battle_retired", condition=Q(status="retired")),
+            # Battles held for voters (readiness counts them without reading the ready pool's rows).
+            models.Index(
+                fields=["created_at"],
+                name="battle_held",
+                condition=Q(status__in=["ready", "served"], voter__isnull=False),
+            ),
             # Battles started per address (the serving limits' count while Redis is away).
             models.Index(
                 fields=["holder_ip_hash", "status"], name="battle_holder_ip", condition=~Q(holder_ip_hash="")

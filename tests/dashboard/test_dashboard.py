@@ -318,3 +318,33 @@ def test_pause_resume_and_test_from_the_dashboard_row(staff):
     assert any(message.startswith("row-model: OK in") for message in shown), shown
     assert staff.get(f"/admin/dashboard/contenders/{contender.pk}/test/").status_code == 405
     assert staff.post(f"/admin/dashboard/contenders/{contender.pk}/delete/").status_code == 404
+
+
+def test_the_pool_is_counted_up_to_a_limit_and_battles_by_state_in_full(staff):
+    from battles.selectors import pool_counts
+
+    voter = Voter.objects.create()
+    for _ in range(3):
+        BattleFactory()
+    BattleFactory(status=Battle.Status.SERVED, voter=voter, served_at=timezone.now())
+    BattleFactory(voter=voter)  # drawn for a voter, not served yet: held
+    assert pool_counts(up_to=2) == {"ready": 2, "held": 2, "generating": 0}
+    assert pool_counts(up_to=10) == {"ready": 3, "held": 2, "generating": 0}
+    battles = {row.state: row.count for row in staff.get(URL).context["pool"].battles}
+    assert battles == {"generating": 0, "ready": 4, "served": 1, "voted": 0, "retired": 0}
+
+
+def test_rank_changes_show_new_contenders_then_the_biggest_moves():
+    from dashboard.selectors_votes import MOVERS_SHOWN, Coverage
+
+    rows = [
+        {"id": 1, "name": "steady", "rank": 1, "change": 0},
+        {"id": 2, "name": "new", "rank": 2, "change": None},
+    ]
+    rows += [{"id": 10 + n, "name": f"m{n}", "rank": 3 + n, "change": (n % 5) - 2 or 4} for n in range(20)]
+    coverage = Coverage(rank_changes=rows)
+    movers = coverage.rank_movers
+    assert len(movers) == MOVERS_SHOWN and movers[0]["name"] == "new"
+    moves = [abs(row["change"]) for row in movers[1:]]
+    assert moves == sorted(moves, reverse=True) and moves[0] == 4
+    assert coverage.rank_movers_not_shown == 21 - MOVERS_SHOWN and coverage.rank_unchanged == 1
