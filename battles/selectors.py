@@ -14,7 +14,7 @@ def battle_revealed_for_voter(*, battle_id: int, voter: Voter) -> Battle | None:
     """A battle this voter has voted on, with what the reveal page shows."""
     return (
         Battle.objects.filter(pk=battle_id, voter=voter, status=Battle.Status.VOTED)
-        .select_related("question", "contender_a", "contender_b", "answer_a", "answer_b", "vote")
+        .select_related("question__category", "contender_a", "contender_b", "answer_a", "answer_b", "vote")
         .first()
     )
 

@@ -1,5 +1,6 @@
 import math
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from arena import selectors as arena_selectors
 from battles import selectors
-from battles.models import Vote, Voter
+from battles.models import Battle, Vote, Voter
 from battles.services.holds import ServeLimited
 from battles.services.serving import battle_serve
 from battles.services.voting import VoteRejected, ip_hash_of, vote_cast, vote_reason_set, voter_get_or_create
@@ -158,12 +159,42 @@ def battle_detail(request: HttpRequest, battle_id: int) -> HttpResponse:
         {
             "battle": battle,
             "vote": battle.vote,
+            **_revealed(battle),
             "vote_count": selectors.voter_vote_count(voter=voter),
             "reason_saved": request.GET.get("reason") == "saved",
         },
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _revealed(battle: Battle) -> dict[str, Any]:
+    """Each side of a voted battle with its model and how it fared, and the verdict in words."""
+    outcome, a, b = battle.vote.outcome, battle.contender_a, battle.contender_b
+    results = {
+        Vote.Outcome.A: ("won", "lost"),
+        Vote.Outcome.B: ("lost", "won"),
+        Vote.Outcome.TIE: ("tie", "tie"),
+        Vote.Outcome.BOTH_BAD: ("bad", "bad"),
+    }[Vote.Outcome(outcome)]
+    badges = {"won": _("Winner"), "lost": "", "tie": _("Tie"), "bad": _("Both are bad")}
+    if outcome == Vote.Outcome.A:
+        stated = _("%(winner)s won against %(loser)s.") % {"winner": a.name, "loser": b.name}
+    elif outcome == Vote.Outcome.B:
+        stated = _("%(winner)s won against %(loser)s.") % {"winner": b.name, "loser": a.name}
+    elif outcome == Vote.Outcome.TIE:
+        stated = _("%(a)s and %(b)s are tied.") % {"a": a.name, "b": b.name}
+    else:
+        stated = _("Neither %(a)s nor %(b)s answered well.") % {"a": a.name, "b": b.name}
+    sides = [
+        {"key": key, "label": label, "contender": contender, "answer": answer, "result": result}
+        | {"result_label": badges[result]}
+        for key, label, contender, answer, result in (
+            ("a", _("Answer A"), a, battle.answer_a, results[0]),
+            ("b", _("Answer B"), b, battle.answer_b, results[1]),
+        )
+    ]
+    return {"sides": sides, "verdict_stated": stated}
 
 
 @require_GET

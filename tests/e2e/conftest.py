@@ -41,9 +41,18 @@ def browser() -> Iterator[Browser]:
 class Visit:
     """A browser page that records every request, so a test can assert none left the host."""
 
-    def __init__(self, browser: Browser, base_url: str, *, viewport: dict, javascript: bool = True) -> None:
+    def __init__(
+        self, browser: Browser, base_url: str, *, viewport: dict, javascript: bool = True, touch: bool = False
+    ) -> None:
         self.base_url = base_url
-        self.context = browser.new_context(viewport=viewport, java_script_enabled=javascript, locale="en-US")
+        # `touch`: a phone's touch screen (no hover, a coarse pointer), as the phone's media queries see it.
+        self.context = browser.new_context(
+            viewport=viewport,
+            java_script_enabled=javascript,
+            locale="en-US",
+            has_touch=touch,
+            is_mobile=touch,
+        )
         self.page: Page = self.context.new_page()
         self.requested: list[str] = []
         self.dialogs: list[str] = []
@@ -74,8 +83,8 @@ class Visit:
 def visit(browser: Browser, live_server) -> Iterator:
     opened: list[Visit] = []
 
-    def make(*, viewport: dict = DESKTOP, javascript: bool = True) -> Visit:
-        opened.append(Visit(browser, live_server.url, viewport=viewport, javascript=javascript))
+    def make(*, viewport: dict = DESKTOP, javascript: bool = True, touch: bool = False) -> Visit:
+        opened.append(Visit(browser, live_server.url, viewport=viewport, javascript=javascript, touch=touch))
         return opened[-1]
 
     yield make

@@ -92,7 +92,7 @@ class EmbeddedArena:
         body = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1), "outcome": outcome}).encode()
         request = urllib.request.Request(self.base_url + action.group(1), data=body)
         reveal = self._browser.open(request, timeout=10).read().decode()
-        name_a, name_b = re.findall(r"<dd>([^<]+)</dd>", reveal)
+        name_a, name_b = re.findall(r'class="model-name"[^>]*>([^<]+)</a>', reveal)
         return name_a, name_b
 
     def wait_for_leaderboard_page_with(self, *names: str) -> str:

@@ -3,6 +3,7 @@
 Screenshots are saved under test-artifacts/screenshots/ for a person to look at.
 """
 
+import re
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from playwright.sync_api import expect
 
 from battles.models import Answer, Battle, Vote
 from battles.rendering import render_markdown
-from tests.e2e.conftest import PHONE
+from tests.e2e.conftest import DESKTOP, PHONE
 from tests.factories import AnswerFactory, BattleFactory, OfflineContenderFactory, QuestionFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -68,10 +69,10 @@ def test_vote_by_click_reveal_and_next_without_reloading(visit):
     page.evaluate("window.stillTheSamePage = true")
 
     page.get_by_role("button", name="A 更好").click()
-    expect(page.locator("#reveal-heading")).to_have_text("感谢投票")
-    expect(page.locator(".names")).to_contain_text("Sage 模型")
-    expect(page.locator(".names")).to_contain_text("Brief 模型")
-    expect(page.locator(".verdict-given")).to_contain_text("A 更好")
+    expect(page).to_have_title(re.compile("感谢投票"))
+    expect(page.locator(".answers")).to_contain_text("Sage 模型")
+    expect(page.locator(".answers")).to_contain_text("Brief 模型")
+    expect(page.locator(".verdict-stated")).to_contain_text("A 更好")
     assert page.evaluate("window.stillTheSamePage") is True  # no full reload
     assert page.url.endswith(f"/battles/{Vote.objects.get().battle_id}/")
     browser.screenshot("desktop-reveal-zh")
@@ -88,11 +89,11 @@ def test_vote_and_move_on_by_keyboard(visit):
     page = visit().open()
     expect(page.locator("button.verdict-b kbd")).to_have_text("2")
     page.keyboard.press("2")
-    expect(page.locator(".verdict-given")).to_contain_text("B 更好")
+    expect(page.locator(".verdict-stated")).to_contain_text("B 更好")
     page.keyboard.press("n")
     expect(page.locator("[data-arena-vote]")).to_be_visible()
     page.keyboard.press("3")
-    expect(page.locator(".verdict-given")).to_contain_text("平局")
+    expect(page.locator(".verdict-stated")).to_contain_text("平局")
     assert sorted(Vote.objects.values_list("outcome", flat=True)) == ["b", "tie"]
 
 
@@ -101,7 +102,7 @@ def test_the_whole_flow_works_without_javascript(visit):
     browser = visit(javascript=False)
     page = browser.open()
     page.get_by_role("button", name="都不好").click()  # a plain form POST, then a 303 to the reveal page
-    expect(page.locator(".verdict-given")).to_contain_text("都不好")
+    expect(page.locator(".verdict-stated")).to_contain_text("都不好")
     page.get_by_label("为什么？（可选）").fill("两个回答都没有解释原因")
     page.get_by_role("button", name="保存").click()
     expect(page.locator(".reason [data-arena-notice]")).to_contain_text("已保存")
@@ -125,7 +126,7 @@ def test_phone_viewport_stacks_the_answers(visit):
     assert all(buttons.nth(index).bounding_box()["height"] >= 44 for index in range(4))  # finger-sized
     browser.screenshot("phone-battle-zh")
     page.get_by_role("button", name="B 更好").click()
-    expect(page.locator(".names")).to_contain_text("Brief 模型")
+    expect(page.locator(".answers")).to_contain_text("Brief 模型")
     browser.screenshot("phone-reveal-zh")
 
 
@@ -195,3 +196,117 @@ def test_the_page_is_light(visit):
     page.wait_for_load_state("networkidle")
     assert 0 < sum(sizes) < 200 * 1024, sizes
     assert Answer.objects.count() == 2
+
+
+def _in_view(box: dict, viewport: dict) -> bool:
+    return (
+        box["y"] >= 0
+        and box["y"] + box["height"] <= viewport["height"]
+        and box["x"] + box["width"] <= viewport["width"]
+    )
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_verdicts_are_on_screen_while_the_answers_are_read(visit, viewport):
+    long_answer = "\n\n".join(
+        f"第 {number} 段：" + "光在大气中散射，波长越短散射越强。" * 4 for number in range(30)
+    )
+    ready_battles(1, answer_a=long_answer, answer_b=long_answer)
+    browser = visit(viewport=viewport, touch=viewport is PHONE)
+    page = browser.open()
+    buttons = page.locator(".verdict")
+    # Reachable without scrolling, with the question on screen too; and still there once the reader
+    # is halfway down the answers.
+    assert all(_in_view(buttons.nth(index).bounding_box(), viewport) for index in range(4))
+    assert _in_view(page.locator(".question-text").bounding_box(), viewport)
+    page.evaluate("window.scrollBy(0, 3000)")
+    page.wait_for_function("window.scrollY > 0")
+    assert all(_in_view(buttons.nth(index).bounding_box(), viewport) for index in range(4))
+    if viewport is PHONE:
+        # On a phone both answers are read in full by scrolling the page (no panel scrolling inside
+        # the page), and the keyboard's hints are not shown on a touch screen.
+        body = page.locator(".answer-body").first
+        assert body.evaluate("element => element.scrollHeight <= element.clientHeight + 1")
+        expect(page.locator(".keys-hint")).to_be_hidden()
+        expect(page.locator(".verdict kbd").first).to_be_hidden()
+        browser.screenshot("phone-battle-scrolled-zh")
+    else:
+        # On a desk each answer scrolls in its panel, which says so with a shadow at its edge.
+        body = page.locator(".answer-body").first
+        assert body.evaluate("element => element.scrollHeight > element.clientHeight")
+        assert "radial-gradient" in body.evaluate("element => getComputedStyle(element).backgroundImage")
+        expect(page.locator(".keys-hint")).to_be_visible()
+
+
+def test_the_four_verdicts_look_alike_and_the_chosen_one_is_marked(visit):
+    ready_battles(1)
+    browser = visit()
+    page = browser.open()
+    looks = page.locator(".verdict").evaluate_all(
+        """buttons => buttons.map(button => {
+            const style = getComputedStyle(button);
+            return [style.backgroundColor, style.color, style.borderColor, style.fontWeight, style.fontSize,
+                    button.getBoundingClientRect().height];
+        })"""
+    )
+    assert len(looks) == 4 and all(look == looks[0] for look in looks), looks
+    # The button pressed is marked (aria-pressed, filled) while the vote is being saved.
+    page.evaluate(
+        """document.querySelector("[data-arena-vote]").addEventListener("submit", () => {
+            const pressed = document.querySelector(".verdict[aria-pressed='true']");
+            window.pressedVerdict = pressed && pressed.value;
+            window.pressedBackground = pressed && getComputedStyle(pressed).backgroundColor;
+        })"""
+    )
+    page.get_by_role("button", name="平局").click()
+    expect(page.locator(".answers")).to_contain_text("Brief 模型")
+    assert page.evaluate("window.pressedVerdict") == "tie"
+    assert page.evaluate("window.pressedBackground") != looks[0][0]
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_reveal_puts_the_names_on_the_answers_without_moving_them(visit, viewport):
+    battles = ready_battles(2)
+    OfflineContenderFactory._meta.model.objects.filter(pk=battles[0].contender_b_id).update(
+        description="A brief model that answers in one sentence."
+    )
+    browser = visit(viewport=viewport, touch=viewport is PHONE)
+    page = browser.open()
+    page.evaluate("window.scrollBy(0, 200)")  # the phone's page scrolls; the desk's may not
+    scrolled = page.evaluate("window.scrollY")
+    bodies = page.locator(".answer-body")
+    before = [bodies.nth(index).bounding_box() for index in range(2)]
+    page.get_by_role("button", name="平局").click()
+    expect(page.locator(".verdict-stated")).to_contain_text("Sage 模型 与 Brief 模型 打成平局。")
+    after = [bodies.nth(index).bounding_box() for index in range(2)]
+    assert page.evaluate("window.scrollY") == scrolled > (0 if viewport is PHONE else -1)
+    # Same place, same size: only the labels gained the names.
+    assert [(box["x"], round(box["y"]), box["width"]) for box in after] == [
+        (box["x"], round(box["y"]), box["width"]) for box in before
+    ]
+    expect(page.locator("#answer-a-heading")).to_contain_text("Sage 模型")
+    expect(page.locator("#answer-b-heading")).to_contain_text("Brief 模型")
+    expect(page.locator(".result-badge")).to_have_count(2)
+    expect(page.locator(".result-tie .result-badge").first).to_have_text("平局")
+    expect(page.locator(".model-description")).to_have_text("A brief model that answers in one sentence.")
+    link = page.locator("#answer-b-heading a")
+    assert link.get_attribute("href") == f"/leaderboard/#contender-{battles[0].contender_b_id}"
+    # The next battle is one tap away, on screen.
+    next_battle = page.locator("[data-arena-next]")
+    assert _in_view(next_battle.bounding_box(), viewport)
+    if viewport is PHONE:
+        expect(next_battle.locator("kbd")).to_be_hidden()  # no keyboard on a touch screen
+    browser.screenshot(f"{'phone' if viewport is PHONE else 'desktop'}-reveal-tie-zh")
+    next_battle.click()
+    expect(page.locator(".question-text")).to_contain_text("第 2 题")
+
+
+def test_the_winner_is_marked_in_words_and_on_its_answer(visit):
+    ready_battles(1)
+    browser = visit()
+    page = browser.open()
+    page.get_by_role("button", name="A 更好").click()
+    expect(page.locator(".verdict-stated")).to_contain_text("A 更好 · Sage 模型 胜过 Brief 模型。")
+    expect(page.locator(".answer.result-won")).to_contain_text("Sage 模型")
+    expect(page.locator(".result-won .result-badge")).to_have_text("胜出")
+    expect(page.locator(".result-lost .result-badge")).to_have_count(0)

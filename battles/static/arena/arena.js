@@ -6,20 +6,22 @@
   if (!main || !window.fetch || !window.DOMParser) return;
   var pollTimer = null;
 
-  function swap(html, url, push) {
+  function swap(html, url, push, keepScroll) {
     var page = new DOMParser().parseFromString(html, "text/html");
     var next = page.getElementById("main");
     if (!next) { window.location.href = url; return; }
     main.innerHTML = next.innerHTML;
     document.title = page.title;
     if (push) history.pushState({ arena: true }, "", url);
-    window.scrollTo(0, 0);
+    // A battle's reveal keeps the battle's layout: the reader stays where they were.
+    if (!keepScroll) window.scrollTo(0, 0);
     enhance();
-    var focus = main.querySelector("h1[tabindex]") || main.querySelector(".verdict") || main.querySelector("h1");
+    var focus = main.querySelector("[data-arena-focus]") || main.querySelector("h1[tabindex]") ||
+      main.querySelector(".verdict") || main.querySelector("h1");
     if (focus) focus.focus({ preventScroll: true });
   }
 
-  function load(url, options, push) {
+  function load(url, options, push, keepScroll) {
     options = options || {};
     options.credentials = "same-origin";
     options.headers = Object.assign({ "X-Requested-With": "fetch" }, options.headers || {});
@@ -40,7 +42,7 @@
           return;
         }
       }
-      swap(result.html, result.response.url || url, push);
+      swap(result.html, result.response.url || url, push, keepScroll);
     }).catch(function () {
       window.location.href = url;
     });
@@ -58,9 +60,13 @@
         event.preventDefault();
         var data = new FormData(form);
         var chosen = event.submitter || form.querySelector("button:focus");
-        if (chosen) data.set(chosen.name, chosen.value);
+        if (chosen) {
+          data.set(chosen.name, chosen.value);
+          // The verdict chosen is shown (and told to screen readers) while it is being saved.
+          chosen.setAttribute("aria-pressed", "true");
+        }
         setBusy(true);
-        load(form.action, { method: "POST", body: data }, true);
+        load(form.action, { method: "POST", body: data }, true, true);
       });
     }
     var reason = main.querySelector("[data-arena-reason]");
