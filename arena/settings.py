@@ -324,6 +324,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "arena.api.schema_with_errors",
+        "arena.api.schema_tags_and_credentials",
     ],
 }
 

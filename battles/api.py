@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arena import stores
-from arena.api import LARGEST_ID, ApiError, IdCursorPagination, text_parameter, whole_number
+from arena.api import LARGEST_ID, VOTER_HEADER, ApiError, IdCursorPagination, text_parameter, whole_number
 from arena.api_views import CountedAlong
 from arena.cache import windows_count_settle
 from battles import selectors
@@ -61,12 +61,11 @@ from battles.services.voting import (
 )
 from battles.views import client_ip
 
-_VOTER_HEADER = "X-Arena-Voter"
 _VOTER_TOKEN_SALT = "arena.api-voter"  # noqa: S105 (a signing namespace, not a secret)
 _PREPARING_RETRY_SECONDS = 2
 
 voter_header = OpenApiParameter(
-    _VOTER_HEADER,
+    VOTER_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     description="The voter token from POST /api/v1/battles/next/ (a new anonymous voter when absent).",
@@ -159,7 +158,7 @@ def _public_battles() -> QuerySet[Battle]:
 def _voter_id_from_token(request: Request) -> uuid.UUID | None:
     """The voter id the token was signed for (None without a token); whether that voter still exists
     is for the caller to find out."""
-    token = request.headers.get(_VOTER_HEADER)
+    token = request.headers.get(VOTER_HEADER)
     if not token:
         return None
     try:
@@ -168,7 +167,7 @@ def _voter_id_from_token(request: Request) -> uuid.UUID | None:
         raise ApiError(
             403,
             "invalid_voter_token",
-            _("the %(header)s header is not a voter token") % {"header": _VOTER_HEADER},
+            _("the %(header)s header is not a voter token") % {"header": VOTER_HEADER},
         ) from None
 
 
@@ -259,7 +258,7 @@ class CastVote(CountedAlong):
             raise ApiError(
                 403,
                 "voter_token_missing",
-                _("send the voter token as the %(header)s header") % {"header": _VOTER_HEADER},
+                _("send the voter token as the %(header)s header") % {"header": VOTER_HEADER},
             )
         body = vote_request_validated(request.data)
         # Only the voter's id is needed: that the voter exists is checked when the vote is not recorded.
@@ -307,6 +306,7 @@ class StaffContenderDetail(generics.RetrieveUpdateAPIView[Contender]):
     permission_classes = [permissions.IsAdminUser]
     serializer_class = StaffContenderSerializer
     queryset = Contender.objects.all()
+    http_method_names = ["get", "patch", "head", "options"]  # no PUT: a change names what it changes
 
     def perform_update(self, serializer: StaffContenderSerializer) -> None:  # type: ignore[override]
         contender = serializer.instance

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+import yaml
 from django.core.management import call_command
 from django.test import Client
 from hypothesis import HealthCheck, settings
@@ -75,3 +76,34 @@ def arena_with_data(db):
 def test_the_api_honours_its_schema(case, arena_with_data):
     """No server error, and every response matches the schema, whatever schemathesis sends."""
     case.call_and_validate()
+
+
+def test_the_docs_group_operations_and_ask_each_for_its_own_credentials():
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    assert [tag["name"] for tag in document["tags"]] == ["results", "voting", "staff"]
+    assert document["components"]["securitySchemes"]["voterToken"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Arena-Voter",
+        "description": document["components"]["securitySchemes"]["voterToken"]["description"],
+    }
+    seen = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            (tag,) = operation["tags"]
+            seen[f"{method.upper()} {path}"] = (tag, operation["security"])
+    assert seen["GET /api/v1/leaderboard/"] == ("results", [])  # public: no padlock
+    assert seen["POST /api/v1/battles/next/"] == ("voting", [{"voterToken": []}, {}])  # optional token
+    assert seen["POST /api/v1/battles/{id}/vote/"] == ("voting", [{"voterToken": []}, {}])
+    assert seen["PATCH /api/v1/staff/contenders/{id}/"] == ("staff", [{"tokenAuth": []}])
+    assert {tag for tag, _ in seen.values()} == {"results", "voting", "staff"}
+    assert all(security == [] for tag, security in seen.values() if tag == "results")
+    # Only the methods that exist: a contender is changed with PATCH, never replaced with PUT.
+    assert not any(key.startswith("PUT ") for key in seen)
+
+
+def test_a_contender_is_not_replaced_with_put(staff_api):
+    contender = ContenderFactory()
+    url = f"/api/v1/staff/contenders/{contender.pk}/"
+    assert staff_api.put(url, {}, format="json").status_code == 405
+    assert staff_api.patch(url, {"description": "changed"}, format="json").status_code == 200
