@@ -38,8 +38,8 @@ def _short(text: str, length: int) -> str:
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "question_count", "active_question_count"]
-    search_fields = ["code", "name"]
+    list_display = ["code", "name", "name_en", "question_count", "active_question_count"]
+    search_fields = ["code", "name", "name_en"]
     ordering = ["code"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:

@@ -129,7 +129,7 @@ def coverage(*, now: datetime, questions_shown: int = 15, matrix_size: int = 30)
     for snapshot in boards:
         result.boards.append(
             BoardAge(
-                name=snapshot.category.name if snapshot.category else "",
+                name=snapshot.category.display_name if snapshot.category else "",
                 created_at=snapshot.created_at,
                 age_seconds=(now - snapshot.created_at).total_seconds(),
                 vote_count=snapshot.vote_count,
@@ -141,7 +141,7 @@ def coverage(*, now: datetime, questions_shown: int = 15, matrix_size: int = 30)
     if overall is not None:
         result.rank_changes = _rank_changes(overall, names, now=now)
     categories = {snapshot.category_id: snapshot.vote_count for snapshot in boards if snapshot.category_id}
-    named = list(Category.objects.order_by("code").values_list("id", "name"))
+    named = [(category.pk, category.display_name) for category in Category.objects.order_by("code")]
     result.categories = sorted(
         ((name, categories[category_id]) for category_id, name in named if categories.get(category_id)),
         key=lambda item: -item[1],

@@ -157,7 +157,8 @@ def _tabs(boards: list[Category], current: Category | None, sort: str, order: st
     tabs = [Tab(label=_("All"), url=_query(None, sort, order), current=current is None)]
     shown = boards if current is None or current in boards else [*boards, current]
     tabs += [
-        Tab(label=board.name, url=_query(board, sort, order), current=board == current) for board in shown
+        Tab(label=board.display_name, url=_query(board, sort, order), current=board == current)
+        for board in shown
     ]
     return tabs
 

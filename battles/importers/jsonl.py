@@ -1,8 +1,9 @@
 """JSON Lines banks: one object per line, each a question, an answer, or both.
 
 A question line has "text" and optionally "id", "category" (a code, default GENERAL),
-"category_name" or "category_zh" (display name, default the code), "language" (default detected
-from the text) and "is_active". An answer line has "model", "answer" and the question it answers,
+"category_name" or "category_zh" (display name, default the code), "category_name_en" (its English
+name, shown in the English interface), "language" (default detected from the text) and
+"is_active". An answer line has "model", "answer" and the question it answers,
 as "question_id" or as "question" text. A line with "text", "model" and "answer" is both: a question
 and one answer to it. Keys not named here are ignored, so richer exports load as they are.
 """
@@ -85,6 +86,7 @@ def _question(line: _Line) -> QuestionRecord:
         text=text,
         category_code=category_code,
         category_name=category_name,
+        category_name_en=line.optional_string("category_name_en") or "",
         language=line.optional_string("language") or detect_language(text),
         external_id=line.optional_identifier("id"),
         source=source_of(line.path, line.number),

@@ -37,6 +37,7 @@ class QuestionRecord:
     source: str
     line: int
     is_active: bool = True
+    category_name_en: str = ""  # the category's English name, where the file gives one
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import re
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from battles.models.common import ORIGIN_HELP_TEXT, Origin
@@ -29,6 +30,12 @@ class Category(models.Model):
     name = models.CharField(
         _("name"), max_length=200, help_text=_("Display name, as written, e.g. 知识问答.")
     )
+    name_en = models.CharField(
+        _("English name"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown instead of the name when the interface is in English, e.g. Knowledge."),
+    )
 
     class Meta:
         ordering = ["code"]
@@ -37,6 +44,13 @@ class Category(models.Model):
 
     def __str__(self) -> str:
         return self.name if self.name == self.code else f"{self.name} ({self.code})"
+
+    @property
+    def display_name(self) -> str:
+        """The name in the interface's language: the English one in English, where there is one."""
+        if self.name_en and (get_language() or "").startswith("en"):
+            return self.name_en
+        return self.name
 
 
 class Question(models.Model):

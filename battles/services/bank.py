@@ -283,8 +283,13 @@ class _BankImport:
             if kept_as_stored or record.category_code in self.categories:
                 continue
             category, created = Category.objects.get_or_create(
-                code=record.category_code, defaults={"name": record.category_name}
+                code=record.category_code,
+                defaults={"name": record.category_name, "name_en": record.category_name_en},
             )
+            if not created and record.category_name_en and not category.name_en:
+                # A file that gives the English name fills it in; one that names it is not overridden.
+                category.name_en = record.category_name_en
+                category.save(update_fields=["name_en"])
             self.categories[record.category_code] = category
             created_count += created
         return created_count

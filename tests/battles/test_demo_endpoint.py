@@ -28,6 +28,14 @@ CATEGORY_NAMES = {
     "TRANSLATION": "翻译",
     "ADVICE": "生活建议",
 }
+ENGLISH_NAMES = {
+    "QA": "Knowledge",
+    "REASONING": "Reasoning",
+    "WRITING": "Writing",
+    "CODE": "Coding",
+    "TRANSLATION": "Translation",
+    "ADVICE": "Advice",
+}
 SKY_QUESTION = "天空为什么白天是蓝色的，傍晚却常常变成橙红色？"
 BAT_QUESTION = (
     "A bat and a ball cost $1.10 in total. The bat costs $1.00 more than the ball. "
@@ -386,9 +394,18 @@ def test_bank_has_32_well_formed_questions() -> None:
     for language in ("zh", "en"):
         assert {row["category"] for row in rows if row["language"] == language} == set(CATEGORY_NAMES)
     for row in rows:
-        assert set(row) == {"id", "category", "category_name", "language", "text", "reference_answer"}
+        assert set(row) == {
+            "id",
+            "category",
+            "category_name",
+            "category_name_en",
+            "language",
+            "text",
+            "reference_answer",
+        }
         assert re.fullmatch(rf"demo-{row['language']}-{row['category'].lower()}-\d\d", row["id"]), row["id"]
         assert row["category_name"] == CATEGORY_NAMES[row["category"]], row["id"]
+        assert row["category_name_en"] == ENGLISH_NAMES[row["category"]], row["id"]
         assert row["text"] == row["text"].strip(), row["id"]
         assert row["reference_answer"] == row["reference_answer"].strip(), row["id"]
 

@@ -656,3 +656,24 @@ def test_two_files_of_one_run_giving_one_id_to_different_questions_are_rejected(
         f'{second}:2: the id "x" is given to a different question at {first}:1\nNothing was imported.'
     )
     assert database_state() == before
+
+
+def test_a_category_gets_its_english_name_from_a_file_and_shows_it_in_english(tmp_path: Path) -> None:
+    from django.utils import translation
+
+    first = tmp_path / "first.jsonl"
+    first.write_text(json.dumps({"text": "一个问题？", "category": "QA", "category_name": "知识问答"}) + "\n")
+    second = tmp_path / "second.csv"
+    second.write_text("text,category,category_name,category_name_en\n另一个问题？,QA,知识问答,Knowledge\n")
+    import_bank(first)
+    assert Category.objects.get(code="QA").name_en == ""
+    import_bank(second)  # fills in the English name the first file did not give
+    category = Category.objects.get(code="QA")
+    assert (category.name, category.name_en) == ("知识问答", "Knowledge")
+    with translation.override("en"):
+        assert category.display_name == "Knowledge"
+    with translation.override("zh-hans"):
+        assert category.display_name == "知识问答"
+    category.name_en = ""
+    with translation.override("en"):
+        assert category.display_name == "知识问答"  # no English name: as written

@@ -11,8 +11,15 @@ from playwright.sync_api import expect
 
 from battles.models import Answer, Battle, Vote
 from battles.rendering import render_markdown
+from ratings.services import ratings_refresh
 from tests.e2e.conftest import DESKTOP, PHONE
-from tests.factories import AnswerFactory, BattleFactory, OfflineContenderFactory, QuestionFactory
+from tests.factories import (
+    AnswerFactory,
+    BattleFactory,
+    OfflineContenderFactory,
+    QuestionFactory,
+    VoteFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -310,3 +317,25 @@ def test_the_winner_is_marked_in_words_and_on_its_answer(visit):
     expect(page.locator(".answer.result-won")).to_contain_text("Sage 模型")
     expect(page.locator(".result-won .result-badge")).to_have_text("胜出")
     expect(page.locator(".result-lost .result-badge")).to_have_count(0)
+
+
+def test_english_shows_categories_by_their_english_names(visit):
+    battle = ready_battles(1)[0]
+    category = battle.question.category
+    category.name, category.name_en = "知识问答", "Knowledge"
+    category.save()
+    VoteFactory(category=category, contender_a=battle.contender_a, contender_b=battle.contender_b)
+    ratings_refresh()
+    ratings_refresh(category=category)
+    browser = visit()
+    page = browser.open()
+    expect(page.locator("#question-heading")).to_contain_text("知识问答")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("#question-heading")).to_contain_text("Knowledge")
+    page.goto(browser.base_url + "/leaderboard/")
+    expect(page.locator(".board-tabs")).to_contain_text("Knowledge")
+    expect(page.locator(".board-tabs")).not_to_contain_text("知识问答")
+    # English text in a Latin font first (its quotes half-width), Chinese text in a Chinese one.
+    fonts = page.evaluate("getComputedStyle(document.documentElement).fontFamily")
+    assert fonts.index("Arial") < fonts.index("WenQuanYi Micro Hei")
+    browser.screenshot("desktop-leaderboard-categories-en")
