@@ -274,7 +274,7 @@ def _heatmap(
     row_label_width, column_label_width = min(130.0, longest + 4), min(110.0, longest + 4)
     rise = column_label_width * math.sqrt(0.5)  # column labels slant up at 45°
     left, top = row_label_width + 8, rise + 12
-    width = max(left + len(names) * cell + max(8.0, rise - cell / 2 + 4), left + 300)
+    width = max(left + len(names) * cell + max(8.0, rise - cell / 2 + 4), 8 + 310)
     pattern = f"{id_prefix}-empty"
     body = [
         f'<defs><pattern id="{escape(pattern)}" width="6" height="6" patternUnits="userSpaceOnUse" '
@@ -312,7 +312,9 @@ def _heatmap(
             body.append(_text(content.text, **place, **({} if colour == INK else {"fill": colour})))
     body.append("</g>")
     legend_top = top + len(names) * cell + 14
-    body.extend(legend(left, legend_top))
+    # The legend starts at the left edge, under the row names: on a phone, whose screen shows the
+    # start of a wide map, it is read whole without scrolling sideways.
+    body.extend(legend(8, legend_top))
     return _svg(width, legend_top + 36, id_prefix=id_prefix, title=title, description=description, body=body)
 
 

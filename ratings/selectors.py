@@ -130,9 +130,11 @@ def rating_history(
     days: int = 30,
     max_points: int = 40,
     until: datetime | None = None,
+    min_votes: int = 0,
 ) -> dict[int, list[RatingPoint]]:
     """Each contender's Bradley–Terry rating over a board's snapshots of the `days` before `until`
-    (default: now), oldest first.
+    (default: now), oldest first; only where it rested on at least `min_votes` votes (a rating from a
+    vote or two swings from one end of the scale to the other, and means nothing yet).
 
     History is thinned to a snapshot a minute over the last day and one a day before, which still
     makes ~1,500 snapshots a month: at most `max_points` snapshots, spread evenly over the period and
@@ -154,7 +156,7 @@ def rating_history(
         return history
     times = dict(chosen)
     rows = ContenderRating.objects.filter(
-        snapshot_id__in=list(times), contender_id__in=contender_ids
+        snapshot_id__in=list(times), contender_id__in=contender_ids, votes__gte=min_votes
     ).values_list("contender_id", "snapshot_id", "bt_rating")
     for contender_id, snapshot_id, rating in rows:
         history[contender_id].append(RatingPoint(time=times[snapshot_id], rating=rating))

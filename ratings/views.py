@@ -250,7 +250,11 @@ def _heatmaps(matrices: RatingMatrix | None, rows: list[TableRow]) -> Heatmaps |
 def _history(snapshot: RatingSnapshot, rows: list[TableRow], category: Category | None) -> History | None:
     ids = [row.rating.contender_id for row in rows]
     points = rating_history(
-        category=category, contender_ids=ids, days=HISTORY_DAYS, until=snapshot.created_at
+        category=category,
+        contender_ids=ids,
+        days=HISTORY_DAYS,
+        until=snapshot.created_at,
+        min_votes=snapshot.parameters.get("preliminary_below_votes", settings.ARENA_PRELIMINARY_VOTES),
     )
     times = sorted({point.time for series in points.values() for point in series})
     if len(times) < 2:

@@ -51,6 +51,15 @@ def test_the_leaderboard_in_chinese_and_english(visit, settings, viewport):
         votes_header = page.locator('th[data-sort-column="votes"]').bounding_box()
         assert votes_header is not None and votes_header["x"] + votes_header["width"] <= PHONE["width"]
         expect(page.locator("table.leaderboard tbody tr").first.locator(".phone-only")).to_be_visible()
+        # Every chart's frame fits the screen (a wide heatmap scrolls inside it), and the heatmap's
+        # legend is read whole without scrolling sideways.
+        frames = page.locator(".plot-frame")
+        assert frames.count() == 4
+        for index in range(frames.count()):
+            box = frames.nth(index).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        legend = page.locator("#win-rate-plot svg text", has_text="没有分出胜负").bounding_box()
+        assert legend is not None and legend["x"] + legend["width"] <= PHONE["width"]
     else:
         expect(page.locator("table.leaderboard tbody tr").first.locator(".phone-only")).to_be_hidden()
 

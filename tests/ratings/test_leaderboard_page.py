@@ -432,7 +432,7 @@ def test_heatmap_text_alternatives_have_the_matrix_numbers(settings):
 
 
 def test_the_history_plot_shows_past_snapshots(settings):
-    settings.ARENA_PRELIMINARY_VOTES = 40
+    settings.ARENA_PRELIMINARY_VOTES = 0  # every snapshot's ratings count (the next test: not all)
     realistic_board(batches=3)
     html = get("/leaderboard/", language="en")
     figure = svg_of(html, "history-plot")
@@ -449,10 +449,36 @@ def test_the_history_plot_shows_past_snapshots(settings):
     assert figure.count("<polyline") == 8
 
 
+def test_the_history_leaves_out_ratings_from_too_few_votes(settings):
+    settings.ARENA_PRELIMINARY_VOTES = 40
+    realistic_board(batches=3)
+    snapshots = list(RatingSnapshot.objects.filter(category=None).order_by("created_at"))
+    counted = [
+        snapshot
+        for snapshot in snapshots
+        if ContenderRating.objects.filter(snapshot=snapshot, votes__gte=40).exists()
+    ]
+    assert 2 <= len(counted) < len(snapshots)  # the first batch left every model below 40 votes
+    html = get("/leaderboard/", language="en")
+    (numbers,) = tables_of(svg_of(html, "history-plot"))
+    assert [row["cells"][0] for row in numbers["rows"]] == [
+        snapshot.created_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") for snapshot in counted
+    ]
+    # A model below 40 votes in a snapshot has no point there ("—" in the numbers), the others do.
+    names = numbers["head"][1:]
+    for snapshot, row in zip(counted, numbers["rows"], strict=True):
+        below = set(
+            ContenderRating.objects.filter(snapshot=snapshot, votes__lt=40).values_list(
+                "contender__name", flat=True
+            )
+        )
+        assert [cell == "—" for cell in row["cells"][1:]] == [name in below for name in names]
+
+
 def test_the_history_waits_for_a_second_snapshot(settings):
     realistic_board(batches=1)
     html = get("/leaderboard/", language="en")
-    assert "The history appears once this board has more than one snapshot." in html
+    assert "The history appears once models have at least 100 votes, in more than one snapshot" in html
     assert "<svg" not in svg_of(html, "history-plot")
 
 
