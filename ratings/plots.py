@@ -224,6 +224,15 @@ def ratings_svg(bars: Sequence[RatingBar], *, id_prefix: str = "plot-ratings") -
             _text(f"{bar.rating:.0f}", x=width - 4, y=middle + 4.5, text_anchor="end", font_size=font)
         )
     legend = bottom + 38
+    if any(bar.low < low or bar.high > high for bar in bars):
+        # Said in words: an arrow is an interval that goes on beyond the axis.
+        start = left + 220
+        arrow = f"M{_number(start + 10)} {_number(legend - 8)}L{_number(start + 16)} {_number(legend - 4)}"
+        body.append(_line(start, legend - 4, start + 10, legend - 4, ACCENT, stroke_width=2))
+        body.append(
+            _element("path", {"d": f"{arrow}L{_number(start + 10)} {_number(legend)}Z", "fill": ACCENT})
+        )
+        body.append(_text(_("interval goes on beyond the axis"), x=start + 22, y=legend))
     for offset, fill, label in ((0, ACCENT, _("rating")), (110, PAPER, _("preliminary"))):
         dot = {
             "cx": left + offset + 5,

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from battles.models import Vote
 from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
@@ -619,3 +619,31 @@ def test_page_weight_at_130_contenders(settings):
     assert len(board_table(html)["rows"]) == 130
     assert size < 200_000
     assert math.isfinite(size)
+
+
+@translation.override("en")
+def test_an_interval_cut_at_the_axis_ends_in_an_arrow_and_the_legend_says_so():
+    from ratings.plots import RatingBar, ratings_svg
+
+    steady = [
+        RatingBar(name=f"m{n}", rating=1000 + n, low=990 + n, high=1010 + n, preliminary=False)
+        for n in range(3)
+    ]
+    assert "interval goes on beyond the axis" not in ratings_svg(steady)
+    wild = RatingBar(name="new", rating=1000, low=-505, high=2594, preliminary=True)
+    svg = ratings_svg([*steady, wild])
+    assert "interval goes on beyond the axis" in svg
+    assert svg.count("<path") == 3  # the wild interval's two arrow tips, and the legend's
+    # The axis covers the ratings, not the wild interval: its ticks stay near them.
+    ticks = [int(tick) for tick in re.findall(r">(\d{3,4})</text>", svg)]
+    assert ticks and min(ticks) >= 900 and max(ticks) <= 1100
+
+
+def test_a_preliminary_row_is_greyed(settings):
+    settings.ARENA_PRELIMINARY_VOTES = 10
+    a, b = ContenderFactory(name="A-1"), ContenderFactory(name="B-1")
+    VoteFactory(contender_a=a, contender_b=b, outcome="a")
+    ratings_refresh(force=True)
+    html = get("/leaderboard/", language="en")
+    rows = re.findall(r'<tr data-position="\d+" id="contender-\d+"( class="preliminary")?>', html)
+    assert rows == [' class="preliminary"', ' class="preliminary"']
