@@ -25,16 +25,18 @@ help:
 	@echo "make bench  benchmarks on large data (minutes); prints BENCH <name> <value> <unit>"
 
 $(VENV)/.runtime-installed: requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -r requirements.txt
-	touch $@
+	@test -x $(BIN)/python || { echo "[1/2] creating the virtual environment in $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "[2/2] installing the packages of requirements.txt (the first time takes a minute or two)"
+	@started=$$(date +%s); $(PIP) install -r requirements.txt && \
+		echo "      installed in $$(( $$(date +%s) - started )) s"
+	@touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.runtime-installed requirements-dev.txt
 	$(PIP) install -r requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.runtime-installed
-	$(BIN)/python manage.py arena_run
+	$(BIN)/python manage.py arena_run $(ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

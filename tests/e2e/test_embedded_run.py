@@ -24,3 +24,13 @@ def test_embedded_arena_serves_a_battle_counts_a_vote_and_stops_on_ctrl_c(tmp_pa
     assert returncode == 0, arena.output
     assert "Arena stopped." in arena.output
     assert (tmp_path / "var" / "arena.sqlite3").exists()
+    # One banner, printed once the web server answered, with the addresses a newcomer needs; quiet
+    # otherwise: no Celery banner, no line per task or per request.
+    output = arena.output
+    assert output.count("Arena is running at ") == 1, output
+    assert output.index("INFO gunicorn.error: Listening at") < output.index("Arena is running at "), output
+    banner = output[output.index("Arena is running at ") :]
+    assert f"{arena.base_url}/admin/" in banner and f"{arena.base_url}/api/docs/" in banner
+    assert "Ctrl-C stops everything" in banner
+    assert "-------------- celery@" not in output and "Task " not in output, output
+    assert '"GET / HTTP/1.1"' not in output, output  # no access log unless --verbose

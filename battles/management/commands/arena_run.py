@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -133,6 +134,29 @@ class Supervisor:
         )
 
 
+def _answers(url: str) -> bool:
+    """Whether the web server answers this URL with 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (our own http URL)
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def _banner(base_url: str, *, style: Callable[[str], str]) -> str:
+    rule = "─" * 64
+    lines = [
+        rule,
+        style(f"  Arena is running at {base_url}/"),
+        f"  Admin and dashboard   {base_url}/admin/  (manage.py createsuperuser makes a login)",
+        f"  API docs              {base_url}/api/docs/",
+        f"  Leaderboard           {base_url}/leaderboard/",
+        "  Ctrl-C stops everything. More detail in the log: make run ARGS=--verbose",
+        rule,
+    ]
+    return "\n".join(lines)
+
+
 def _kill_group(process_group: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process_group, signal.SIGKILL)
@@ -148,6 +172,11 @@ class Command(BaseCommand):
             "--worker-concurrency", type=int, default=env_int("ARENA_WORKER_CONCURRENCY", 16, minimum=1)
         )
         parser.add_argument("--no-demo", action="store_true", help="Neither load nor serve the demo models.")
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="The worker's and beat's every task and the web server's every request in the log.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
@@ -172,27 +201,32 @@ class Command(BaseCommand):
                 "--port",
                 port,
             ]
+        # Quiet by default: warnings and errors only (a task a second is not news), no Celery banners;
+        # --verbose for all. LOG_LEVEL, if set, is the processes' own choice.
+        level = "INFO" if options["verbose"] else "WARNING"
+        os.environ.setdefault("LOG_LEVEL", level)
+        quiet = [] if options["verbose"] else ["--quiet"]
         # One worker for both queues: "generation" (endpoint calls) and "celery" (pool, ratings, sweeps).
-        worker = "-m celery -A arena worker --pool threads -Q celery,generation --loglevel INFO"
         concurrency = str(options["worker_concurrency"])
         commands["worker"] = [
             python,
-            *worker.split(),
-            "--concurrency",
-            concurrency,
+            *["-m", "celery", "-A", "arena", *quiet, "worker", "--pool", "threads"],
+            *["-Q", "celery,generation", "--loglevel", level, "--concurrency", concurrency],
             "--without-gossip",
             "--without-mingle",
         ]
         beat_schedule = settings.CELERY_BEAT_SCHEDULE_FILENAME
         commands["beat"] = [
             python,
-            *["-m", "celery", "-A", "arena", "beat", "--loglevel", "INFO", "--schedule"],
+            *["-m", "celery", "-A", "arena", *quiet, "beat", "--loglevel", level, "--schedule"],
             beat_schedule,
         ]
-        web = "-m gunicorn arena.wsgi --threads 4 --access-logfile -"
+        # The same log format as the worker's, beat's and Django's (arena/gunicorn_conf.py).
+        web = "-m gunicorn arena.wsgi --threads 4 --config python:arena.gunicorn_conf"
         commands["web"] = [
             python,
             *web.split(),
+            *(["--access-logfile", "-"] if options["verbose"] else []),
             "--bind",
             options["bind"],
             "--workers",
@@ -215,11 +249,14 @@ class Command(BaseCommand):
             stores.call(
                 stores.BROKER, "queue a pool refill", battle_pool_refill_task.delay, fallback=lambda: None
             )
-            self.stdout.write(
-                self.style.SUCCESS(f"Arena is running at http://{options['bind']}/  (Ctrl-C stops it)")
-            )
+            base_url = f"http://{options['bind']}"
+            announced = False
             while not stopping:
                 supervisor.tend()
+                if not announced and _answers(base_url + "/health/"):
+                    # Once the web server answers, not before: the address works when it is shown.
+                    self.stdout.write(_banner(base_url, style=self.style.SUCCESS))
+                    announced = True
                 time.sleep(_TEND_INTERVAL_SECONDS)
         finally:
             supervisor.stop(grace_seconds=_STOP_GRACE_SECONDS)
