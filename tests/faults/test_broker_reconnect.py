@@ -38,8 +38,13 @@ def test_the_worker_reconnects_after_each_restart_and_keeps_consuming(tmp_path):
                 message="the worker reconnecting:\n" + "".join(worker.lines[-30:]),
             )
         assert worker.process.poll() is None
+        # The path that used to crash; the line may reach us a moment after "Connected to".
+        wait_until(
+            lambda: "Restoring 3 unacknowledged message(s)" in "".join(worker.lines),
+            timeout_seconds=30,
+            message="the worker restoring its messages:\n" + "".join(worker.lines[-30:]),
+        )
         output = "".join(worker.lines)
-        assert "Restoring 3 unacknowledged message(s)" in output  # the path that used to crash
         assert "Unrecoverable error" not in output and "AttributeError" not in output
         # And it still consumes: a vote reaches the board through a refresh queued now.
         VoteFactory()
