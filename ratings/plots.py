@@ -224,15 +224,18 @@ def ratings_svg(bars: Sequence[RatingBar], *, id_prefix: str = "plot-ratings") -
             _text(f"{bar.rating:.0f}", x=width - 4, y=middle + 4.5, text_anchor="end", font_size=font)
         )
     legend = bottom + 38
+    height = legend + 8
     if any(bar.low < low or bar.high > high for bar in bars):
-        # Said in words: an arrow is an interval that goes on beyond the axis.
-        start = left + 220
-        arrow = f"M{_number(start + 10)} {_number(legend - 8)}L{_number(start + 16)} {_number(legend - 4)}"
-        body.append(_line(start, legend - 4, start + 10, legend - 4, ACCENT, stroke_width=2))
+        # Said in words, on a line of its own (it fits a phone): an arrow is an interval that goes on
+        # beyond the axis.
+        line, start = legend + 20, left
+        arrow = f"M{_number(start + 10)} {_number(line - 8)}L{_number(start + 16)} {_number(line - 4)}"
+        body.append(_line(start, line - 4, start + 10, line - 4, ACCENT, stroke_width=2))
         body.append(
-            _element("path", {"d": f"{arrow}L{_number(start + 10)} {_number(legend)}Z", "fill": ACCENT})
+            _element("path", {"d": f"{arrow}L{_number(start + 10)} {_number(line)}Z", "fill": ACCENT})
         )
-        body.append(_text(_("interval goes on beyond the axis"), x=start + 22, y=legend))
+        body.append(_text(_("interval goes on beyond the axis"), x=start + 22, y=line))
+        height = line + 8
     for offset, fill, label in ((0, ACCENT, _("rating")), (110, PAPER, _("preliminary"))):
         dot = {
             "cx": left + offset + 5,
@@ -250,7 +253,7 @@ def ratings_svg(bars: Sequence[RatingBar], *, id_prefix: str = "plot-ratings") -
     )
     return _svg(
         width,
-        legend + 8,
+        height,
         id_prefix=id_prefix,
         title=_("Ratings and their intervals"),
         description=description,

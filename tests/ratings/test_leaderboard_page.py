@@ -623,7 +623,7 @@ def test_page_weight_at_130_contenders(settings):
 
 @translation.override("en")
 def test_an_interval_cut_at_the_axis_ends_in_an_arrow_and_the_legend_says_so():
-    from ratings.plots import RatingBar, ratings_svg
+    from ratings.plots import RatingBar, ratings_svg, text_width
 
     steady = [
         RatingBar(name=f"m{n}", rating=1000 + n, low=990 + n, high=1010 + n, preliminary=False)
@@ -633,6 +633,9 @@ def test_an_interval_cut_at_the_axis_ends_in_an_arrow_and_the_legend_says_so():
     wild = RatingBar(name="new", rating=1000, low=-505, high=2594, preliminary=True)
     svg = ratings_svg([*steady, wild])
     assert "interval goes on beyond the axis" in svg
+    # On a line of its own, inside the chart's width (a phone shows the whole chart, scaled).
+    (x,) = re.findall(r'<text x="([\d.]+)" y="[\d.]+">interval goes on beyond the axis</text>', svg)
+    assert float(x) + text_width("interval goes on beyond the axis", 13) <= 440
     assert svg.count("<path") == 3  # the wild interval's two arrow tips, and the legend's
     # The axis covers the ratings, not the wild interval: its ticks stay near them.
     ticks = [int(tick) for tick in re.findall(r">(\d{3,4})</text>", svg)]
