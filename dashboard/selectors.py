@@ -41,7 +41,6 @@ class ContenderHealth:
     last_error: str = ""
     last_failure_at: datetime | None = None
     last_success_at: datetime | None = None
-    change_url: str = ""  # its admin page, set by the view
 
     @property
     def state(self) -> str:

@@ -22,12 +22,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     report = readiness(queue_depths=True)
     contenders = selectors.contenders_health(now=now)
-    # One reverse for the 130 rows of a large arena, not one each.
-    change_url = (
-        reverse("admin:battles_contender_change", args=[1]).removesuffix("/1/change/") + "/{}/change/"
-    )
-    for contender in contenders:
-        contender.change_url = change_url.format(contender.id)
     pool = selectors.pool_state(
         voted=vote_total_counted(), up_to=pool_counted_up_to(), queues=queue_depths_of(report)
     )
