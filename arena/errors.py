@@ -27,6 +27,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "serve_ip_rate": 429,
     "held_ip_cap": 429,
     "new_voter_ip_rate": 429,
+    # Named verdicts in browse mode (battles/services/browse.py)
+    "name_missing": 400,
+    "name_too_long": 400,
+    "answers_not_comparable": 400,
+    "browse_ip_rate": 429,
 }
 
 

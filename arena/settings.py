@@ -112,6 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "arena.context_processors.site",
             ],
         },
     },
@@ -400,6 +401,10 @@ ARENA_VOTE_MIN_SECONDS = env_float("ARENA_VOTE_MIN_SECONDS", 3.0, minimum=0.0)
 ARENA_VOTES_PER_MINUTE_PER_VOTER = env_int("ARENA_VOTES_PER_MINUTE_PER_VOTER", 12, minimum=1)
 ARENA_VOTES_PER_MINUTE_PER_IP = env_int("ARENA_VOTES_PER_MINUTE_PER_IP", 60, minimum=1)
 ARENA_VOTES_PER_DAY_PER_VOTER = env_int("ARENA_VOTES_PER_DAY_PER_VOTER", 1000, minimum=1)
+# Browse mode (/browse/): read any two models' answers with their names; named verdicts given there
+# are kept apart and never counted. Off, the pages answer 404 and the links to them are not shown.
+ARENA_BROWSE_ENABLED = env_bool("ARENA_BROWSE_ENABLED", True)
+ARENA_BROWSE_VERDICTS_PER_MINUTE_PER_IP = env_int("ARENA_BROWSE_VERDICTS_PER_MINUTE_PER_IP", 10, minimum=1)
 # Staff logins (the admin's login page): after this many failed logins for one username, or from one
 # address, within the window (sliding), further attempts are refused without checking their password
 # until the oldest failures leave it. Counted in PostgreSQL (arena.models.LoginAttempt), so the limits

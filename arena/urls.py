@@ -24,5 +24,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("leaderboard/", include("ratings.urls")),
+    path("browse/", include("battles.browse_urls")),
     path("", include("battles.urls")),
 ]

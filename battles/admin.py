@@ -12,7 +12,17 @@ from django.utils.translation import gettext_lazy as _
 
 from arena.admin_site import RecordAdmin
 from battles.forms import QuestionForm
-from battles.models import Answer, AnswerAttempt, Battle, Category, Contender, Question, Vote, Voter
+from battles.models import (
+    Answer,
+    AnswerAttempt,
+    Battle,
+    BrowseVerdict,
+    Category,
+    Contender,
+    Question,
+    Vote,
+    Voter,
+)
 from battles.selectors import categories_with_question_counts, voters_who_voted, voters_with_vote_counts
 from battles.services.contenders import (
     CONTENDER_FIELD_NAMES,
@@ -456,3 +466,31 @@ class VoteAdmin(RecordAdmin):
     @admin.display(description=_("battle"), ordering="battle_id")
     def battle_number(self, vote: Vote) -> str:
         return "" if vote.battle_id is None else f"#{vote.battle_id}"
+
+
+@admin.register(BrowseVerdict)
+class BrowseVerdictAdmin(RecordAdmin):
+    """Signed verdicts from browse mode, where the names are shown: opinions kept apart from the votes,
+    never counted on a board. Staff read them and delete spam."""
+
+    list_display = ["id", "name", "model_a", "model_b", "outcome", "short_reason", "question", "updated_at"]
+    list_filter = ["outcome", ("updated_at", admin.DateFieldListFilter), "question__category"]
+    search_fields = ["name", "reason", "answer_a__contender__name", "answer_b__contender__name", "=ip_hash"]
+    list_select_related = ["answer_a__contender", "answer_b__contender", "question"]
+    ordering = ["-updated_at", "-id"]
+    fields = [
+        *["question", "answer_a", "answer_b", "outcome", "name", "reason"],
+        *["voter", "ip_hash", "created_at", "updated_at"],
+    ]
+
+    @admin.display(description=_("model A"), ordering="answer_a__contender__name")
+    def model_a(self, verdict: BrowseVerdict) -> str:
+        return verdict.answer_a.contender.name
+
+    @admin.display(description=_("model B"), ordering="answer_b__contender__name")
+    def model_b(self, verdict: BrowseVerdict) -> str:
+        return verdict.answer_b.contender.name
+
+    @admin.display(description=_("reason"))
+    def short_reason(self, verdict: BrowseVerdict) -> str:
+        return _short(verdict.reason, 60)

@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 
 from arena.models import PeriodicTaskRun, StoreOutage, WorkerHeartbeat
 from arena.services import login_attempt_start
-from battles.models import AnswerAttempt, Battle, Category, Vote
+from battles.models import AnswerAttempt, Battle, BrowseVerdict, Category, Vote
 from battles.services.voting import ip_hash_of
 from ratings.services import ratings_refresh
 from tests.factories import BattleFactory, VoteFactory, VoterFactory
@@ -44,6 +44,15 @@ def _rows(count: int) -> None:
             contender_b=battle.contender_b,
             category=battle.question.category,
             outcome=Vote.Outcome.A if number % 2 else Vote.Outcome.TIE,
+        )
+        BrowseVerdict.objects.create(
+            question=battle.question,
+            answer_a=battle.answer_a,
+            answer_b=battle.answer_b,
+            outcome=Vote.Outcome.B,
+            name=f"Reader {number}",
+            reason="Clearer steps",
+            voter=voter,
         )
         for answer in (battle.answer_a, battle.answer_b):
             AnswerAttempt.objects.create(
@@ -99,6 +108,7 @@ LIST_QUERIES = {
     "battles.Battle": 6,
     "battles.Voter": 5,
     "battles.Vote": 8,
+    "battles.BrowseVerdict": 6,
     "ratings.RatingSnapshot": 6,
     "ratings.ContenderRating": 7,
     "ratings.PairCount": 6,

@@ -2,6 +2,7 @@
 (function () {
   "use strict";
 
+  document.documentElement.classList.add("js");
   var main = document.getElementById("main");
   if (!main || !window.fetch || !window.DOMParser) return;
   var pollTimer = null;
@@ -89,6 +90,10 @@
         load(next.href, {}, true);
       });
     }
+    // Browse mode: choosing a category, a model or a side shows it at once.
+    main.querySelectorAll("form[data-arena-autosubmit] select").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
     if (main.querySelector("[data-arena-waiting]")) {
       pollTimer = setTimeout(function () { load(window.location.href, {}, false); }, 2000);
     }
@@ -97,7 +102,7 @@
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     var target = event.target;
-    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) return;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT" || target.isContentEditable)) return;
     var shortcut = main.querySelector('[aria-keyshortcuts="' + event.key.toLowerCase() + '"]');
     if (shortcut && !shortcut.disabled) {
       event.preventDefault();
