@@ -11,7 +11,7 @@ class QuestionForm(forms.ModelForm):
 
     class Meta:
         model = Question
-        fields = ["text", "category", "language", "is_active", "external_id", "source"]
+        fields = ["text", "text_en", "category", "language", "is_active", "external_id", "source"]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

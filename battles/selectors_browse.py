@@ -30,7 +30,8 @@ def browse_questions(
     *, category: Category | None = None, search: str = "", contender: Contender | None = None
 ) -> QuerySet[Question]:
     """Active questions with answers from two models or more, each with `models_answered`; in a
-    category, containing a text (case-insensitive), answered by a model: whichever are given."""
+    category, containing a text (case-insensitive, in the question or its translation), answered by a
+    model: whichever are given."""
     done = Answer.objects.filter(question=OuterRef("pk"), status=Answer.Status.DONE)
     answered = done.order_by().values("question").annotate(n=Count("contender", distinct=True)).values("n")
     questions = (
@@ -43,7 +44,8 @@ def browse_questions(
     if category is not None:
         questions = questions.filter(category=category)
     if search:
-        questions = questions.filter(Q(text__icontains=search) | Q(external_id=search))
+        found = Q(text__icontains=search) | Q(text_en__icontains=search) | Q(external_id=search)
+        questions = questions.filter(found)
     if contender is not None:
         questions = questions.filter(Exists(done.filter(contender=contender)))
     return questions

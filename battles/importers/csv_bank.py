@@ -1,10 +1,10 @@
 """CSV banks: a header row, then one question per row, optionally with one model's answer to it.
 
 Columns (names are case-insensitive): "text" (or "question" or "prompt") is required; "id",
-"category" (default GENERAL), "category_name", "category_name_en" (the category's English name) and
-"language" (default detected) are optional; "model" and "answer" come together, and a row that
-fills them also yields an answer. Other columns are ignored. UTF-8, with or without a byte order
-mark.
+"category" (default GENERAL), "category_name", "category_name_en" (the category's English name),
+"text_en" (the question's English translation) and "language" (default detected) are optional;
+"model" and "answer" come together, and a row that fills them also yields an answer. Other columns
+are ignored. UTF-8, with or without a byte order mark.
 """
 
 import csv
@@ -100,6 +100,7 @@ def parse(path: Path) -> ParsedBank:
                 category_code=category_code,
                 category_name=_cell(row, columns, "category_name") or category_code,
                 category_name_en=_cell(row, columns, "category_name_en") or "",
+                text_en=_cell(row, columns, "text_en") or "",
                 language=_cell(row, columns, "language") or detect_language(text),
                 external_id=_cell(row, columns, "id") or None,
                 source=source,

@@ -2,10 +2,11 @@
 
 A question line has "text" and optionally "id", "category" (a code, default GENERAL),
 "category_name" or "category_zh" (display name, default the code), "category_name_en" (its English
-name, shown in the English interface), "language" (default detected from the text) and
-"is_active". An answer line has "model", "answer" and the question it answers,
-as "question_id" or as "question" text. A line with "text", "model" and "answer" is both: a question
-and one answer to it. Keys not named here are ignored, so richer exports load as they are.
+name, shown in the English interface), "text_en" (the question's English translation, shown under
+it in the English interface), "language" (default detected from the text) and "is_active". An
+answer line has "model", "answer" and the question it answers, as "question_id" or as "question"
+text. A line with "text", "model" and "answer" is both: a question and one answer to it. Keys not
+named here are ignored, so richer exports load as they are.
 """
 
 import json
@@ -87,6 +88,7 @@ def _question(line: _Line) -> QuestionRecord:
         category_code=category_code,
         category_name=category_name,
         category_name_en=line.optional_string("category_name_en") or "",
+        text_en=line.optional_string("text_en") or "",
         language=line.optional_string("language") or detect_language(text),
         external_id=line.optional_identifier("id"),
         source=source_of(line.path, line.number),

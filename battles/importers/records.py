@@ -38,6 +38,7 @@ class QuestionRecord:
     line: int
     is_active: bool = True
     category_name_en: str = ""  # the category's English name, where the file gives one
+    text_en: str = ""  # the question's English translation, where the file gives one
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,14 @@ class Question(models.Model):
         help_text=_("The id the question has in the file it was imported from."),
     )
     text = models.TextField(_("text"))
+    text_en = models.TextField(
+        _("English translation"),
+        blank=True,
+        help_text=_(
+            "Shown under the question when the interface is in English and the question is not; the "
+            "models answered the original text."
+        ),
+    )
     # SHA-256 of the whitespace-normalised text: the same question is never stored twice.
     text_sha256 = models.CharField(max_length=64, unique=True, editable=False)
     category = models.ForeignKey(
@@ -89,3 +97,11 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return self.text[:80]
+
+    @property
+    def translation_shown(self) -> str:
+        """The translation to show under the text in the interface's language, or ""."""
+        english = (get_language() or "").startswith("en")
+        if english and self.text_en and not self.language.lower().startswith("en"):
+            return self.text_en
+        return ""

@@ -296,12 +296,18 @@ class _BankImport:
 
     def write_questions(self) -> int:
         new = {sha: record for sha, record in self.records_by_sha.items() if sha not in self.question_by_sha}
+        for sha, record in self.records_by_sha.items():
+            stored = self.question_by_sha.get(sha)
+            if stored is not None and record.text_en and not stored.text_en:
+                # A file that gives a stored question's translation fills it in; one already there stays.
+                Question.objects.filter(pk=stored.pk, text_en="").update(text_en=record.text_en)
         source_limit = _max_length(Question, "source")
         # ON CONFLICT DO NOTHING: a question another import stored meanwhile is simply found below.
         Question.objects.bulk_create(
             [
                 Question(
                     text=record.text,
+                    text_en=record.text_en,
                     text_sha256=sha,
                     external_id=self.external_id_by_sha.get(sha),
                     category=self.categories[record.category_code],

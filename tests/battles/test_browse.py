@@ -62,6 +62,9 @@ def test_the_list_is_filtered_by_category_words_and_model(bank):
     client = Client()
     assert _listed(client.get("/browse/?category=CHAT").content.decode()) == ["Write a poem about rain"]
     assert _listed(client.get("/browse/?q=PYTHON").content.decode()) == ["How do I sort a list in Python?"]
+    bank["poem"].text_en = "A translation about clouds"
+    bank["poem"].save()
+    assert _listed(client.get("/browse/?q=clouds").content.decode()) == ["Write a poem about rain"]
     gamma = bank["models"][2]
     html = client.get(f"/browse/?model={gamma.pk}").content.decode()
     assert _listed(html) == ["How do I sort a list in Python?"]

@@ -677,3 +677,32 @@ def test_a_category_gets_its_english_name_from_a_file_and_shows_it_in_english(tm
     category.name_en = ""
     with translation.override("en"):
         assert category.display_name == "知识问答"  # no English name: as written
+
+
+def test_a_question_gets_its_english_translation_from_a_file_and_shows_it_in_english(tmp_path: Path) -> None:
+    from django.utils import translation
+
+    first = tmp_path / "first.csv"
+    first.write_text("text,category,text_en\n天空为什么是蓝的？,QA,\nWhy is grass green?,QA,\n")
+    second = tmp_path / "second.jsonl"
+    second.write_text(
+        json.dumps({"text": "天空为什么是蓝的？", "category": "QA", "text_en": "Why is the sky blue?"}) + "\n"
+    )
+    import_bank(first)
+    sky = Question.objects.get(language="zh")
+    assert sky.text_en == ""
+    import_bank(second)  # fills in the translation the first file did not give
+    sky.refresh_from_db()
+    assert sky.text_en == "Why is the sky blue?"
+    with translation.override("en"):
+        assert sky.translation_shown == "Why is the sky blue?"
+        assert Question.objects.get(language="en").translation_shown == ""
+    with translation.override("zh-hans"):
+        assert sky.translation_shown == ""
+    third = tmp_path / "third.jsonl"
+    third.write_text(
+        json.dumps({"text": "天空为什么是蓝的？", "category": "QA", "text_en": "Another rendering"}) + "\n"
+    )
+    import_bank(third)  # a translation already there stays
+    sky.refresh_from_db()
+    assert sky.text_en == "Why is the sky blue?"

@@ -324,6 +324,8 @@ def test_english_shows_categories_by_their_english_names(visit):
     category = battle.question.category
     category.name, category.name_en = "知识问答", "Knowledge"
     category.save()
+    battle.question.language, battle.question.text_en = "zh", "Why is the sky blue? (question 1)"
+    battle.question.save()
     VoteFactory(category=category, contender_a=battle.contender_a, contender_b=battle.contender_b)
     ratings_refresh()
     ratings_refresh(category=category)
@@ -332,6 +334,11 @@ def test_english_shows_categories_by_their_english_names(visit):
     expect(page.locator("#question-heading")).to_contain_text("知识问答")
     page.get_by_role("button", name="English").click()
     expect(page.locator("#question-heading")).to_contain_text("Knowledge")
+    # A question's translation, where the bank gives one, under the question the models answered.
+    expect(page.locator(".question-translation")).to_have_text(
+        "Translation: Why is the sky blue? (question 1)"
+    )
+    expect(page.locator(".question-translation")).to_have_attribute("lang", "en")
     page.goto(browser.base_url + "/leaderboard/")
     expect(page.locator(".board-tabs")).to_contain_text("Knowledge")
     expect(page.locator(".board-tabs")).not_to_contain_text("知识问答")
