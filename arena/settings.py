@@ -401,6 +401,9 @@ ARENA_VOTE_MIN_SECONDS = env_float("ARENA_VOTE_MIN_SECONDS", 3.0, minimum=0.0)
 ARENA_VOTES_PER_MINUTE_PER_VOTER = env_int("ARENA_VOTES_PER_MINUTE_PER_VOTER", 12, minimum=1)
 ARENA_VOTES_PER_MINUTE_PER_IP = env_int("ARENA_VOTES_PER_MINUTE_PER_IP", 60, minimum=1)
 ARENA_VOTES_PER_DAY_PER_VOTER = env_int("ARENA_VOTES_PER_DAY_PER_VOTER", 1000, minimum=1)
+# An answer that names a model (its own or another's alias, battles/leaks.py) gives it away: such
+# answers are kept out of battles unless this is on; votes on battles that showed one never count.
+ARENA_SERVE_LEAKING_ANSWERS = env_bool("ARENA_SERVE_LEAKING_ANSWERS", False)
 # Browse mode (/browse/): read any two models' answers with their names; named verdicts given there
 # are kept apart and never counted. Off, the pages answer 404 and the links to them are not shown.
 ARENA_BROWSE_ENABLED = env_bool("ARENA_BROWSE_ENABLED", True)
@@ -419,6 +422,9 @@ ARENA_IP_HASH_KEY = (
 ARENA_TRUST_X_FORWARDED_FOR = env_bool("ARENA_TRUST_X_FORWARDED_FOR", BEHIND_HTTPS_PROXY)
 # The public API lists voted battles (question, answers, names, verdict); off, those endpoints say so.
 ARENA_API_PUBLIC_BATTLES = env_bool("ARENA_API_PUBLIC_BATTLES", True)
+# The voted battles' answer texts, next to the models' names, for anyone (staff always get them): off,
+# since a voter who read them would recognise those answers in later battles.
+ARENA_API_PUBLIC_ANSWERS = env_bool("ARENA_API_PUBLIC_ANSWERS", False)
 # Ratings: Bradley–Terry with a bootstrap of this many rounds (fixed seed: the same votes give the
 # same intervals), centred on a mean of 1000 unless a contender (by name) is pinned to a value.
 ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000, minimum=0)

@@ -140,7 +140,10 @@ class ContenderAdmin(admin.ModelAdmin):
         "last_success_at",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "kind", "is_active", "origin", "description", "sampling_weight"]}),
+        (
+            None,
+            {"fields": ["name", "kind", "is_active", "origin", "description", "aliases", "sampling_weight"]},
+        ),
         (
             _("Endpoint"),
             {
@@ -338,7 +341,7 @@ class AnswerAdmin(RecordAdmin):
     ordering = ["-id"]
     fields = [
         *["question", "contender", "sample_index", "status", "text", "source"],
-        *["html", "reasoning", "repairs", "error", "parameters", "seed", "attempts"],
+        *["html", "leaks", "reasoning", "repairs", "error", "parameters", "seed", "attempts"],
         *["is_truncated", "finish_reason"],
         *["latency_ms", "first_token_ms", "prompt_tokens", "completion_tokens"],
         *["server_queue_ms", "server_prompt_ms", "server_generation_ms"],
@@ -461,6 +464,7 @@ class VoteAdmin(RecordAdmin):
     fields = [
         *["battle", "voter", "contender_a", "contender_b", "category", "outcome", "reason"],
         *["created_at", "recorded_at", "decision_ms", "ip_hash", "external_id", "language"],
+        *["excluded_reasons", "excluded_at", "restored_at"],
     ]
 
     @admin.display(description=_("battle"), ordering="battle_id")

@@ -123,10 +123,15 @@ class QuestionList(generics.ListAPIView[Question]):
     ]
 )
 class VotedBattleList(generics.ListAPIView[Battle]):
-    """Battles that have been voted on, newest first: never one still open for voting."""
+    """Battles that have been voted on, newest first: never one still open for voting. The answers'
+    texts are given to staff only (or to all with ARENA_API_PUBLIC_ANSWERS): published next to the
+    models' names, they would be recognised in later battles."""
 
     serializer_class = VotedBattleSerializer
     pagination_class = IdCursorPagination
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "answers_shown": _answers_shown(self.request)}
 
     def get_queryset(self) -> QuerySet[Battle]:
         battles = _public_battles()
@@ -141,10 +146,20 @@ class VotedBattleList(generics.ListAPIView[Battle]):
 
 
 class VotedBattleDetail(generics.RetrieveAPIView[Battle]):
+    """A voted battle; its answers' texts for staff only (see the list)."""
+
     serializer_class = VotedBattleSerializer
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "answers_shown": _answers_shown(self.request)}
 
     def get_queryset(self) -> QuerySet[Battle]:
         return _public_battles()
+
+
+def _answers_shown(request: Request) -> bool:
+    user = request.user
+    return settings.ARENA_API_PUBLIC_ANSWERS or bool(user and user.is_authenticated and user.is_staff)
 
 
 def _public_battles() -> QuerySet[Battle]:

@@ -46,12 +46,22 @@ class AnswerSerializer(serializers.ModelSerializer[Answer]):
 
 
 class VotedBattleSerializer(serializers.ModelSerializer[Battle]):
+    """A voted battle with its names. The answers' texts come with them only for staff (or with
+    ARENA_API_PUBLIC_ANSWERS): an answer published next to its model's name would be recognised when
+    it comes up in another battle. Otherwise answer_a and answer_b are null."""
+
     question = QuestionSerializer()
     contender_a = ContenderNameSerializer()
     contender_b = ContenderNameSerializer()
-    answer_a = AnswerSerializer()
-    answer_b = AnswerSerializer()
+    answer_a = AnswerSerializer(allow_null=True)
+    answer_b = AnswerSerializer(allow_null=True)
     outcome = serializers.ChoiceField(choices=Vote.Outcome.choices, source="vote.outcome")
+
+    def to_representation(self, instance: Battle) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("answers_shown", False):
+            data["answer_a"] = data["answer_b"] = None
+        return data
 
     class Meta:
         model = Battle

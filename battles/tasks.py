@@ -71,3 +71,11 @@ def contender_probe_task(contender_id: int) -> str:
 def votes_tally_task(periodic: bool = False) -> int:
     with periodic_run("votes_tally_task", periodic=periodic):
         return len(votes_tally().hours_counted)
+
+
+@shared_task(acks_late=True, soft_time_limit=600, time_limit=660, ignore_result=True, **DATABASE_RETRY)
+def answers_leak_scan_task() -> int:
+    """Mark the answers that name a model after aliases changed, and apply what was found."""
+    from battles.services.leaks import answers_leak_scan
+
+    return answers_leak_scan().answers_marked

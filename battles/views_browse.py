@@ -18,6 +18,7 @@ from battles.services.browse import (
     NAME_MAX_LENGTH,
     REASON_MAX_LENGTH,
     BrowseVerdictRejected,
+    answers_read_record,
     browse_verdict_give,
 )
 from battles.services.holds import ServeLimited
@@ -160,6 +161,9 @@ def _question_page(
             answer_a=answer_a, answer_b=answer_b
         )
         context["signed_as"] = _last_name_signed(request)
+        voter_id = _voter_id_from_cookie(request)
+        if voter_id is not None:  # read with the names: never served to this voter in a battle
+            answers_read_record(voter_id=voter_id, answers=[answer_a, answer_b])
     return render(request, "battles/browse/question.html", context, status=status)
 
 

@@ -89,6 +89,9 @@ class RatingsState(models.Model):
     # recomputed from the start, since its order matters.
     elo_max_vote_id = models.BigIntegerField(_("highest vote id counted by Elo"), default=0)
     elo_vote_count = models.PositiveBigIntegerField(_("votes counted by Elo"), default=0)
+    # Votes were left out or restored: the next refresh recounts the counters and Elo from the votes
+    # that count (ratings_recount_request), then clears this.
+    recount_requested_at = models.DateTimeField(_("recount asked for at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("ratings state")

@@ -25,20 +25,24 @@ OUTCOME_CODE_SQL = (
     f"WHEN 'tie' THEN {algorithms.OUTCOME_TIE} ELSE {algorithms.OUTCOME_BOTH_BAD} END"
 )
 
+# The votes the ratings count: those not left out (battles/services/exclusions.py).
+COUNTED = "excluded_reasons = ''"
+
 # (contender A, contender B, outcome code, category id or 0, vote id, cast at)
 VoteRow = tuple[int, int, int, int, int, datetime]
 
 
 def vote_rows_after(watermark: tuple[datetime, int] | None, *, batch_rows: int) -> Iterator[list[VoteRow]]:
-    """The votes cast after the watermark (cast at, id), or all of them, oldest first, in batches."""
+    """The counted votes cast after the watermark (cast at, id), or all of them, oldest first, in
+    batches."""
     sql = (
         f"SELECT contender_a_id, contender_b_id, {OUTCOME_CODE_SQL}, coalesce(category_id, 0), id, "
         "created_at FROM battles_vote {where} ORDER BY created_at, id"
     )
     parameters: list[datetime | int] = []
-    where = ""
+    where = f"WHERE {COUNTED}"
     if watermark is not None:
-        where = "WHERE created_at > %s OR (created_at = %s AND id > %s)"
+        where += " AND (created_at > %s OR (created_at = %s AND id > %s))"
         parameters = [watermark[0], watermark[0], watermark[1]]
     # A server-side cursor on PostgreSQL: the rows arrive in batches, never all at once.
     with connection.chunked_cursor() as cursor:
@@ -70,18 +74,21 @@ class CopiedVotes:
 
 
 def votes_copied() -> CopiedVotes:
-    """Every vote in time order with one binary COPY (PostgreSQL only)."""
+    """Every counted vote in time order with one binary COPY (PostgreSQL only)."""
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
         cursor.cursor.copy_expert(
             f"COPY (SELECT contender_a_id::int4, contender_b_id::int4, ({OUTCOME_CODE_SQL})::int4, "
-            "coalesce(category_id, 0)::int4 FROM battles_vote ORDER BY created_at, id) "
+            f"coalesce(category_id, 0)::int4 FROM battles_vote WHERE {COUNTED} ORDER BY created_at, id) "
             "TO STDOUT WITH (FORMAT binary)",
             buffer,
         )
-        cursor.execute("SELECT created_at, id FROM battles_vote ORDER BY created_at DESC, id DESC LIMIT 1")
+        cursor.execute(
+            f"SELECT created_at, id FROM battles_vote WHERE {COUNTED} "
+            "ORDER BY created_at DESC, id DESC LIMIT 1"
+        )
         last = cursor.fetchone()
-        cursor.execute("SELECT coalesce(max(id), 0) FROM battles_vote")
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM battles_vote WHERE {COUNTED}")
         max_id = int(cursor.fetchone()[0])
     rows = np.frombuffer(
         buffer.getbuffer(),
@@ -95,7 +102,7 @@ def votes_copied() -> CopiedVotes:
 @dataclass(frozen=True)
 class VoteFilter:
     """Which votes an export holds: ids above `after_id`, cast in [since, until), of a contender, of a
-    category, at most `limit` of them."""
+    category, at most `limit` of them; only those that count unless `with_excluded`."""
 
     after_id: int = 0
     since: datetime | None = None
@@ -103,9 +110,10 @@ class VoteFilter:
     contender_id: int | None = None
     category_id: int | None = None
     limit: int | None = None
+    with_excluded: bool = False
 
     def sql(self) -> tuple[str, list[int | datetime]]:
-        conditions: list[str] = ["v.id > %s"]
+        conditions: list[str] = ["v.id > %s"] + ([] if self.with_excluded else [f"v.{COUNTED}"])
         parameters: list[int | datetime] = [self.after_id]
         if self.since is not None:
             conditions.append("v.created_at >= %s")

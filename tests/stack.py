@@ -43,7 +43,8 @@ def bank_file(folder: Path, *, questions: int = 60) -> Path:
             {"id": question_id, "text": f"Question {number}: name {number} things.", "category": "T"}
         )
         for style, name in enumerate(_CONTENDERS):
-            answer = f"{name} answers question {number}. " + "Detail. " * (style + number % 5)
+            # Never the model's name: an answer that names a model is kept out of battles.
+            answer = f"Answer {style + 1} to question {number}. " + "Detail. " * (style + number % 5)
             lines.append({"question_id": question_id, "model": name, "answer": answer})
     path = folder / "bank.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")

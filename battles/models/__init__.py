@@ -2,7 +2,7 @@
 
 from battles.models.answers import Answer, AnswerAttempt
 from battles.models.bank import Category, Question, normalise_question_text, question_text_sha256
-from battles.models.browse import BrowseVerdict
+from battles.models.browse import AnswerRead, BrowseVerdict
 from battles.models.common import (
     MAX_REQUEST_TIMEOUT_SECONDS,
     ORIGIN_HELP_TEXT,
@@ -27,6 +27,7 @@ __all__ = [
     "SEED_RANGE",
     "Answer",
     "AnswerAttempt",
+    "AnswerRead",
     "Battle",
     "BrowseVerdict",
     "Category",

@@ -31,6 +31,9 @@ class Answer(models.Model):
     # What had to be changed in the text or reasoning to store and show it (NUL characters removed,
     # lone surrogates replaced); empty when nothing was.
     repairs = models.CharField(_("repairs"), max_length=300, blank=True)
+    # The models' aliases the text names (battles/leaks.py), comma-separated; empty: none. Such an
+    # answer gives its model away, and is kept out of battles (ARENA_SERVE_LEAKING_ANSWERS).
+    leaks = models.CharField(_("names a model"), max_length=300, blank=True, default="", db_default="")
     error = models.TextField(_("error"), blank=True)
     seed = models.BigIntegerField(_("seed"), null=True, blank=True)
     parameters = models.JSONField(_("parameters used"), default=dict, blank=True)

@@ -53,3 +53,23 @@ class BrowseVerdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.get_outcome_display()} · {self.question}"
+
+
+class AnswerRead(models.Model):
+    """An answer a voter read in browse mode, where the model's name is shown: like an answer revealed
+    after a vote, it is never served to that voter in a battle again (battles/services/serving.py)."""
+
+    voter = models.ForeignKey(Voter, on_delete=models.CASCADE, related_name="+", verbose_name=_("voter"))
+    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="+", verbose_name=_("answer"))
+    question = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="+", verbose_name=_("question")
+    )
+    read_at = models.DateTimeField(_("read"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("answer read in browse mode")
+        verbose_name_plural = _("answers read in browse mode")
+        constraints = [models.UniqueConstraint(fields=["voter", "answer"], name="answer_read_once_per_voter")]
+
+    def __str__(self) -> str:
+        return f"{self.voter_id} · {self.answer_id}"

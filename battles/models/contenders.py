@@ -25,6 +25,17 @@ class Contender(models.Model):
     name = models.CharField(_("name"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.ENDPOINT)
     description = models.TextField(_("description"), blank=True)
+    aliases = models.JSONField(
+        _("aliases"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Names that give this model away when an answer says them (its name, family, product and "
+            'maker, in any language), e.g. ["Qwen", "通义千问", "阿里"]. An answer naming any model\'s '
+            "alias is kept out of battles."
+        ),
+        validators=[validate_text_list],
+    )
     is_active = models.BooleanField(_("active"), default=True)
     origin = models.CharField(
         _("origin"), max_length=16, choices=Origin.choices, default=Origin.REAL, help_text=ORIGIN_HELP_TEXT

@@ -177,6 +177,14 @@ class Vote(models.Model):
     # idempotent by it.
     external_id = models.CharField(_("external id"), max_length=200, unique=True, null=True, blank=True)
     language = models.CharField(_("language"), max_length=32, blank=True)
+    # Why the vote is left out of the boards (codes of EXCLUSION_REASONS, comma-separated); empty: it
+    # counts. An excluded vote is kept, and restored by clearing this (battles/services/exclusions.py).
+    excluded_reasons = models.CharField(
+        _("left out because"), max_length=200, blank=True, default="", db_default=""
+    )
+    excluded_at = models.DateTimeField(_("left out at"), null=True, blank=True)
+    # Staff restored it: automatic checks do not leave it out again.
+    restored_at = models.DateTimeField(_("restored at"), null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -190,7 +198,14 @@ class Vote(models.Model):
                 condition=Q(outcome__in=["a", "b", "tie", "both_bad"]), name="vote_outcome_valid"
             ),
         ]
-        indexes = [models.Index(fields=["created_at", "id"], name="vote_time_order")]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="vote_time_order"),
+            models.Index(fields=["-excluded_at"], name="vote_excluded", condition=~Q(excluded_reasons="")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.contender_a} vs {self.contender_b}: {self.get_outcome_display()}"
+
+    @property
+    def is_counted(self) -> bool:
+        return not self.excluded_reasons

@@ -23,6 +23,7 @@ from battles.services.contenders import (
     contender_names_check_offline,
     contender_offline_get_or_create,
 )
+from battles.services.leaks import answer_leaks, leak_matcher
 
 # Rows per INSERT: large enough that 1,440 answers take three statements.
 _BATCH_SIZE = 500
@@ -375,6 +376,7 @@ class _BankImport:
                 )
         finished_at = timezone.now()
         source_limit = _max_length(Answer, "source")
+        matcher = leak_matcher()  # after the file's contenders exist: their aliases count too
         new: list[Answer] = []
         existing_count = 0
         for answer, sha in resolved:
@@ -391,6 +393,7 @@ class _BankImport:
                     status=Answer.Status.DONE,
                     text=answer.text,
                     html=render_markdown(answer.text),
+                    leaks=answer_leaks(answer.text, matcher),
                     source=answer.source[:source_limit],
                     finished_at=finished_at,
                 )

@@ -1,6 +1,7 @@
 """Moving battles on as their answers arrive: ready once both are done, retired when one fails or
 its contender is paused. Voters are never shown a battle with a missing or failed answer."""
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -23,6 +24,11 @@ def battles_advance_for_answer(*, answer: Answer) -> int:
     Voters are never shown a battle with a missing or failed answer.
     """
     uses_answer = Q(answer_a_id=answer.pk) | Q(answer_b_id=answer.pk)
+    if answer.status == Answer.Status.DONE and answer.leaks and not settings.ARENA_SERVE_LEAKING_ANSWERS:
+        # It names a model: no battle may show it (battles/leaks.py).
+        return Battle.objects.filter(uses_answer, status=Battle.Status.GENERATING).update(
+            status=Battle.Status.RETIRED, retired_reason=f"answer {answer.pk} names a model ({answer.leaks})"
+        )
     if answer.status == Answer.Status.DONE:
         # Lock the battles first: when both answers of a battle finish at the same moment, the second
         # transaction waits here for the first to commit, and its check below then sees both done.

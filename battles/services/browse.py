@@ -2,6 +2,7 @@
 reach the boards: nothing that rates, tallies or exports votes reads them."""
 
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import ClassVar
@@ -13,7 +14,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 
 from arena.errors import DomainError
-from battles.models import Answer, BrowseVerdict, Vote, Voter
+from battles.models import Answer, AnswerRead, BrowseVerdict, Vote, Voter
 
 NAME_MAX_LENGTH = 80
 REASON_MAX_LENGTH = 500
@@ -91,3 +92,14 @@ def browse_verdict_give(
             },
         )
     return verdict
+
+
+def answers_read_record(*, voter_id: uuid.UUID, answers: list[Answer]) -> None:
+    """A voter read these answers in browse mode, with their models' names: none of them is served to
+    this voter in a battle afterwards. A voter id no longer known records nothing."""
+    if not Voter.objects.filter(pk=voter_id).exists():
+        return
+    AnswerRead.objects.bulk_create(
+        [AnswerRead(voter_id=voter_id, answer=answer, question_id=answer.question_id) for answer in answers],
+        ignore_conflicts=True,
+    )

@@ -7,8 +7,10 @@ from typing import Any, Required, TypedDict, Unpack
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from battles.leaks import clean_aliases, default_aliases
 from battles.models import Contender
 from battles.services.health import PAUSE_CLEARED
+from battles.services.leaks import answers_leak_scan_request
 
 
 class ContenderSettings(TypedDict, total=False):
@@ -16,6 +18,7 @@ class ContenderSettings(TypedDict, total=False):
 
     kind: str
     description: str
+    aliases: list[str]
     is_active: bool
     origin: str
     base_url: str
@@ -88,7 +91,9 @@ def contender_create(**fields: Unpack[NewContender]) -> Contender:
     contender = Contender()
     for field_name, value in fields.items():
         setattr(contender, field_name, value)
+    contender.aliases = clean_aliases(fields.get("aliases") or default_aliases(fields["name"]))
     _save_validated(contender)
+    answers_leak_scan_request()  # its aliases may be named by answers already stored
     return contender
 
 
@@ -97,7 +102,11 @@ def contender_update(contender: Contender, **fields: Unpack[ContenderFields]) ->
     generation service is kept); invalid settings raise ValidationError and write nothing."""
     for field_name, value in fields.items():
         setattr(contender, field_name, value)
+    if "aliases" in fields:
+        contender.aliases = clean_aliases(fields["aliases"] or [])
     _save_validated(contender, update_fields=[*fields, "updated_at"])
+    if "aliases" in fields:
+        answers_leak_scan_request()
     return contender
 
 
@@ -145,7 +154,12 @@ def contender_offline_get_or_create(
     imported is this arena's own record of its contenders (votes it exported), which goes back to the
     contender of that name whatever its kind."""
     contender, created = Contender.objects.get_or_create(
-        name=name, defaults={"kind": Contender.Kind.OFFLINE, "description": description}
+        name=name,
+        defaults={
+            "kind": Contender.Kind.OFFLINE,
+            "description": description,
+            "aliases": default_aliases(name),
+        },
     )
     if contender.kind != Contender.Kind.OFFLINE and not endpoint_joins:
         raise ContenderNameTaken(name=contender.name, kind=contender.kind)

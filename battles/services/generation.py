@@ -35,6 +35,7 @@ from battles.rendering import answer_shortfall, render_markdown, storable_text
 from battles.services.battle_states import battles_advance_for_answer
 from battles.services.endpoint_requests import chat_request_build
 from battles.services.health import contender_failure_record
+from battles.services.leaks import answer_leaks
 from battles.services.tallies import answer_latency_count
 
 logger = logging.getLogger(__name__)
@@ -335,6 +336,7 @@ def _record_done(
     repairs: str,
 ) -> GenerationOutcome:
     finished_at = timezone.now()
+    leaks = answer_leaks(text)
     with transaction.atomic():
         saved = Answer.objects.filter(pk=answer.pk, status=Answer.Status.RUNNING, claim_token=token).update(
             status=Answer.Status.DONE,
@@ -343,6 +345,7 @@ def _record_done(
             server_prompt_ms=completion.server_prompt_ms,
             server_generation_ms=completion.server_generation_ms,
             html=render_markdown(text),
+            leaks=leaks,
             reasoning=reasoning,
             repairs=repairs,
             error="",
@@ -372,6 +375,7 @@ def _record_done(
             seed=answer.seed,
         )
         answer.status = Answer.Status.DONE
+        answer.leaks = leaks
         battles_advance_for_answer(answer=answer)
         _contender_success_record(answer.contender, finished_at)
         if completion.latency_ms is not None:

@@ -2,7 +2,7 @@
 (battles/services/serving.py and voting.py)."""
 
 from arena.rows import Columns
-from battles.models import Answer, Battle, Category, Contender, Question, Vote, Voter
+from battles.models import Answer, AnswerRead, Battle, Category, Contender, Question, Vote, Voter
 
 # Serving and voting are the arena's hot path (a launch-day spike is hundreds of votes a second):
 # they run hand-written SQL, a few statements each, instead of ORM queries compiled on every request.
@@ -48,3 +48,11 @@ VOTE_COLUMNS = [
 # then use the partial indexes on status (the pool's, the holds').
 GENERATING, READY = f"'{Battle.Status.GENERATING}'", f"'{Battle.Status.READY}'"
 SERVED, VOTED = f"'{Battle.Status.SERVED}'", f"'{Battle.Status.VOTED}'"
+READS = AnswerRead._meta.db_table
+# The answers whose model a voter saw (revealed after their vote, or read in browse mode), with the
+# voter as each of its three parameters.
+REVEALED = (
+    f"(SELECT s.answer_a_id FROM {BATTLES} s WHERE s.voter_id = %s AND s.status = {VOTED} "
+    f"UNION ALL SELECT s.answer_b_id FROM {BATTLES} s WHERE s.voter_id = %s AND s.status = {VOTED} "
+    f"UNION ALL SELECT r.answer_id FROM {READS} r WHERE r.voter_id = %s)"
+)

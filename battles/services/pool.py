@@ -4,6 +4,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from django.utils import timezone
 from arena import stores
 from arena.locks import one_at_a_time
 from battles.models import SEED_RANGE, Answer, Battle, Contender, Origin, Question, Voter
+from battles.services.leaks import leaking_answers_kept_out
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +120,12 @@ def drawable_contenders() -> tuple[list[Contender], dict[int, float]]:
 
 
 def _answer_for(
-    *, question: Question, contender: Contender, rng: random.Random, created_answer_ids: set[int]
+    *,
+    question: Question,
+    contender: Contender,
+    rng: random.Random,
+    created_answer_ids: set[int],
+    excluded_answer_ids: AbstractSet[int] = frozenset(),
 ) -> Answer | None:
     """An answer of this contender to reuse or to wait for, or a new pending one; None if it can't answer.
 
@@ -128,6 +135,11 @@ def _answer_for(
     """
     answers = list(Answer.objects.filter(question=question, contender=contender))
     usable = [answer for answer in answers if answer.status != Answer.Status.FAILED]
+    if leaking_answers_kept_out():
+        # An answer that names a model gives it away: another sample, or none (battles/leaks.py).
+        usable = [answer for answer in usable if not answer.leaks]
+    # Answers the voter saw with their model's name: another sample, or none.
+    usable = [answer for answer in usable if answer.pk not in excluded_answer_ids]
     if not contender.is_endpoint:
         done = [answer for answer in usable if answer.status == Answer.Status.DONE]
         return rng.choice(done) if done else None
@@ -135,9 +147,15 @@ def _answer_for(
     by_sample = {answer.sample_index: answer for answer in answers}
     chosen = by_sample.get(sample_index)
     if chosen is not None:
-        if chosen.status != Answer.Status.FAILED:
+        if chosen in usable:
             return chosen
-        return rng.choice(usable) if usable else None
+        if usable:
+            return rng.choice(usable)
+        # Every sample so far failed or names a model: a sample not asked for yet, if one is left.
+        missing = [index for index in range(contender.samples_per_question) if index not in by_sample]
+        if not missing:
+            return None
+        sample_index = rng.choice(missing)
     seed = contender.seed + sample_index if contender.seed is not None else rng.randrange(SEED_RANGE)
     try:
         with transaction.atomic():
@@ -200,6 +218,7 @@ def battle_draw(
     question_ids: Sequence[int] | None = None,
     reserved_for: Voter | None = None,
     holder_ip_hash: str = "",
+    excluded_answer_ids: AbstractSet[int] = frozenset(),
 ) -> Battle:
     """Draw a question uniformly and two contenders by weight, sides at random.
 
@@ -234,7 +253,11 @@ def battle_draw(
             contender = _weighted_pick(candidates, weights, rng)
             candidates.remove(contender)
             answer = _answer_for(
-                question=question, contender=contender, rng=rng, created_answer_ids=created_answer_ids
+                question=question,
+                contender=contender,
+                rng=rng,
+                created_answer_ids=created_answer_ids,
+                excluded_answer_ids=excluded_answer_ids,
             )
             if answer is not None:
                 chosen.append((contender, answer))

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from arena import rows
 from arena.locks import lock_wait_ran_out, transaction_lock_statement
-from battles.models import Battle, Origin, Question, Voter
+from battles.models import AnswerRead, Battle, Origin, Question, Voter
 from battles.services import holds
 from battles.services.hot_sql import (
     ANSWER_A,
@@ -30,7 +30,9 @@ from battles.services.hot_sql import (
     GENERATING,
     QUESTION,
     QUESTIONS,
+    READS,
     READY,
+    REVEALED,
     SERVED,
     SHOWN_COLUMNS,
     VOTER,
@@ -113,10 +115,12 @@ def _claim(
 
 
 def _claim_sql(*, unseen: bool) -> str:
-    """The UPDATE that serves the oldest servable battle of the shared pool (on a question this voter
-    has not seen, with `unseen`), with parameters voter, served_at, address (and voter again with
-    `unseen`); more conditions may follow. Rows other requests are claiming at the same moment are
-    skipped, not waited for: voters arriving together each get their own battle at once."""
+    """The UPDATE that serves the oldest servable battle of the shared pool, with parameters
+    _claim_parameters gives; more conditions may follow. With `unseen`, on a question this voter has
+    neither been served nor read in browse mode; without, on any question, but never with an answer
+    whose model the voter saw (revealed after their vote, or read in browse mode). Rows other
+    requests are claiming at the same moment are skipped, not waited for: voters arriving together
+    each get their own battle at once."""
     seeded = (
         ""
         if settings.ARENA_SERVE_SEEDED
@@ -125,13 +129,16 @@ def _claim_sql(*, unseen: bool) -> str:
             f" AND cb.origin <> '{Origin.SEEDED}'"
         )
     )
-    # NOT IN: the voter's questions are read once into a hash, whatever the number of candidates.
-    not_seen = (
-        f" AND p.question_id NOT IN (SELECT s.question_id FROM {BATTLES} s WHERE s.voter_id = %s"
-        " AND s.served_at IS NOT NULL)"
-        if unseen
-        else ""
-    )
+    # NOT IN: the voter's questions (answers) are read once into a hash, whatever the number of
+    # candidates.
+    if unseen:
+        not_seen = (
+            f" AND p.question_id NOT IN (SELECT s.question_id FROM {BATTLES} s WHERE s.voter_id = %s"
+            " AND s.served_at IS NOT NULL UNION ALL"
+            f" SELECT r.question_id FROM {READS} r WHERE r.voter_id = %s)"
+        )
+    else:
+        not_seen = f" AND p.answer_a_id NOT IN {REVEALED} AND p.answer_b_id NOT IN {REVEALED}"
     postgresql = connection.vendor == "postgresql"
     return (
         f"UPDATE {BATTLES} SET status = {SERVED}, voter_id = %s, served_at = %s, holder_ip_hash = %s "
@@ -143,16 +150,18 @@ def _claim_sql(*, unseen: bool) -> str:
     )
 
 
+def _claim_parameters(voter: Voter, *, ip_hash: str, unseen: bool) -> list[Any]:
+    """The parameters of _claim_sql: voter, served at, address, then the voter for each of its
+    subqueries (two with `unseen`, six without)."""
+    voter_id = rows.parameter(voter.pk)
+    return [voter_id, rows.parameter(timezone.now()), ip_hash, *[voter_id] * (2 if unseen else 6)]
+
+
 def _claim_from_pool(voter: Voter, *, ip_hash: str, unseen: bool) -> Battle | None:
     """Serve the oldest servable battle of the shared pool (see _claim_sql), in one statement."""
     postgresql = connection.vendor == "postgresql"
     claim = _claim_sql(unseen=unseen)
-    parameters = [
-        rows.parameter(voter.pk),
-        rows.parameter(timezone.now()),
-        ip_hash,
-        *([rows.parameter(voter.pk)] if unseen else []),
-    ]
+    parameters = _claim_parameters(voter, ip_hash=ip_hash, unseen=unseen)
     with connection.cursor() as cursor:
         if postgresql:  # claimed and read in one statement
             rows.execute(
@@ -185,7 +194,7 @@ def _hold_at_once(*, voter: Voter, ip_hash: str) -> Battle | None:
         f"AND NOT EXISTS (SELECT 1 FROM {BATTLES} m WHERE m.voter_id = %s AND m.status = {SERVED})"
     )
     parameters = [
-        *[rows.parameter(voter.pk), rows.parameter(timezone.now()), ip_hash, rows.parameter(voter.pk)],
+        *_claim_parameters(voter, ip_hash=ip_hash, unseen=True),
         *[ip_hash, settings.ARENA_HELD_BATTLES_PER_IP, rows.parameter(voter.pk)],
     ]
     # Its own transaction; inside another one (a test's), a savepoint keeps a lock wait that ran out
@@ -295,7 +304,13 @@ def _hold_start(*, voter: Voter, ip_hash: str, rng: random.Random) -> tuple[Batt
     if _battle_on_its_way(voter):
         return None, False
     seen = Battle.objects.filter(voter=voter, served_at__isnull=False).values("question_id")
-    unseen = list(Question.objects.filter(is_active=True).exclude(id__in=seen).values_list("id", flat=True))
+    read = AnswerRead.objects.filter(voter=voter).values("question_id")
+    unseen = list(
+        Question.objects.filter(is_active=True)
+        .exclude(id__in=seen)
+        .exclude(id__in=read)
+        .values_list("id", flat=True)
+    )
     if unseen:
         created_answer_ids: set[int] = set()
         try:
@@ -313,6 +328,35 @@ def _hold_start(*, voter: Voter, ip_hash: str, rng: random.Random) -> tuple[Batt
             if drawn.status == Battle.Status.READY:
                 return _claim([drawn.pk], voter, reserved=True, rng=rng, ip_hash=ip_hash), True
             return None, True
-    # The voter has seen every question (or none of the unseen can be drawn): repeats are allowed.
+    # The voter has seen every question (or none of the unseen can be drawn): questions repeat, but
+    # never an answer whose model the voter saw; drawn for the voter if the pool has no such battle.
     battle = _claim_from_pool(voter, ip_hash=ip_hash, unseen=False)
-    return battle, battle is not None
+    if battle is not None:
+        return battle, True
+    created_answer_ids = set()
+    try:
+        drawn = battle_draw(
+            rng=rng,
+            reserved_for=voter,
+            holder_ip_hash=ip_hash,
+            created_answer_ids=created_answer_ids,
+            excluded_answer_ids=answers_revealed_to(voter=voter),
+        )
+    except NoBattleCanBeDrawn:
+        drawn = None
+    answers_queue(answer_ids=list(created_answer_ids))
+    if drawn is None:
+        return None, False
+    if drawn.status == Battle.Status.READY:
+        return _claim([drawn.pk], voter, reserved=True, rng=rng, ip_hash=ip_hash), True
+    return None, True
+
+
+def answers_revealed_to(*, voter: Voter) -> set[int]:
+    """The answers whose model this voter saw: in battles they voted on, or read in browse mode."""
+    voted = Battle.objects.filter(voter=voter, status=Battle.Status.VOTED).values_list(
+        "answer_a_id", "answer_b_id"
+    )
+    revealed = {answer_id for pair in voted for answer_id in pair}
+    revealed.update(AnswerRead.objects.filter(voter=voter).values_list("answer_id", flat=True))
+    return revealed

@@ -32,6 +32,7 @@ from battles.services.hot_sql import (
     VOTED,
     VOTES,
 )
+from battles.services.leaks import vote_on_a_leak_left_out
 from battles.services.tallies import vote_rejection_count
 from ratings.services import votes_recorded
 from ratings.services.counters import pair_counts_counting
@@ -187,10 +188,16 @@ def vote_record(
 ) -> VoteRecorded:
     """Record a verdict (see _vote_record); a refused vote is counted by its reason, for staff."""
     try:
-        return _vote_record(battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason)
+        recorded = _vote_record(
+            battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason
+        )
     except VoteRejected as rejection:
         vote_rejection_count(code=rejection.code)
         raise
+    if recorded.created and settings.ARENA_SERVE_LEAKING_ANSWERS:
+        # Battles may show answers that name a model: a vote on one never counts (kept, marked).
+        vote_on_a_leak_left_out(battle_id=battle_id)
+    return recorded
 
 
 def _vote_record(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str, reason: str) -> VoteRecorded:

@@ -56,9 +56,11 @@ def judge_pseudonym(voter_id: object | None) -> str:
 
 
 def battles_export(*, output: IO[str], progress: Callable[[int], None] | None = None) -> int:
-    """Write every vote as a battle log in time order; FastChat's analysis reads it as its own."""
+    """Write every vote that counts as a battle log in time order; FastChat's analysis reads it as its
+    own."""
     rows = (
-        Vote.objects.order_by("created_at", "id")
+        Vote.objects.filter(excluded_reasons="")
+        .order_by("created_at", "id")
         .annotate(
             language_written=Coalesce(NullIf(F("language"), Value("")), F("battle__question__language"))
         )

@@ -24,7 +24,7 @@ from battles.selectors import (
     votes_first_recorded_at,
 )
 from ratings import algorithms
-from ratings.models import ALL_CATEGORIES, ContenderRating, RatingMatrix, RatingSnapshot
+from ratings.models import ALL_CATEGORIES, ContenderRating, RatingMatrix, RatingSnapshot, RatingsState
 from ratings.selectors import categories_with_counted_votes, snapshot_latest, vote_total_counted
 from ratings.services.counters import pair_counts_load, pair_counts_lock, pair_counts_write
 from ratings.services.elo import elo_ratings, elo_rebuild
@@ -108,6 +108,14 @@ def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) ->
             written.append(snapshot)
 
     def refresh() -> None:
+        if _recount_requested():
+            # Votes were left out or restored: counters and Elo from the votes that count, every board.
+            snapshot = _recount()
+            if snapshot is not None:
+                written.append(snapshot)
+            categories_asked[0] = False
+            _categories_refreshed_at[0] = time.monotonic()
+            return
         overall()
         # Whoever holds the lock keeps the category boards fresh too: a process that asked for them
         # and found the lock held has left them to the holder.
@@ -139,11 +147,33 @@ def ratings_refresh_locked(*, categories: bool = False, queued: bool = False) ->
     one_at_a_time(
         REFRESH_LOCK,
         work=refresh,
-        pending=_votes_not_on_the_board,
+        pending=lambda: _recount_requested() or _votes_not_on_the_board(),
         min_gap_seconds=settings.ARENA_RATINGS_REFRESH_MIN_GAP_SECONDS if queued else 0.0,
         later=queue_in,
     )
     return written[-1] if written else None
+
+
+def ratings_recount_request() -> None:
+    """Ask for the counters and Elo to be recomputed from the votes that count (votes were left out
+    or restored), then every board refreshed: by the next refresh, queued once the transaction
+    commits. Kept in the database, so a broker outage only delays it until beat's next refresh."""
+    state = RatingsState.objects.first() or RatingsState.objects.create()
+    RatingsState.objects.filter(pk=state.pk).update(recount_requested_at=timezone.now())
+    ratings_refresh_request()
+
+
+def _recount_requested() -> bool:
+    return RatingsState.objects.filter(recount_requested_at__isnull=False).exists()
+
+
+def _recount() -> RatingSnapshot | None:
+    requested = RatingsState.objects.values_list("recount_requested_at", flat=True).first()
+    snapshot = _rebuild(categories=True)
+    # A request made during the recount stays for the next one.
+    RatingsState.objects.filter(recount_requested_at=requested).update(recount_requested_at=None)
+    logger.info("ratings recounted from the votes that count (asked for at %s)", requested)
+    return snapshot
 
 
 def _votes_not_on_the_board() -> bool:

@@ -175,9 +175,17 @@ def test_a_voter_sees_every_question_before_any_repeats(settings):
         seen.append(battle.question_id)
         vote_cast(battle_id=battle.pk, voter=voter, outcome="tie")
     assert sorted(seen) == sorted(question.pk for question in questions)
-    # The bank is exhausted: repeats are allowed now rather than no battle at all.
+    # The bank is exhausted and every answer was revealed to the voter: no battle rather than a known
+    # answer; a new answer on a question seen already makes a repeat possible.
+    assert battle_serve(voter=voter, rng=rng) is None
+    known = Answer.objects.filter(question=questions[2])
+    for contender in Contender.objects.filter(answers__in=known):
+        AnswerFactory(question=questions[2], contender=contender, sample_index=1)
     repeat = battle_serve(voter=voter, rng=rng)
-    assert repeat is not None and repeat.question_id in seen
+    assert repeat is not None and repeat.question_id == questions[2].pk
+    assert not {repeat.answer_a_id, repeat.answer_b_id} & set(
+        known.filter(sample_index=0).values_list("pk", flat=True)
+    )
 
 
 def test_a_battle_drawn_for_a_voter_waits_for_its_answers_then_is_served():

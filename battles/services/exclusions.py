@@ -1,0 +1,82 @@
+"""Votes left out of the boards and restored. A vote left out is kept, marked with why
+(`Vote.excluded_reasons`), and restorable; either way the ratings are recounted from the votes that
+count (ratings_recount_request) by the next refresh."""
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from battles.models import Vote
+from ratings.services import ratings_recount_request
+
+# Why a vote may be left out: a code (stored, comma-separated) and what staff read.
+EXCLUSION_REASONS = {
+    "leak": _("a battle whose answer names a model"),
+}
+
+
+def _reasons(stored: str) -> list[str]:
+    return [code for code in stored.split(",") if code]
+
+
+def votes_exclude(*, vote_ids: Iterable[int], reason: str, override_restored: bool = False) -> int:
+    """Leave these votes out of the boards for `reason` (added to any reasons they have). Votes staff
+    restored are left alone unless `override_restored` (staff confirming). Returns how many votes
+    gained the reason."""
+    if reason not in EXCLUSION_REASONS:
+        raise ValueError(f"unknown exclusion reason {reason!r}")
+    now = timezone.now()
+    changed = []
+    with transaction.atomic():
+        votes = Vote.objects.select_for_update().filter(pk__in=list(vote_ids))
+        if not override_restored:
+            votes = votes.filter(restored_at__isnull=True)
+        for vote in votes.only("id", "excluded_reasons", "excluded_at", "restored_at"):
+            reasons = _reasons(vote.excluded_reasons)
+            if reason in reasons:
+                continue
+            vote.excluded_reasons = ",".join([*reasons, reason])
+            vote.excluded_at = vote.excluded_at if reasons else now
+            vote.restored_at = None
+            changed.append(vote)
+        Vote.objects.bulk_update(changed, ["excluded_reasons", "excluded_at", "restored_at"], batch_size=2000)
+        if changed:
+            ratings_recount_request()
+    return len(changed)
+
+
+def votes_reason_withdrawn(*, vote_ids: Iterable[int], reason: str) -> int:
+    """An automatic check no longer holds `reason` against these votes (the answer was changed, an
+    alias removed): the reason goes, and a vote without any other counts again."""
+    changed = []
+    with transaction.atomic():
+        votes = Vote.objects.select_for_update().filter(pk__in=list(vote_ids)).exclude(excluded_reasons="")
+        for vote in votes:
+            reasons = _reasons(vote.excluded_reasons)
+            if reason not in reasons:
+                continue
+            reasons.remove(reason)
+            vote.excluded_reasons = ",".join(reasons)
+            vote.excluded_at = vote.excluded_at if reasons else None
+            changed.append(vote)
+        Vote.objects.bulk_update(changed, ["excluded_reasons", "excluded_at"], batch_size=2000)
+        if changed:
+            ratings_recount_request()
+    return len(changed)
+
+
+def votes_restore(*, vote_ids: Iterable[int]) -> int:
+    """Staff put these votes back on the boards, whatever left them out; automatic checks leave them
+    be from now on. Returns how many votes were restored."""
+    now = timezone.now()
+    with transaction.atomic():
+        restored = (
+            Vote.objects.filter(pk__in=list(vote_ids))
+            .exclude(excluded_reasons="")
+            .update(excluded_reasons="", excluded_at=None, restored_at=now)
+        )
+        if restored:
+            ratings_recount_request()
+    return restored
