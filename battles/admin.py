@@ -32,6 +32,7 @@ from battles.services.contenders import (
     contender_update,
     contenders_resume,
 )
+from battles.services.exclusions import EXCLUSION_REASONS, votes_exclude, votes_restore
 from battles.services.health import (
     concurrency_warning,
     contender_probe,
@@ -437,16 +438,34 @@ class VoterAdmin(RecordAdmin):
         return cast(int, getattr(voter, "vote_count", 0))
 
 
+class CountedFilter(admin.SimpleListFilter):
+    title = _("counted on the boards")
+    parameter_name = "counted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("yes")), ("no", _("no, left out"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Vote]) -> QuerySet[Vote]:
+        if self.value() == "yes":
+            return queryset.filter(excluded_reasons="")
+        if self.value() == "no":
+            return queryset.exclude(excluded_reasons="")
+        return queryset
+
+
 @admin.register(Vote)
 class VoteAdmin(RecordAdmin):
     """A vote is a record: the ratings count votes as they arrive, so it is changed only by deleting it
-    (after which `manage.py ratings_rebuild` recounts), never edited in place."""
+    (after which `manage.py ratings_rebuild` recounts), never edited in place. Staff may leave votes
+    out of the boards and restore them (actions): kept either way, and every board recounted."""
 
     list_display = [
         *["id", "contender_a", "contender_b", "outcome", "category", "decision_ms", "created_at"],
-        "battle_number",
+        *["battle_number", "left_out_because"],
     ]
+    actions = ["leave_out", "restore"]
     list_filter = [
+        CountedFilter,
         "outcome",
         "category",
         ("created_at", admin.DateFieldListFilter),
@@ -470,6 +489,30 @@ class VoteAdmin(RecordAdmin):
     @admin.display(description=_("battle"), ordering="battle_id")
     def battle_number(self, vote: Vote) -> str:
         return "" if vote.battle_id is None else f"#{vote.battle_id}"
+
+    @admin.display(description=_("left out because"))
+    def left_out_because(self, vote: Vote) -> str:
+        return ", ".join(
+            str(EXCLUSION_REASONS.get(code, code)) for code in vote.excluded_reasons.split(",") if code
+        )
+
+    @admin.action(description=_("Leave the selected votes out of the boards"))
+    def leave_out(self, request: HttpRequest, queryset: QuerySet[Vote]) -> None:
+        count = votes_exclude(
+            vote_ids=list(queryset.values_list("id", flat=True)), reason="staff", override_restored=True
+        )
+        self.message_user(
+            request,
+            _("%(count)s votes left out; the boards are recounted at the next refresh.") % {"count": count},
+        )
+
+    @admin.action(description=_("Restore the selected votes to the boards"))
+    def restore(self, request: HttpRequest, queryset: QuerySet[Vote]) -> None:
+        count = votes_restore(vote_ids=list(queryset.values_list("id", flat=True)))
+        self.message_user(
+            request,
+            _("%(count)s votes restored; the boards are recounted at the next refresh.") % {"count": count},
+        )
 
 
 @admin.register(BrowseVerdict)

@@ -314,3 +314,27 @@ def test_a_category_is_added_in_the_admin(staff):
     response = staff.post(reverse("admin:battles_category_add"), {"code": "MATH", "name": "数学"})
     assert response.status_code == 302, response.content
     assert Category.objects.get(code="MATH").name == "数学"
+
+
+def test_staff_leave_votes_out_and_restore_them_and_the_boards_are_recounted(staff):
+    from battles.models import Vote
+    from ratings.models import RatingSnapshot
+    from ratings.services import ratings_refresh_locked
+    from tests.factories import ContenderFactory, VoteFactory
+
+    alpha, beta = ContenderFactory(name="alpha"), ContenderFactory(name="beta")
+    kept = VoteFactory(contender_a=alpha, contender_b=beta, outcome="a")
+    doubtful = [VoteFactory(contender_a=alpha, contender_b=beta, outcome="b") for _ in range(3)]
+    ratings_refresh_locked()
+    changelist = "/admin/battles/vote/"
+    selected = [vote.pk for vote in doubtful]
+    page = staff.post(changelist, {"action": "leave_out", "_selected_action": selected}, follow=True)
+    assert "3 votes left out" in page.content.decode()
+    assert set(Vote.objects.filter(pk__in=selected).values_list("excluded_reasons", flat=True)) == {"staff"}
+    assert ratings_refresh_locked().vote_count == 1
+    listed = staff.get(changelist, {"counted": "no"}).content.decode()
+    assert "left out by staff" in listed and f"#{kept.pk}" not in listed
+    page = staff.post(changelist, {"action": "restore", "_selected_action": selected}, follow=True)
+    assert "3 votes restored" in page.content.decode()
+    assert ratings_refresh_locked().vote_count == 4
+    assert RatingSnapshot.objects.filter(category__isnull=True).latest("id").vote_count == 4

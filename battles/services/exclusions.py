@@ -14,6 +14,7 @@ from ratings.services import ratings_recount_request
 # Why a vote may be left out: a code (stored, comma-separated) and what staff read.
 EXCLUSION_REASONS = {
     "leak": _("a battle whose answer names a model"),
+    "staff": _("left out by staff"),
 }
 
 
