@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 
 from arena import rows
 from arena.rows import Columns
-from battles.models import Battle, Category, Contender, Vote, Voter
+from battles.models import AnswerRead, Battle, Category, Contender, Vote, Voter
 
 
 def battle_revealed_for_voter(*, battle_id: int, voter: Voter) -> Battle | None:
@@ -190,3 +190,13 @@ def voters_who_voted(voters: QuerySet[Voter], *, voted: bool) -> QuerySet[Voter]
     """These voters that have voted at least once (or, voted=False, never)."""
     has_voted = Exists(Vote.objects.filter(voter=OuterRef("pk")))
     return voters.filter(has_voted if voted else ~has_voted)
+
+
+def answers_revealed_to(*, voter: Voter) -> set[int]:
+    """The answers whose model this voter saw: in battles they voted on, or read in browse mode."""
+    voted = Battle.objects.filter(voter=voter, status=Battle.Status.VOTED).values_list(
+        "answer_a_id", "answer_b_id"
+    )
+    revealed = {answer_id for pair in voted for answer_id in pair}
+    revealed.update(AnswerRead.objects.filter(voter=voter).values_list("answer_id", flat=True))
+    return revealed

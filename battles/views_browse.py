@@ -150,7 +150,7 @@ def _question_page(
         "name_max_length": NAME_MAX_LENGTH,
         "reason_max_length": REASON_MAX_LENGTH,
         "posted": request.POST if error else {},
-        "back_query": "",
+        "signed_as": "",
     }
     if answer_a is not None and answer_b is not None:
         context["sides"] = [
@@ -160,14 +160,10 @@ def _question_page(
         context["verdict_count"], context["verdicts"] = selectors.browse_verdicts_on(
             answer_a=answer_a, answer_b=answer_b
         )
-        context["signed_as"] = _last_name_signed(request)
         voter_id = _voter_id_from_cookie(request)
-        if voter_id is not None:  # read with the names: never served to this voter in a battle
+        if voter_id is not None:
+            # The name of their last verdict, to sign the next one the same way.
+            context["signed_as"] = selectors.browse_name_signed(voter_id=voter_id)
+            # Read with the names: never served to this voter in a battle.
             answers_read_record(voter_id=voter_id, answers=[answer_a, answer_b])
     return render(request, "battles/browse/question.html", context, status=status)
-
-
-def _last_name_signed(request: HttpRequest) -> str:
-    """The name this reader signed their last verdict with, to sign the next one the same way."""
-    voter_id = _voter_id_from_cookie(request)
-    return selectors.browse_name_signed(voter_id=voter_id) if voter_id else ""

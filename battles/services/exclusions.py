@@ -2,9 +2,10 @@
 (`Vote.excluded_reasons`), and restorable; either way the ratings are recounted from the votes that
 count (ratings_recount_request) by the next refresh."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -22,25 +23,22 @@ def _reasons(stored: str) -> list[str]:
     return [code for code in stored.split(",") if code]
 
 
-def votes_exclude(*, vote_ids: Iterable[int], reason: str, override_restored: bool = False) -> int:
-    """Leave these votes out of the boards for `reason` (added to any reasons they have). Votes staff
-    restored are left alone unless `override_restored` (staff confirming). Returns how many votes
-    gained the reason."""
-    if reason not in EXCLUSION_REASONS:
-        raise ValueError(f"unknown exclusion reason {reason!r}")
+def _reasons_changed(votes: QuerySet[Vote], change: Callable[[list[str]], list[str] | None]) -> int:
+    """Give each vote the reasons `change` makes of its own (None: no change), under the votes' row
+    locks; a vote whose reasons go from none to some is left out now, from some to none counts again.
+    Asks for a recount when any vote changed; returns how many did."""
     now = timezone.now()
     changed = []
     with transaction.atomic():
-        votes = Vote.objects.select_for_update().filter(pk__in=list(vote_ids))
-        if not override_restored:
-            votes = votes.filter(restored_at__isnull=True)
-        for vote in votes.only("id", "excluded_reasons", "excluded_at", "restored_at"):
+        for vote in votes.select_for_update().only("id", "excluded_reasons", "excluded_at", "restored_at"):
             reasons = _reasons(vote.excluded_reasons)
-            if reason in reasons:
+            new = change(reasons)
+            if new is None:
                 continue
-            vote.excluded_reasons = ",".join([*reasons, reason])
-            vote.excluded_at = vote.excluded_at if reasons else now
-            vote.restored_at = None
+            vote.excluded_reasons = ",".join(new)
+            vote.excluded_at = (vote.excluded_at or now) if new else None
+            if new:
+                vote.restored_at = None
             changed.append(vote)
         Vote.objects.bulk_update(changed, ["excluded_reasons", "excluded_at", "restored_at"], batch_size=2000)
         if changed:
@@ -48,24 +46,25 @@ def votes_exclude(*, vote_ids: Iterable[int], reason: str, override_restored: bo
     return len(changed)
 
 
+def votes_exclude(*, vote_ids: Iterable[int], reason: str, override_restored: bool = False) -> int:
+    """Leave these votes out of the boards for `reason` (added to any reasons they have). Votes staff
+    restored are left alone unless `override_restored` (staff confirming). Returns how many votes
+    gained the reason."""
+    if reason not in EXCLUSION_REASONS:
+        raise ValueError(f"unknown exclusion reason {reason!r}")
+    votes = Vote.objects.filter(pk__in=list(vote_ids))
+    if not override_restored:
+        votes = votes.filter(restored_at__isnull=True)
+    return _reasons_changed(votes, lambda reasons: None if reason in reasons else [*reasons, reason])
+
+
 def votes_reason_withdrawn(*, vote_ids: Iterable[int], reason: str) -> int:
     """An automatic check no longer holds `reason` against these votes (the answer was changed, an
     alias removed): the reason goes, and a vote without any other counts again."""
-    changed = []
-    with transaction.atomic():
-        votes = Vote.objects.select_for_update().filter(pk__in=list(vote_ids)).exclude(excluded_reasons="")
-        for vote in votes:
-            reasons = _reasons(vote.excluded_reasons)
-            if reason not in reasons:
-                continue
-            reasons.remove(reason)
-            vote.excluded_reasons = ",".join(reasons)
-            vote.excluded_at = vote.excluded_at if reasons else None
-            changed.append(vote)
-        Vote.objects.bulk_update(changed, ["excluded_reasons", "excluded_at"], batch_size=2000)
-        if changed:
-            ratings_recount_request()
-    return len(changed)
+    votes = Vote.objects.filter(pk__in=list(vote_ids)).exclude(excluded_reasons="")
+    return _reasons_changed(
+        votes, lambda reasons: [code for code in reasons if code != reason] if reason in reasons else None
+    )
 
 
 def votes_restore(*, vote_ids: Iterable[int]) -> int:

@@ -82,7 +82,13 @@ def answers_leak_scan(*, progress: Callable[[int], None] | None = None) -> LeakS
 
 
 def _shows_a_leak() -> Q:
+    """A battle one of whose answers names a model."""
     return ~Q(answer_a__leaks="") | ~Q(answer_b__leaks="")
+
+
+def _vote_shows_a_leak() -> Q:
+    """A vote on such a battle."""
+    return ~Q(battle__answer_a__leaks="") | ~Q(battle__answer_b__leaks="")
 
 
 def leaks_apply() -> tuple[int, int, int]:
@@ -95,13 +101,13 @@ def leaks_apply() -> tuple[int, int, int]:
             retired = Battle.objects.filter(_shows_a_leak(), status__in=OPEN_STATUSES).update(
                 status=Battle.Status.RETIRED, retired_reason="an answer names a model"
             )
-        leaking = Vote.objects.filter(Q(battle__answer_a__leaks__gt="") | Q(battle__answer_b__leaks__gt=""))
+        leaking = Vote.objects.filter(_vote_shows_a_leak(), battle__isnull=False)
         left_out = votes_exclude(
             vote_ids=leaking.exclude(excluded_reasons__contains="leak").values_list("pk", flat=True),
             reason="leak",
         )
         no_longer = Vote.objects.filter(excluded_reasons__contains="leak").exclude(
-            Q(battle__answer_a__leaks__gt="") | Q(battle__answer_b__leaks__gt="")
+            _vote_shows_a_leak(), battle__isnull=False
         )
         counted_again = votes_reason_withdrawn(vote_ids=no_longer.values_list("pk", flat=True), reason="leak")
     return retired, left_out, counted_again

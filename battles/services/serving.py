@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from arena import rows
 from arena.locks import lock_wait_ran_out, transaction_lock_statement
+from battles import selectors
 from battles.models import AnswerRead, Battle, Origin, Question, Voter
 from battles.services import holds
 from battles.services.hot_sql import (
@@ -340,7 +341,7 @@ def _hold_start(*, voter: Voter, ip_hash: str, rng: random.Random) -> tuple[Batt
             reserved_for=voter,
             holder_ip_hash=ip_hash,
             created_answer_ids=created_answer_ids,
-            excluded_answer_ids=answers_revealed_to(voter=voter),
+            excluded_answer_ids=selectors.answers_revealed_to(voter=voter),
         )
     except NoBattleCanBeDrawn:
         drawn = None
@@ -350,13 +351,3 @@ def _hold_start(*, voter: Voter, ip_hash: str, rng: random.Random) -> tuple[Batt
     if drawn.status == Battle.Status.READY:
         return _claim([drawn.pk], voter, reserved=True, rng=rng, ip_hash=ip_hash), True
     return None, True
-
-
-def answers_revealed_to(*, voter: Voter) -> set[int]:
-    """The answers whose model this voter saw: in battles they voted on, or read in browse mode."""
-    voted = Battle.objects.filter(voter=voter, status=Battle.Status.VOTED).values_list(
-        "answer_a_id", "answer_b_id"
-    )
-    revealed = {answer_id for pair in voted for answer_id in pair}
-    revealed.update(AnswerRead.objects.filter(voter=voter).values_list("answer_id", flat=True))
-    return revealed

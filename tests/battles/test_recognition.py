@@ -8,8 +8,9 @@ import pytest
 from django.test import Client
 
 from battles.models import Answer, AnswerRead, Battle, Vote
+from battles.selectors import answers_revealed_to
 from battles.services.pool import battle_pool_refill
-from battles.services.serving import answers_revealed_to, battle_serve
+from battles.services.serving import battle_serve
 from battles.services.voting import vote_cast
 from tests.factories import AnswerFactory, OfflineContenderFactory, QuestionFactory, VoterFactory
 
