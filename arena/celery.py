@@ -68,3 +68,9 @@ def _schedule_periodic_tasks(sender: Celery, **_: object) -> None:
         categories=True,
     )
     every(3600, "ratings.tasks.ratings_history_thin_task", "thin the ratings history")
+    if settings.ARENA_INTEGRITY_ENABLED:
+        every(
+            settings.ARENA_INTEGRITY_SWEEP_SECONDS,
+            "battles.tasks.integrity_sweep_task",
+            "score the votes, leave out the suspicious",
+        )

@@ -22,6 +22,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "voter_rate": 429,
     "ip_rate": 429,
     "daily_cap": 429,
+    "proof_missing": 400,
     # New battles and new voters (battles/services/holds.py)
     "serve_voter_rate": 429,
     "serve_ip_rate": 429,

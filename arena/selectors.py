@@ -21,7 +21,10 @@ PERIODIC_TASKS = {
     "ratings_refresh_task": "ARENA_RATINGS_REFRESH_INTERVAL_SECONDS",
     "votes_tally_task": "ARENA_VOTES_TALLY_INTERVAL_SECONDS",
     "ratings_history_thin_task": None,  # hourly
+    "integrity_sweep_task": "ARENA_INTEGRITY_SWEEP_SECONDS",
 }
+# Periodic tasks scheduled only when their setting is on.
+_PERIODIC_WHEN = {"integrity_sweep_task": "ARENA_INTEGRITY_ENABLED"}
 # A periodic task is late once it has not run for two intervals and this margin.
 _LATE_MARGIN_SECONDS = 30
 
@@ -105,6 +108,8 @@ def _beat(now: Any, arena_up_since: Any) -> dict[str, Any]:
     tasks: dict[str, Any] = {}
     late = []
     for task, setting in PERIODIC_TASKS.items():
+        if task in _PERIODIC_WHEN and not getattr(settings, _PERIODIC_WHEN[task]):
+            continue
         interval = float(getattr(settings, setting)) if setting else 3600.0
         allowed = 2 * interval + _LATE_MARGIN_SECONDS
         run = runs.get(task)

@@ -398,12 +398,28 @@ ARENA_NEW_VOTERS_PER_MINUTE_PER_IP = env_int("ARENA_NEW_VOTERS_PER_MINUTE_PER_IP
 # Trustworthy votes: a vote sooner than this after the battle was shown is refused politely, and
 # votes are limited per voter and per IP address (per minute) and per voter per day.
 ARENA_VOTE_MIN_SECONDS = env_float("ARENA_VOTE_MIN_SECONDS", 3.0, minimum=0.0)
+# Leading zero bits of the proof of work each vote carries (battles/services/proof_of_work.py); 0: none.
+ARENA_VOTE_POW_BITS = env_int("ARENA_VOTE_POW_BITS", 0, minimum=0)
 ARENA_VOTES_PER_MINUTE_PER_VOTER = env_int("ARENA_VOTES_PER_MINUTE_PER_VOTER", 12, minimum=1)
 ARENA_VOTES_PER_MINUTE_PER_IP = env_int("ARENA_VOTES_PER_MINUTE_PER_IP", 60, minimum=1)
 ARENA_VOTES_PER_DAY_PER_VOTER = env_int("ARENA_VOTES_PER_DAY_PER_VOTER", 1000, minimum=1)
 # An answer that names a model (its own or another's alias, battles/leaks.py) gives it away: such
 # answers are kept out of battles unless this is on; votes on battles that showed one never count.
 ARENA_SERVE_LEAKING_ANSWERS = env_bool("ARENA_SERVE_LEAKING_ANSWERS", False)
+# Serve answers whose model the voter saw (revealed after a vote, read in browse mode): off, as a
+# voter would know them again; on only to measure what that guard is worth.
+ARENA_SERVE_RECOGNISABLE_ANSWERS = env_bool("ARENA_SERVE_RECOGNISABLE_ANSWERS", False)
+# The integrity sweep (battles/services/integrity.py) scores the votes of the last
+# ARENA_INTEGRITY_LOOKBACK_DAYS every ARENA_INTEGRITY_SWEEP_SECONDS and leaves out, without telling
+# the voter, those scoring ARENA_INTEGRITY_THRESHOLD or more; its statistical tests flag at
+# ARENA_INTEGRITY_P_VALUE. Above ARENA_ALERT_EXCLUDED_SHARE of the last hour's votes left out, staff
+# are alerted (a wave of bad votes, or a signal gone wrong).
+ARENA_INTEGRITY_ENABLED = env_bool("ARENA_INTEGRITY_ENABLED", True)
+ARENA_INTEGRITY_SWEEP_SECONDS = env_float("ARENA_INTEGRITY_SWEEP_SECONDS", 60.0, minimum=5.0)
+ARENA_INTEGRITY_LOOKBACK_DAYS = env_float("ARENA_INTEGRITY_LOOKBACK_DAYS", 14.0, minimum=0.01)
+ARENA_INTEGRITY_THRESHOLD = env_float("ARENA_INTEGRITY_THRESHOLD", 1.0, minimum=0.1)
+ARENA_INTEGRITY_P_VALUE = env_float("ARENA_INTEGRITY_P_VALUE", 1e-4, minimum=1e-12)
+ARENA_ALERT_EXCLUDED_SHARE = env_float("ARENA_ALERT_EXCLUDED_SHARE", 0.1, minimum=0.0)
 # Browse mode (/browse/): read any two models' answers with their names; named verdicts given there
 # are kept apart and never counted. Off, the pages answer 404 and the links to them are not shown.
 ARENA_BROWSE_ENABLED = env_bool("ARENA_BROWSE_ENABLED", True)

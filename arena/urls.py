@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dashboard.metrics import metrics
-from dashboard.views import contender_action, dashboard
+from dashboard.views import contender_action, dashboard, integrity, integrity_action
 
 handler400 = "arena.views.invalid"
 handler403 = "arena.views.forbidden"
@@ -12,6 +12,12 @@ handler500 = "arena.views.failed"
 
 urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
+    path("admin/dashboard/integrity/", admin.site.admin_view(integrity), name="dashboard-integrity"),
+    path(
+        "admin/dashboard/integrity/action/",
+        admin.site.admin_view(integrity_action),
+        name="dashboard-integrity-action",
+    ),
     path(
         "admin/dashboard/contenders/<int:contender_id>/<str:action>/",
         admin.site.admin_view(contender_action),

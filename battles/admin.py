@@ -483,7 +483,7 @@ class VoteAdmin(RecordAdmin):
     fields = [
         *["battle", "voter", "contender_a", "contender_b", "category", "outcome", "reason"],
         *["created_at", "recorded_at", "decision_ms", "ip_hash", "external_id", "language"],
-        *["excluded_reasons", "excluded_at", "restored_at"],
+        *["excluded_reasons", "excluded_at", "restored_at", "signals", "suspicion"],
     ]
 
     @admin.display(description=_("battle"), ordering="battle_id")

@@ -50,6 +50,7 @@ from battles.services.contenders import (
     contender_update,
 )
 from battles.services.health import contender_server_slots
+from battles.services.proof_of_work import vote_puzzle
 from battles.services.serving import battle_serve, voter_with_holds
 from battles.services.voting import (
     VoteRejected,
@@ -204,6 +205,10 @@ class NextBattle(CountedAlong):
     A battle is held for the voter until they vote or ARENA_BATTLE_HOLD_SECONDS pass. New battles
     and new voters are limited per address and per voter, and an address holds at most
     ARENA_HELD_BATTLES_PER_IP battles not voted on: over a limit the answer is 429 with Retry-After.
+
+    With a proof of work required (pow_bits above 0, ARENA_VOTE_POW_BITS), the vote on this battle
+    must carry a solution of pow_challenge: a counter, in decimal digits, such that SHA-256 of
+    "{pow_challenge}:{counter}" (UTF-8) starts with at least pow_bits zero bits.
     """
 
     @extend_schema(
@@ -235,11 +240,14 @@ class NextBattle(CountedAlong):
             voter, held = found
             voter_seen(voter, now=timezone.now())
         battle = battle_serve(voter=voter, ip_hash=ip_hash, held=held)
+        challenge = vote_puzzle(battle_id=battle.pk, voter_id=voter.pk)[0] if battle else None
         response = Response(
             next_battle_body(
                 voter_token=_voter_token(voter),
                 battle=battle,
                 retry_after_seconds=None if battle else _PREPARING_RETRY_SECONDS,
+                pow_challenge=challenge,
+                pow_bits=settings.ARENA_VOTE_POW_BITS,
             )
         )
         if battle is None:
@@ -249,8 +257,9 @@ class NextBattle(CountedAlong):
 
 class CastVote(CountedAlong):
     """Vote on a battle served to this voter, with exactly the web page's rules: one vote per battle, not
-    sooner than the minimum time, within the rate limits. Retrying is safe: a repeat answers 200 with the
-    first vote unchanged, its reason included."""
+    sooner than the minimum time, within the rate limits, with the battle's proof of work when one is
+    required (`pow`, see POST battles/next/). Retrying is safe: a repeat answers 200 with the first vote
+    unchanged, its reason included."""
 
     @extend_schema(
         parameters=[voter_header],
@@ -261,7 +270,10 @@ class CastVote(CountedAlong):
                 VoteResultSerializer,
                 description="Already voted: the first vote, unchanged (a reason sent again is not kept).",
             ),
-            400: _error_response("Invalid verdict, or a reason that is not text or is too long."),
+            400: _error_response(
+                "Invalid verdict, a reason that is not text or is too long, or a proof of work required "
+                "and missing or wrong (proof_missing)."
+            ),
             403: _error_response("No voter token, or the battle was not served to this voter."),
             409: _error_response("Too early, the battle is no longer open, or its hold ran out."),
             429: _error_response("Over a rate limit; see Retry-After."),
@@ -285,6 +297,7 @@ class CastVote(CountedAlong):
                 outcome=body["outcome"],
                 ip_hash=ip_hash_of(client_ip(request)),
                 reason=body.get("reason", ""),
+                proof=body.get("pow", ""),
             )
         except VoteRejected as rejection:
             if rejection.code == "unknown_voter":

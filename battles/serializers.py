@@ -1,7 +1,9 @@
 """What the API shows of the battles app. Public serializers never carry an endpoint's settings."""
 
+import re
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -9,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from battles.models import Answer, Battle, Category, Contender, Question, Vote
+from battles.services.proof_of_work import COUNTER_MAX_DIGITS
 
 
 class CategorySerializer(serializers.ModelSerializer[Category]):
@@ -94,6 +97,15 @@ class NextBattleSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["ready", "preparing"])
     battle = OpenBattleSerializer(allow_null=True)
     retry_after_seconds = serializers.IntegerField(allow_null=True)
+    pow_challenge = serializers.CharField(
+        allow_null=True,
+        help_text="With a proof of work required (pow_bits above 0), the battle's challenge: find a "
+        'decimal counter such that SHA-256 of "{pow_challenge}:{counter}" starts with pow_bits zero '
+        "bits, and send it as the vote's pow. Null when none is required or no battle is ready.",
+    )
+    pow_bits = serializers.IntegerField(
+        min_value=0, help_text="Leading zero bits the proof of work needs (ARENA_VOTE_POW_BITS); 0: none."
+    )
 
 
 # The voting endpoints run on every vote: their bodies are built by hand, equal to what the serializers
@@ -126,7 +138,12 @@ def open_battle_body(battle: Battle) -> dict[str, Any]:
 
 
 def next_battle_body(
-    *, voter_token: str, battle: Battle | None, retry_after_seconds: int | None
+    *,
+    voter_token: str,
+    battle: Battle | None,
+    retry_after_seconds: int | None,
+    pow_challenge: str | None = None,
+    pow_bits: int = 0,
 ) -> dict[str, Any]:
     """NextBattleSerializer's data, built by hand."""
     return {
@@ -134,6 +151,8 @@ def next_battle_body(
         "status": "ready" if battle else "preparing",
         "battle": None if battle is None else open_battle_body(battle),
         "retry_after_seconds": retry_after_seconds,
+        "pow_challenge": pow_challenge,
+        "pow_bits": pow_bits,
     }
 
 
@@ -161,6 +180,7 @@ class TextOnlyField(serializers.CharField):
 
 
 _REASON_MAX_LENGTH = 500  # Vote.reason's
+_POW_FORMAT = re.compile(rf"[0-9]{{1,{COUNTER_MAX_DIGITS}}}")
 
 
 class VoteRequestSerializer(serializers.Serializer[Any]):
@@ -171,18 +191,30 @@ class VoteRequestSerializer(serializers.Serializer[Any]):
         allow_blank=True,
         help_text="Optional, why: kept with the first vote only.",
     )
+    pow = TextOnlyField(
+        max_length=COUNTER_MAX_DIGITS,
+        required=False,
+        validators=[RegexValidator(r"\A[0-9]+\Z")],
+        help_text="The proof of work, when POST battles/next/ gave a pow_challenge: the counter found, "
+        "in decimal digits. Ignored when none is required.",
+    )
 
 
 def vote_request_validated(data: Any) -> dict[str, Any]:
     """VoteRequestSerializer(data=data)'s validated data, checked by hand for a usual body (a verdict,
-    and a reason within its length, or none); anything else goes through the serializer, which
-    raises its own errors."""
+    a reason within its length or none, a proof of work in digits or none); anything else goes
+    through the serializer, which raises its own errors."""
     if isinstance(data, dict) and isinstance(data.get("outcome"), str) and data["outcome"] in _OUTCOMES:
-        reason = data.get("reason", _NO_REASON)
-        if reason is _NO_REASON:
-            return {"outcome": data["outcome"]}
-        if isinstance(reason, str) and len(reason.strip()) <= _REASON_MAX_LENGTH and _plain(reason):
-            return {"outcome": data["outcome"], "reason": reason.strip()}
+        validated = {"outcome": data["outcome"]}
+        proof = data.get("pow", _ABSENT)
+        if proof is _ABSENT or (isinstance(proof, str) and _POW_FORMAT.fullmatch(proof)):
+            if proof is not _ABSENT:
+                validated["pow"] = proof
+            reason = data.get("reason", _ABSENT)
+            if reason is _ABSENT:
+                return validated
+            if isinstance(reason, str) and len(reason.strip()) <= _REASON_MAX_LENGTH and _plain(reason):
+                return {**validated, "reason": reason.strip()}
     body = VoteRequestSerializer(data=data)
     body.is_valid(raise_exception=True)
     return dict(body.validated_data)
@@ -200,7 +232,7 @@ def _plain(text: str) -> bool:
 
 
 _OUTCOMES = frozenset(Vote.Outcome.values)
-_NO_REASON = object()
+_ABSENT = object()
 
 
 class VoteResultSerializer(serializers.ModelSerializer[Vote]):

@@ -73,6 +73,16 @@ def votes_tally_task(periodic: bool = False) -> int:
         return len(votes_tally().hours_counted)
 
 
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=330, ignore_result=True, **DATABASE_RETRY)
+def integrity_sweep_task(periodic: bool = False) -> int:
+    """Score the recent votes and leave out the suspicious ones (battles/services/integrity.py)."""
+    from battles.services.integrity import integrity_sweep_locked
+
+    with periodic_run("integrity_sweep_task", periodic=periodic):
+        result = integrity_sweep_locked()
+        return result.votes_changed if result else 0
+
+
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=660, ignore_result=True, **DATABASE_RETRY)
 def answers_leak_scan_task() -> int:
     """Mark the answers that name a model after aliases changed, and apply what was found."""

@@ -21,6 +21,7 @@ from arena import selectors as arena_selectors
 from battles import selectors
 from battles.models import Battle, Vote, Voter
 from battles.services.holds import ServeLimited
+from battles.services.proof_of_work import vote_puzzle
 from battles.services.serving import battle_serve
 from battles.services.voting import VoteRejected, ip_hash_of, vote_cast, vote_reason_set, voter_get_or_create
 
@@ -84,11 +85,22 @@ def battle_page(request: HttpRequest) -> HttpResponse:
     if battle is None:
         response = render(request, "battles/waiting.html", status=200)
     else:
-        response = render(
-            request, "battles/battle.html", {"battle": battle, "outcomes": Vote.Outcome.choices}
-        )
+        response = render(request, "battles/battle.html", _battle_context(battle, voter))
     response["Cache-Control"] = "no-store"
     return _with_voter_cookie(response, voter)
+
+
+def _battle_context(battle: Battle, voter: Voter, **extra: Any) -> dict[str, Any]:
+    """What the battle page shows: the battle, the verdicts, and with ARENA_VOTE_POW_BITS on the
+    puzzle the page's script solves while the answers are read."""
+    challenge, bits = vote_puzzle(battle_id=battle.pk, voter_id=voter.pk)
+    return {
+        "battle": battle,
+        "outcomes": Vote.Outcome.choices,
+        "pow_challenge": challenge,
+        "pow_bits": bits,
+        **extra,
+    }
 
 
 @require_POST
@@ -102,6 +114,7 @@ def battle_vote(request: HttpRequest, battle_id: int) -> HttpResponse:
             voter=voter,
             outcome=request.POST.get("outcome", ""),
             ip_hash=ip_hash_of(client_ip(request)),
+            proof=request.POST.get("pow", ""),
         )
     except VoteRejected as rejection:
         status = rejection.http_status
@@ -110,7 +123,7 @@ def battle_vote(request: HttpRequest, battle_id: int) -> HttpResponse:
             # Show the same battle again, with a word about taking the time to read it.
             battle = selectors.battle_served_to_voter(battle_id=battle_id, voter=voter)
         if battle is not None:
-            context = {"battle": battle, "outcomes": Vote.Outcome.choices, "too_early": True}
+            context = _battle_context(battle, voter, too_early=True)
             response = render(request, "battles/battle.html", context, status=status)
         else:
             response = render(

@@ -12,6 +12,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from battles.models import IntegritySweep
+from battles.services.integrity import ExcludedShare
 from dashboard.selectors import ContenderHealth, PoolState
 from dashboard.selectors_votes import VotesOverview
 
@@ -205,6 +207,37 @@ def rejection_alerts(votes: VotesOverview) -> list[Alert]:
             "#votes",
         )
     ]
+
+
+def integrity_alerts(share: ExcludedShare, sweep: IntegritySweep | None) -> list[Alert]:
+    """Too many votes left out in the last hour, and signals that failed in the last sweep."""
+    found = []
+    link = reverse("dashboard-integrity")
+    if share.is_alarming:
+        found.append(
+            Alert(
+                WARNING,
+                _(
+                    "%(share)d%% of the last hour's votes are left out of the boards (%(excluded)d of "
+                    "%(votes)d): a wave of bad votes, or a signal gone wrong. See the flagged votes."
+                )
+                % {"share": round(share.share * 100), "excluded": share.excluded, "votes": share.votes},
+                link,
+            )
+        )
+    for code, error in sorted((sweep.failed_signals if sweep else {}).items()):
+        found.append(
+            Alert(
+                WARNING,
+                _(
+                    "The vote signal %(signal)s failed in the last sweep (%(error)s): it leaves no new "
+                    "vote out until it works again."
+                )
+                % {"signal": code, "error": error},
+                link,
+            )
+        )
+    return found
 
 
 def coverage_alerts(unbattled: dict[str, Any]) -> list[Alert]:

@@ -19,7 +19,16 @@ from prometheus_client.utils import floatToGoString
 from rest_framework.authtoken.models import Token
 
 from arena.selectors import pool_counted_up_to, queue_depths_of, readiness
-from battles.models import LATENCY_BUCKETS_SECONDS, Answer, Contender, ContenderLatency, VoteHour
+from battles.integrity import SIGNALS
+from battles.models import (
+    LATENCY_BUCKETS_SECONDS,
+    Answer,
+    Contender,
+    ContenderLatency,
+    IntegritySweep,
+    VoteHour,
+)
+from battles.services.integrity import excluded_share_last_hour, votes_left_out_by_reason
 from dashboard import selectors
 from ratings.selectors import boards_newest, vote_total_counted
 
@@ -38,6 +47,7 @@ class ArenaCollector(Collector):
         yield from _pool_and_processes(report)
         yield from _boards(now)
         yield from _coverage()
+        yield from _integrity(now)
 
 
 def _votes(voted: int) -> Iterator[Metric]:
@@ -187,3 +197,36 @@ def _coverage() -> Iterator[Metric]:
     contenders = GaugeMetricFamily("arena_contenders_never_battled", "Active contenders in no battle yet.")
     contenders.add_metric([], len(unbattled["contenders"]))
     yield contenders
+
+
+def _integrity(now: Any) -> Iterator[Metric]:
+    share = excluded_share_last_hour(now=now)
+    excluded = GaugeMetricFamily(
+        "arena_votes_excluded_share_last_hour", "Share of the last hour's votes left out of the boards."
+    )
+    excluded.add_metric([], share.share)
+    yield excluded
+    left_out = GaugeMetricFamily(
+        "arena_votes_left_out", "Votes left out of the boards, by reason.", labels=["reason"]
+    )
+    for reason, count in sorted(votes_left_out_by_reason().items()):
+        left_out.add_metric([reason], count)
+    yield left_out
+    sweep = IntegritySweep.objects.filter(pk=1).first()
+    failures = CounterMetricFamily(
+        "arena_integrity_signal_failures", "Integrity sweeps in which a signal failed.", labels=["signal"]
+    )
+    for code in SIGNALS:
+        failures.add_metric([code], (sweep.failures_total if sweep else {}).get(code, 0))
+    yield failures
+    if sweep is not None and sweep.swept_at is not None:
+        age = GaugeMetricFamily(
+            "arena_integrity_sweep_age_seconds", "Seconds since the votes were last scored."
+        )
+        age.add_metric([], (now - sweep.swept_at).total_seconds())
+        yield age
+        duration = GaugeMetricFamily(
+            "arena_integrity_sweep_seconds", "How long the last integrity sweep took."
+        )
+        duration.add_metric([], sweep.duration_ms / 1000)
+        yield duration

@@ -1,3 +1,6 @@
+import datetime as dt
+import uuid
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -7,13 +10,17 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from arena.selectors import pool_counted_up_to, queue_depths_of, readiness
+from battles.models import IntegritySweep, Vote
 from battles.selectors import contender_find
 from battles.services.contenders import contender_pause, contender_resume
+from battles.services.exclusions import EXCLUSION_REASONS, votes_exclude, votes_restore
 from battles.services.health import contender_probe, probe_message
-from dashboard import alerts, selectors, selectors_votes
+from battles.services.integrity import excluded_share_by_hour, excluded_share_last_hour
+from dashboard import alerts, selectors, selectors_integrity, selectors_votes
 from ratings.selectors import vote_total_counted
 
 
@@ -36,6 +43,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         + alerts.board_alerts(lag)
         + alerts.rejection_alerts(votes)
         + alerts.coverage_alerts(unbattled)
+        + alerts.integrity_alerts(
+            excluded_share_last_hour(now=now), IntegritySweep.objects.filter(pk=1).first()
+        )
     )
     context = {
         **admin.site.each_context(request),
@@ -84,3 +94,94 @@ def contender_action(request: HttpRequest, contender_id: int, action: str) -> Ht
             request, probe_message(name=contender.name, result=result)
         )
     return redirect(f"{reverse('dashboard')}#contenders-title")
+
+
+HOURS_SHOWN = 48
+
+
+def integrity(request: HttpRequest) -> HttpResponse:
+    """What the integrity sweep found: the share of votes left out per hour, the flagged voters and
+    votes (confirm or restore one or many), and the board with and without the votes left out."""
+    now = timezone.now()
+    voter = request.GET.get("voter", "")
+    try:
+        voter_id = uuid.UUID(voter) if voter else None
+    except ValueError:
+        voter_id = None
+    hours = excluded_share_by_hour(now=now, hours=HOURS_SHOWN)
+    by_start = {hour.start: hour for hour in hours}
+    current = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    chart = [
+        (start, round(100 * by_start[start].share) if start in by_start else 0)
+        for start in (current - dt.timedelta(hours=step) for step in reversed(range(HOURS_SHOWN)))
+    ]
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Vote integrity"),
+        "now": now,
+        "sweep": IntegritySweep.objects.filter(pk=1).first(),
+        "alerts": alerts.integrity_alerts(
+            excluded_share_last_hour(now=now), IntegritySweep.objects.filter(pk=1).first()
+        ),
+        "hours_chart": chart,
+        "hours_with_exclusions": [hour for hour in reversed(hours) if hour.excluded],
+        "hours_shown": HOURS_SHOWN,
+        "voters": selectors_integrity.flagged_voters(),
+        "votes": selectors_integrity.flagged_votes(voter_id=voter_id),
+        "voter_id": voter_id,
+        "boards": selectors_integrity.boards_compared(),
+        "settings": selectors_integrity.integrity_settings(),
+        "reasons": EXCLUSION_REASONS,
+        "can_change": request.user.has_perm("battles.change_vote"),
+    }
+    return TemplateResponse(request, "dashboard/integrity.html", context)
+
+
+@require_POST
+def integrity_action(request: HttpRequest) -> HttpResponse:
+    """Confirm (left out for good, whatever the signals say later) or restore (counted, and left be by
+    the sweep) the chosen flagged votes, and every flagged vote of the chosen voters."""
+    if not request.user.has_perm("battles.change_vote"):
+        raise PermissionDenied
+    action = request.POST.get("action")
+    if action not in ("confirm", "restore"):
+        raise Http404
+    vote_ids = {int(value) for value in request.POST.getlist("vote") if value.isdigit()}
+    voter_ids = []
+    for value in request.POST.getlist("voter"):
+        try:
+            voter_ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    if voter_ids:
+        vote_ids |= set(
+            Vote.objects.filter(voter_id__in=voter_ids).exclude(signals="").values_list("pk", flat=True)
+        )
+    if not vote_ids:
+        messages.warning(request, _("Choose votes or voters first."))
+    elif action == "confirm":
+        count = votes_exclude(vote_ids=vote_ids, reason="staff", override_restored=True)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d vote is left out for good; the boards are recounted.",
+                "%(count)d votes are left out for good; the boards are recounted.",
+                count,
+            )
+            % {"count": count},
+        )
+    else:
+        count = votes_restore(vote_ids=vote_ids)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d vote counts again; the boards are recounted.",
+                "%(count)d votes count again; the boards are recounted.",
+                count,
+            )
+            % {"count": count},
+        )
+    return redirect(
+        reverse("dashboard-integrity")
+        + (f"?voter={request.POST['back_voter']}" if request.POST.get("back_voter") else "")
+    )

@@ -8,7 +8,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from battles.models import Category
-from ratings.models import ALL_CATEGORIES, ContenderRating, PairCount, RatingMatrix, RatingSnapshot
+from ratings.models import (
+    ALL_CATEGORIES,
+    ContenderRating,
+    PairCount,
+    RatingMatrix,
+    RatingSnapshot,
+    RatingsState,
+)
 
 # The order of a board's rows: best first, ties by rating, then by name.
 LEADERBOARD_ORDER = ("rank", "-bt_rating", "contender__name")
@@ -216,3 +223,8 @@ def with_category_names(rows: QuerySet[Any]) -> QuerySet[Any]:
 
 def categories_by_code() -> list[Category]:
     return list(Category.objects.order_by("code"))
+
+
+def ratings_recount_pending() -> bool:
+    """Votes were left out or restored since the last refresh: the pair counters do not show it yet."""
+    return RatingsState.objects.filter(recount_requested_at__isnull=False).exists()

@@ -16,6 +16,7 @@ from battles.models.common import (
     validate_text_object,
 )
 from battles.models.contenders import Contender
+from battles.models.integrity import IntegritySweep
 from battles.models.tallies import LATENCY_BUCKETS_SECONDS, ContenderLatency, QuestionVotes, VoteDay, VoteHour
 from battles.models.votes import Battle, Vote, Voter
 
@@ -33,6 +34,7 @@ __all__ = [
     "Category",
     "Contender",
     "ContenderLatency",
+    "IntegritySweep",
     "Origin",
     "Question",
     "QuestionVotes",

@@ -185,6 +185,10 @@ class Vote(models.Model):
     excluded_at = models.DateTimeField(_("left out at"), null=True, blank=True)
     # Staff restored it: automatic checks do not leave it out again.
     restored_at = models.DateTimeField(_("restored at"), null=True, blank=True)
+    # What the integrity sweep found (battles/integrity.py: signal codes, comma-separated) and the
+    # score they add up to; a vote scoring ARENA_INTEGRITY_THRESHOLD or more is left out for them.
+    signals = models.CharField(_("signals"), max_length=200, blank=True, default="", db_default="")
+    suspicion = models.FloatField(_("suspicion"), default=0.0, db_default=0.0)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -201,6 +205,7 @@ class Vote(models.Model):
         indexes = [
             models.Index(fields=["created_at", "id"], name="vote_time_order"),
             models.Index(fields=["-excluded_at"], name="vote_excluded", condition=~Q(excluded_reasons="")),
+            models.Index(fields=["-created_at"], name="vote_flagged", condition=~Q(signals="")),
         ]
 
     def __str__(self) -> str:

@@ -12,10 +12,24 @@ from django.utils.translation import gettext_lazy as _
 from battles.models import Vote
 from ratings.services import ratings_recount_request
 
+# The integrity sweep's signals (battles/integrity.py), as staff read them; a vote scoring over the
+# threshold is left out for the signals it carries.
+SIGNAL_REASONS = {
+    "fast": _("decided faster than the answers can be read"),
+    "fast_voter": _("a voter who mostly decides that fast"),
+    "outlier": _("a voter whose verdicts disagree with the board beyond chance"),
+    "one_sided": _("a voter always for (or against) one model"),
+    "one_sided_address": _("an address always for (or against) one model"),
+    "burst": _("a burst of votes from one address"),
+    "fresh_crowd": _("many new voters at one address"),
+    "lockstep": _("voters casting the same verdicts together"),
+}
+
 # Why a vote may be left out: a code (stored, comma-separated) and what staff read.
 EXCLUSION_REASONS = {
     "leak": _("a battle whose answer names a model"),
     "staff": _("left out by staff"),
+    **SIGNAL_REASONS,
 }
 
 

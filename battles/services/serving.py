@@ -132,14 +132,17 @@ def _claim_sql(*, unseen: bool) -> str:
     )
     # NOT IN: the voter's questions (answers) are read once into a hash, whatever the number of
     # candidates.
+    guarded = not settings.ARENA_SERVE_RECOGNISABLE_ANSWERS
     if unseen:
+        read = f" UNION ALL SELECT r.question_id FROM {READS} r WHERE r.voter_id = %s" if guarded else ""
         not_seen = (
             f" AND p.question_id NOT IN (SELECT s.question_id FROM {BATTLES} s WHERE s.voter_id = %s"
-            " AND s.served_at IS NOT NULL UNION ALL"
-            f" SELECT r.question_id FROM {READS} r WHERE r.voter_id = %s)"
+            f" AND s.served_at IS NOT NULL{read})"
         )
     else:
-        not_seen = f" AND p.answer_a_id NOT IN {REVEALED} AND p.answer_b_id NOT IN {REVEALED}"
+        not_seen = ""
+        if guarded:
+            not_seen = f" AND p.answer_a_id NOT IN {REVEALED} AND p.answer_b_id NOT IN {REVEALED}"
     postgresql = connection.vendor == "postgresql"
     return (
         f"UPDATE {BATTLES} SET status = {SERVED}, voter_id = %s, served_at = %s, holder_ip_hash = %s "
@@ -153,9 +156,11 @@ def _claim_sql(*, unseen: bool) -> str:
 
 def _claim_parameters(voter: Voter, *, ip_hash: str, unseen: bool) -> list[Any]:
     """The parameters of _claim_sql: voter, served at, address, then the voter for each of its
-    subqueries (two with `unseen`, six without)."""
+    subqueries (two with `unseen`, six without; one and none when recognisable answers are served)."""
     voter_id = rows.parameter(voter.pk)
-    return [voter_id, rows.parameter(timezone.now()), ip_hash, *[voter_id] * (2 if unseen else 6)]
+    guarded = not settings.ARENA_SERVE_RECOGNISABLE_ANSWERS
+    subqueries = (2 if guarded else 1) if unseen else (6 if guarded else 0)
+    return [voter_id, rows.parameter(timezone.now()), ip_hash, *[voter_id] * subqueries]
 
 
 def _claim_from_pool(voter: Voter, *, ip_hash: str, unseen: bool) -> Battle | None:
@@ -305,13 +310,12 @@ def _hold_start(*, voter: Voter, ip_hash: str, rng: random.Random) -> tuple[Batt
     if _battle_on_its_way(voter):
         return None, False
     seen = Battle.objects.filter(voter=voter, served_at__isnull=False).values("question_id")
-    read = AnswerRead.objects.filter(voter=voter).values("question_id")
-    unseen = list(
-        Question.objects.filter(is_active=True)
-        .exclude(id__in=seen)
-        .exclude(id__in=read)
-        .values_list("id", flat=True)
-    )
+    unseen_questions = Question.objects.filter(is_active=True).exclude(id__in=seen)
+    if not settings.ARENA_SERVE_RECOGNISABLE_ANSWERS:
+        unseen_questions = unseen_questions.exclude(
+            id__in=AnswerRead.objects.filter(voter=voter).values("question_id")
+        )
+    unseen = list(unseen_questions.values_list("id", flat=True))
     if unseen:
         created_answer_ids: set[int] = set()
         try:
@@ -341,7 +345,11 @@ def _hold_start(*, voter: Voter, ip_hash: str, rng: random.Random) -> tuple[Batt
             reserved_for=voter,
             holder_ip_hash=ip_hash,
             created_answer_ids=created_answer_ids,
-            excluded_answer_ids=selectors.answers_revealed_to(voter=voter),
+            excluded_answer_ids=(
+                set()
+                if settings.ARENA_SERVE_RECOGNISABLE_ANSWERS
+                else selectors.answers_revealed_to(voter=voter)
+            ),
         )
     except NoBattleCanBeDrawn:
         drawn = None

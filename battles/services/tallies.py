@@ -61,6 +61,7 @@ REJECTION_CODES = [
     "voter_rate",
     "ip_rate",
     "daily_cap",
+    "proof_missing",
 ]
 TOP_ADDRESSES = 10
 NO_BUCKET = "none"

@@ -33,6 +33,7 @@ from battles.services.hot_sql import (
     VOTES,
 )
 from battles.services.leaks import vote_on_a_leak_left_out
+from battles.services.proof_of_work import vote_proof_valid
 from battles.services.tallies import vote_rejection_count
 from ratings.services import votes_recorded
 from ratings.services.counters import pair_counts_counting
@@ -55,6 +56,7 @@ class VoteRejected(DomainError):
         "voter_rate": gettext_lazy("too many votes"),
         "ip_rate": gettext_lazy("too many votes"),
         "daily_cap": gettext_lazy("too many votes"),
+        "proof_missing": gettext_lazy("your browser did not finish its check; reload the page"),
     }
 
     def __init__(
@@ -178,18 +180,22 @@ def _rate_limits_give_back(keys: list[str]) -> None:
         stores.call(stores.CACHE, "rate limit", lambda: windows_uncount(keys), fallback=lambda: None)
 
 
-def vote_cast(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "", reason: str = "") -> Vote:
+def vote_cast(
+    *, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "", reason: str = "", proof: str = ""
+) -> Vote:
     """The vote on this battle after vote_record (see there): the one just cast, or the first one."""
-    return vote_record(battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason).vote
+    return vote_record(
+        battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason, proof=proof
+    ).vote
 
 
 def vote_record(
-    *, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "", reason: str = ""
+    *, battle_id: int, voter: Voter, outcome: str, ip_hash: str = "", reason: str = "", proof: str = ""
 ) -> VoteRecorded:
     """Record a verdict (see _vote_record); a refused vote is counted by its reason, for staff."""
     try:
         recorded = _vote_record(
-            battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason
+            battle_id=battle_id, voter=voter, outcome=outcome, ip_hash=ip_hash, reason=reason, proof=proof
         )
     except VoteRejected as rejection:
         vote_rejection_count(code=rejection.code)
@@ -200,7 +206,9 @@ def vote_record(
     return recorded
 
 
-def _vote_record(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str, reason: str) -> VoteRecorded:
+def _vote_record(
+    *, battle_id: int, voter: Voter, outcome: str, ip_hash: str, reason: str, proof: str
+) -> VoteRecorded:
     """Record a verdict on a battle served to this voter. Casting the same vote twice is harmless: a
     repeat changes nothing (its reason is not kept), is answered whatever the limits and uses none of
     them up, and of two casts arriving together exactly one is recorded (created=True).
@@ -208,7 +216,10 @@ def _vote_record(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str, re
     Rejected, changing nothing: a battle not served to this voter or no longer open (or gone back to
     the pool when the voter's hold ran out), a vote sooner than ARENA_VOTE_MIN_SECONDS after serving,
     and votes over the per-voter, per-IP or daily limits. A vote after the hold ran out still counts
-    while the sweeper has not returned the battle yet.
+    while the sweeper has not returned the battle yet. With ARENA_VOTE_POW_BITS on, a vote whose
+    `proof` does not solve the battle's challenge (battles/services/proof_of_work.py) is refused
+    first, for the cost of an HMAC and a hash: it uses up no limit and never reaches the database
+    (it is counted among the refused votes, as every refusal is). A repeat needs its proof too.
 
     On PostgreSQL one statement closes the battle, stores the vote and counts it in the pair
     counters (the battle's row lock makes a second cast wait, then find it voted); elsewhere three
@@ -216,6 +227,8 @@ def _vote_record(*, battle_id: int, voter: Voter, outcome: str, ip_hash: str, re
     """
     if outcome not in Vote.Outcome.values:
         raise VoteRejected(f"unknown verdict {outcome!r}", code="invalid_outcome")
+    if not vote_proof_valid(battle_id=battle_id, voter_id=voter.pk, counter=proof):
+        raise VoteRejected("no proof of work for this battle", code="proof_missing")
     reason = " ".join(reason.split())[: Vote._meta.get_field("reason").max_length]
     # The vote's time is taken as late as possible, just before it commits: Elo applies votes in time
     # order, and one that commits after a later-stamped vote was counted costs a replay.

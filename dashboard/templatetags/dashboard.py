@@ -45,6 +45,7 @@ REJECTION_LABELS = {
     "voter_rate": gettext_lazy("over the voter's limit per minute"),
     "ip_rate": gettext_lazy("over the address's limit per minute"),
     "daily_cap": gettext_lazy("over the daily limit"),
+    "proof_missing": gettext_lazy("proof of work missing or wrong"),
 }
 
 
@@ -240,3 +241,15 @@ def _row_form(context: template.Context) -> tuple[_RowUrls, str]:
         )
         context.render_context["contender_row"] = (urls, get_token(context["request"]))
     return context.render_context["contender_row"]
+
+
+@register.filter
+def seconds_from_ms(value: int | None) -> str:
+    """A time in milliseconds as seconds with one decimal ("0.8 s"); "—" when unknown."""
+    return "—" if value is None else f"{value / 1000:.1f} s"
+
+
+@register.filter
+def codes(value: str) -> str:
+    """Comma-separated codes, readable: "fast, fast_voter"."""
+    return ", ".join(code for code in value.split(",") if code)

@@ -54,6 +54,8 @@ def test_the_bodies_built_by_hand_are_the_serializers_own(api):
         "status": "ready",
         "battle": shown,
         "retry_after_seconds": None,
+        "pow_challenge": None,
+        "pow_bits": 0,
     }
     assert body == NextBattleSerializer(payload).data
     cast = vote(api, body["voter_token"], battle.pk, "tie", reason="  both   fine ")

@@ -111,3 +111,18 @@ def test_another_sample_of_the_same_model_is_drawn_when_one_was_seen():
     )
     battle = battle_serve(voter=voter, rng=random.Random(1), ip_hash="")
     assert battle is not None and {battle.answer_a_id, battle.answer_b_id} == {other_a.pk, other_b.pk}
+
+
+def test_with_recognisable_answers_served_the_guard_is_off(settings):
+    """ARENA_SERVE_RECOGNISABLE_ANSWERS (to measure the guard): answers the voter read or saw revealed
+    come back."""
+    settings.ARENA_SERVE_RECOGNISABLE_ANSWERS = True
+    _bank(questions=2, models=3)
+    voter = VoterFactory()
+    read = list(Answer.objects.filter(question=Answer.objects.order_by("pk").first().question))
+    AnswerRead.objects.bulk_create(
+        [AnswerRead(voter=voter, answer=answer, question_id=answer.question_id) for answer in read]
+    )
+    rng = random.Random(3)
+    served, recognised = _vote_through(voter, votes=8, rng=rng)
+    assert served == 8 and recognised > 0
