@@ -186,6 +186,19 @@ def test_of_two_casts_arriving_together_exactly_one_is_recorded():
         {"reason": "no verdict"},
         {"outcome": "a", "extra": 1},
         ["a"],
+        # With a proof of work (battles/services/proof_of_work.py).
+        {"outcome": "a", "pow": "151"},
+        {"outcome": "a", "pow": "0" * 20},
+        {"outcome": "a", "pow": "1" * 21},
+        {"outcome": "a", "pow": ""},
+        {"outcome": "a", "pow": " 151 "},
+        {"outcome": "a", "pow": "15a"},
+        {"outcome": "a", "pow": "١٥١"},
+        {"outcome": "a", "pow": 151},
+        {"outcome": "a", "pow": None},
+        {"outcome": "tie", "pow": "7", "reason": "  both fine "},
+        {"outcome": "tie", "pow": "7", "reason": 7},
+        {"outcome": "maybe", "pow": "7"},
     ],
 )
 def test_a_vote_body_checked_by_hand_is_what_the_serializer_makes_of_it(body):

@@ -11,11 +11,10 @@ from collections import Counter
 import pytest
 from django.test import Client
 from django.utils import translation
-from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from battles.models import Battle, Vote, VoteHour
-from battles.serializers import NextBattleSerializer, VoteRequestSerializer, vote_request_validated
+from battles.serializers import NextBattleSerializer
 from battles.services.proof_of_work import solution_valid, vote_challenge, vote_proof_valid
 from battles.services.serving import battle_serve
 from battles.services.tallies import votes_tally
@@ -282,30 +281,3 @@ def test_with_the_setting_off_the_api_asks_for_no_proof(api):
     assert api_vote(api, body).status_code == 201
     other = served(api)
     assert api_vote(api, other, pow="123").status_code == 201  # sent anyway: not looked at
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"outcome": "a", "pow": "151"},
-        {"outcome": "a", "pow": "0" * 20},
-        {"outcome": "a", "pow": "1" * 21},
-        {"outcome": "a", "pow": ""},
-        {"outcome": "a", "pow": " 151 "},
-        {"outcome": "a", "pow": "15a"},
-        {"outcome": "a", "pow": "١٥١"},
-        {"outcome": "a", "pow": 151},
-        {"outcome": "a", "pow": None},
-        {"outcome": "tie", "pow": "7", "reason": "  both fine "},
-        {"outcome": "tie", "pow": "7", "reason": 7},
-        {"outcome": "maybe", "pow": "7"},
-    ],
-)
-def test_a_vote_body_with_a_proof_checked_by_hand_is_what_the_serializer_makes_of_it(body):
-    expected = VoteRequestSerializer(data=body)
-    if expected.is_valid():
-        assert vote_request_validated(body) == dict(expected.validated_data)
-    else:
-        with pytest.raises(ValidationError) as refused:
-            vote_request_validated(body)
-        assert refused.value.detail == expected.errors

@@ -262,32 +262,25 @@ class Simulation:
                 choose=self.for_target,
             )
 
-    def attack_c(self, cast: Cast) -> None:
+    def random_votes(self, cast: Cast, *, fastest: float, slowest: float, label: str) -> None:
         for number in range(50):
             self.session(
                 cast,
                 votes=20,
-                ip_hash=f"c-{number}",
+                ip_hash=f"{label}-{number}",
                 start=self.rng.uniform(0, WEEK - 7200),
                 choose=lambda battle: (
                     self.rng.choice(["a", "b", "tie", "both_bad"]),
-                    self.rng.uniform(0.5, 2.0),
+                    self.rng.uniform(fastest, slowest),
                 ),
             )
 
+    def attack_c(self, cast: Cast) -> None:
+        self.random_votes(cast, fastest=0.5, slowest=2.0, label="c")
+
     def attack_c_slow(self, cast: Cast) -> None:
         """(c), just slow enough to pass the minimum time to decide: 3 to 5 s."""
-        for number in range(50):
-            self.session(
-                cast,
-                votes=20,
-                ip_hash=f"c-slow-{number}",
-                start=self.rng.uniform(0, WEEK - 7200),
-                choose=lambda battle: (
-                    self.rng.choice(["a", "b", "tie", "both_bad"]),
-                    self.rng.uniform(3.0, 5.0),
-                ),
-            )
+        self.random_votes(cast, fastest=3.0, slowest=5.0, label="c-slow")
 
     def attack_d(self, cast: Cast) -> None:
         target = self.arena.target

@@ -28,17 +28,6 @@ URL = "/admin/dashboard/"
 ENDPOINT = "http://models.test/v1/chat/completions"
 
 
-@pytest.fixture
-def staff(django_user_model) -> Client:
-    user = django_user_model.objects.create_user("operator", password="a-long-password-1", is_staff=True)
-    user.is_superuser = True
-    user.save()
-    client = Client()
-    client.force_login(user)
-    client.cookies["arena_language"] = "en"  # the alerts' words are asserted in English
-    return client
-
-
 def metric(staff: Client, name: str, **labels: str) -> float | None:
     """One sample of GET /metrics, as staff see it (None if absent)."""
     from prometheus_client.parser import text_string_to_metric_families

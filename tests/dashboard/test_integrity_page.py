@@ -22,17 +22,6 @@ ACTION = "/admin/dashboard/integrity/action/"
 
 
 @pytest.fixture
-def staff(django_user_model) -> Client:
-    user = django_user_model.objects.create_user("operator", password="a-long-password-1", is_staff=True)
-    user.is_superuser = True
-    user.save()
-    client = Client()
-    client.force_login(user)
-    client.cookies["arena_language"] = "en"
-    return client
-
-
-@pytest.fixture
 def flagged():
     """Honest voters (alpha beats beta) and one hasty voter whose 6 votes for beta are left out."""
     alpha, beta = ContenderFactory(name="alpha"), ContenderFactory(name="beta")
