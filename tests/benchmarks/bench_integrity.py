@@ -316,31 +316,28 @@ class Simulation:
 
 def _timeline(cast: Cast, *, epoch: dt.datetime) -> None:
     """Give the votes and voters their simulated moments (the services stamped them in real time)."""
+    _moments_set("battles_vote", "bigint", list(cast.moments.items()), epoch=epoch)
+    _moments_set("battles_voter", "uuid", [(str(v), s) for v, s in cast.first_seen.items()], epoch=epoch)
+
+
+def _moments_set(
+    table: str, key_type: str, moments: list[tuple[object, float]], *, epoch: dt.datetime
+) -> None:
+    """created_at = epoch + seconds, for each (id, seconds)."""
     with connection.cursor() as cursor:
-        moments = list(cast.moments.items())
         for start in range(0, len(moments), 5000):
             batch = moments[start : start + 5000]
+            values = ", ".join([f"(%s::{key_type}, %s::double precision)"] * len(batch))
             cursor.execute(
-                "UPDATE battles_vote v SET created_at = %s + make_interval(secs => d.s) "
-                f"FROM (VALUES {', '.join(['(%s::bigint, %s::double precision)'] * len(batch))}) AS d(id, s) "
-                "WHERE v.id = d.id",
+                f"UPDATE {table} t SET created_at = %s + make_interval(secs => d.s) "
+                f"FROM (VALUES {values}) AS d(id, s) "
+                "WHERE t.id = d.id",
                 [epoch, *[value for pair in batch for value in pair]],
             )
-        seen = list(cast.first_seen.items())
-        for start in range(0, len(seen), 5000):
-            batch = seen[start : start + 5000]
-            cursor.execute(
-                "UPDATE battles_voter w SET created_at = %s + make_interval(secs => d.s) "
-                f"FROM (VALUES {', '.join(['(%s::uuid, %s::double precision)'] * len(batch))}) AS d(id, s) "
-                "WHERE w.id = d.id",
-                [epoch, *[value for pair in batch for value in (str(pair[0]), pair[1])]],
-            )
 
 
-def _board(arena: Arena, *, voters: list[uuid.UUID] | None = None, counted_only: bool, rounds: int = 0):
+def _board(arena: Arena, *, counted_only: bool, rounds: int = 0):
     votes = Vote.objects.all()
-    if voters is not None:
-        votes = votes.filter(voter_id__in=voters)
     if counted_only:
         votes = votes.filter(excluded_reasons="")
     rows = list(votes.values_list("contender_a_id", "contender_b_id", "outcome"))
@@ -463,3 +460,29 @@ def test_bench_attacks_on_the_board(settings):
         timings.append(time.perf_counter() - begun)
     report("integrity_sweep_seconds", statistics.median(timings), "s")
     print(f"{Vote.objects.count()} votes scored per sweep; {time.monotonic() - started:.0f} s in all")
+
+
+@pytest.mark.parametrize("votes", [50_000, 200_000])
+def test_bench_integrity_sweep_at_scale(votes):
+    """The sweep over a window of `votes` votes: 20 contenders, voters casting 10 each on average,
+    an address for every three voters (seeded in the database, outside the vote service)."""
+    from battles.management.seeding import arena_seed
+    from ratings.services.counters import pair_counts_rebuild
+
+    arena_seed(contenders=20, questions=2000, voters=votes // 10, voted_battles=votes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE battles_vote SET ip_hash = 'seed-' || (abs(hashtext(voter_id::text)) %% %s)",
+            [votes // 30],
+        )
+    pair_counts_rebuild()
+    timings = []
+    for _ in range(3):
+        begun = time.perf_counter()
+        result = integrity_sweep()
+        timings.append(time.perf_counter() - begun)
+    print(
+        f"\n{result.votes_scored} votes scored, {result.votes_flagged} flagged, "
+        f"{result.votes_excluded} left out; sweeps {', '.join(f'{t:.2f}' for t in timings)} s"
+    )
+    report(f"integrity_sweep_{votes // 1000}k_seconds", statistics.median(timings), "s")
