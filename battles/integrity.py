@@ -92,7 +92,13 @@ def win_probability(rating: FloatArray, other: FloatArray) -> FloatArray:
 
 
 def _ratings_of(votes: VoteSet, contenders: IntArray) -> FloatArray:
-    return np.array([votes.ratings.get(int(c), 1000.0) for c in contenders], dtype=np.float64)
+    """The board's rating of each of these contenders (1000 for one not on it)."""
+    known = np.array(sorted(votes.ratings), dtype=np.int64)
+    if not len(known):
+        return np.full(len(contenders), 1000.0)
+    ratings = np.array([votes.ratings[c] for c in known.tolist()], dtype=np.float64)
+    at = np.clip(np.searchsorted(known, contenders), 0, len(known) - 1)
+    return np.where(known[at] == contenders, ratings[at], 1000.0)
 
 
 def fast(votes: VoteSet) -> BoolArray:
@@ -208,7 +214,9 @@ def _sided_tests(votes: VoteSet, groups: IntArray) -> list[_SidedTest]:
             (False, against[members], decisive_share * (1.0 - wins[members])),
         ):
             count = int(went.sum())
-            if 2 * count <= len(members):  # at most half one way is never one-sided
+            # At most half one way is never one-sided; nor is a count at or under the expected one
+            # (a Poisson-binomial's median is its mean rounded down or up: the tail is at least ½).
+            if 2 * count <= len(members) or count <= math.floor(chances.sum()):
                 continue
             tests.append(
                 _SidedTest(

@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -61,8 +60,11 @@ class _Loaded:  # the votes scored, and what is stored of them
 
 def _votes_loaded(since: datetime) -> _Loaded | None:
     """The votes cast by voters since `since`, with what the signals need, in one query."""
+    # Voters and addresses as dense numbers, counted in the database (-1: no address).
     sql = (
-        f"SELECT v.id, v.voter_id, v.ip_hash, v.contender_a_id, v.contender_b_id, {OUTCOME_CODE_SQL}, "
+        "SELECT v.id, dense_rank() OVER (ORDER BY v.voter_id) - 1, "
+        "CASE WHEN v.ip_hash = '' THEN -1 ELSE dense_rank() OVER (ORDER BY NULLIF(v.ip_hash, '')) - 1 END, "
+        f"v.contender_a_id, v.contender_b_id, {OUTCOME_CODE_SQL}, "
         "EXTRACT(EPOCH FROM v.created_at), v.decision_ms, "
         "COALESCE(char_length(aa.text), 0) + COALESCE(char_length(ab.text), 0), COALESCE(b.question_id, 0), "
         "EXTRACT(EPOCH FROM w.created_at), v.signals, v.excluded_reasons, v.restored_at IS NOT NULL "
@@ -77,13 +79,9 @@ def _votes_loaded(since: datetime) -> _Loaded | None:
     if not found:
         return None
     columns = list(zip(*found, strict=True))
-    voter_index: dict[Any, int] = {}
-    address_index: dict[str, int] = {}
-    voter = np.array([voter_index.setdefault(v, len(voter_index)) for v in columns[1]], dtype=np.int64)
-    address = np.array(
-        [address_index.setdefault(a, len(address_index)) if a else -1 for a in columns[2]], dtype=np.int64
-    )
-    first_seen = np.zeros(len(voter_index))
+    voter = np.array(columns[1], dtype=np.int64)
+    address = np.array(columns[2], dtype=np.int64)
+    first_seen = np.zeros(int(voter.max()) + 1)
     first_seen[voter] = np.array(columns[10], dtype=np.float64)
     votes = integrity.VoteSet(
         voter=voter,
@@ -166,7 +164,9 @@ def votes_score(loaded: _Loaded, result: SweepResult) -> tuple[list[str], np.nda
     score = np.zeros(count)
     for code, found in flags.items():
         score += integrity.WEIGHTS[code] * found
-    codes = [",".join(code for code in integrity.SIGNALS if flags[code][i]) for i in range(count)]
+    codes = [""] * count
+    for i in np.flatnonzero(score > 0).tolist():
+        codes[i] = ",".join(code for code in integrity.SIGNALS if flags[code][i])
     return codes, np.round(score, 3)
 
 
@@ -257,14 +257,21 @@ def integrity_sweep(*, now: datetime | None = None) -> SweepResult:
     if loaded is not None:
         codes, score, excluded = _scored_against_a_clean_board(loaded, result)
         changes = []
-        for i, vote_id in enumerate(loaded.ids.tolist()):
+        # Only a vote flagged now, or flagged or left out before, can change.
+        stored = np.array(
+            [
+                bool(signals or reasons)
+                for signals, reasons in zip(loaded.signals, loaded.reasons, strict=True)
+            ]
+        )
+        for i in np.flatnonzero((score > 0) | stored).tolist():
             reasons = _reasons_after(
                 loaded.reasons[i], codes[i], excluded=bool(excluded[i]), restored=bool(loaded.restored[i])
             )
             if codes[i] != loaded.signals[i] or reasons != loaded.reasons[i]:
-                changes.append((vote_id, codes[i], float(score[i]), loaded.reasons[i], reasons))
+                changes.append((int(loaded.ids[i]), codes[i], float(score[i]), loaded.reasons[i], reasons))
         result.votes_scored = len(loaded.ids)
-        result.votes_flagged = int(sum(1 for c in codes if c))
+        result.votes_flagged = int((score > 0).sum())
         result.votes_excluded = int((excluded & ~loaded.restored).sum())
         result.votes_changed = _changes_written(changes, now=now)
     result.duration_ms = round((time.monotonic() - started) * 1000)
