@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Value
+from django.db.models.functions import NullIf
 
 from battles.models import Contender, Vote
 from battles.services.exclusions import EXCLUSION_REASONS
@@ -39,24 +40,47 @@ class FlaggedVoter:
 
 def flagged_voters(*, limit: int = 50) -> list[FlaggedVoter]:
     """The voters with flagged votes, most left out first (from the flagged votes' partial index)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT f.voter_id, (SELECT COUNT(*) FROM battles_vote a WHERE a.voter_id = f.voter_id), "
-            "COUNT(*), COUNT(*) FILTER (WHERE f.excluded_reasons <> ''), "
-            "COUNT(*) FILTER (WHERE f.restored_at IS NOT NULL), "
-            "string_agg(DISTINCT f.signals, ','), COUNT(DISTINCT NULLIF(f.ip_hash, '')), MAX(f.created_at) "
-            f"FROM {_VOTES} f WHERE f.signals <> '' AND f.voter_id IS NOT NULL GROUP BY f.voter_id "
-            "ORDER BY 4 DESC, 3 DESC, 8 DESC LIMIT %s",
-            [limit],
+    found = list(
+        Vote.objects.exclude(signals="")
+        .filter(voter__isnull=False)
+        .values("voter_id")
+        .annotate(
+            flagged=Count("id"),
+            left_out=Count("id", filter=~Q(excluded_reasons="")),
+            restored=Count("id", filter=Q(restored_at__isnull=False)),
+            addresses=Count(NullIf("ip_hash", Value("")), distinct=True),
+            last_vote_at=Max("created_at"),
         )
-        found = cursor.fetchall()
-    result = []
-    for voter_id, votes, flagged, left_out, restored, signals, addresses, last_vote_at in found:
-        codes = sorted({code for code in (signals or "").split(",") if code}, key=_signal_order)
-        result.append(
-            FlaggedVoter(voter_id, votes, flagged, left_out, restored, codes, addresses, last_vote_at)
+        .order_by("-left_out", "-flagged", "-last_vote_at")[:limit]
+    )
+    voter_ids = [row["voter_id"] for row in found]
+    totals = dict(
+        Vote.objects.filter(voter_id__in=voter_ids)
+        .values("voter_id")
+        .annotate(n=Count("id"))
+        .values_list("voter_id", "n")
+    )
+    signals: dict[uuid.UUID, set[str]] = {voter_id: set() for voter_id in voter_ids}
+    for voter_id, codes in (
+        Vote.objects.filter(voter_id__in=voter_ids)
+        .exclude(signals="")
+        .values_list("voter_id", "signals")
+        .distinct()
+    ):
+        signals[voter_id].update(code for code in codes.split(",") if code)
+    return [
+        FlaggedVoter(
+            row["voter_id"],
+            totals.get(row["voter_id"], 0),
+            row["flagged"],
+            row["left_out"],
+            row["restored"],
+            sorted(signals[row["voter_id"]], key=_signal_order),
+            row["addresses"],
+            row["last_vote_at"],
         )
-    return result
+        for row in found
+    ]
 
 
 def _signal_order(code: str) -> int:

@@ -12,11 +12,13 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count, DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from arena import rows
@@ -58,6 +60,13 @@ class _Loaded:  # the votes scored, and what is stored of them
     before: list[tuple[int, int, int, int]]  # (A, B, outcome, votes) counted, cast before the window
 
 
+def _seconds(column: str) -> str:
+    """A time column as seconds since 1970 (PostgreSQL; SQLite, in the embedded mode)."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {column})"
+    return f"((julianday({column}) - 2440587.5) * 86400.0)"
+
+
 def _votes_loaded(since: datetime) -> _Loaded | None:
     """The votes cast by voters since `since`, with what the signals need, in one query."""
     # Voters and addresses as dense numbers, counted in the database (-1: no address).
@@ -65,9 +74,9 @@ def _votes_loaded(since: datetime) -> _Loaded | None:
         "SELECT v.id, dense_rank() OVER (ORDER BY v.voter_id) - 1, "
         "CASE WHEN v.ip_hash = '' THEN -1 ELSE dense_rank() OVER (ORDER BY NULLIF(v.ip_hash, '')) - 1 END, "
         f"v.contender_a_id, v.contender_b_id, {OUTCOME_CODE_SQL}, "
-        "EXTRACT(EPOCH FROM v.created_at), v.decision_ms, "
-        "COALESCE(char_length(aa.text), 0) + COALESCE(char_length(ab.text), 0), COALESCE(b.question_id, 0), "
-        "EXTRACT(EPOCH FROM w.created_at), v.signals, v.excluded_reasons, v.restored_at IS NOT NULL "
+        f"{_seconds('v.created_at')}, v.decision_ms, "
+        "COALESCE(length(aa.text), 0) + COALESCE(length(ab.text), 0), COALESCE(b.question_id, 0), "
+        f"{_seconds('w.created_at')}, v.signals, v.excluded_reasons, v.restored_at IS NOT NULL "
         f"FROM {_VOTES} v JOIN {_VOTERS} w ON w.id = v.voter_id "
         f"LEFT JOIN {_BATTLES} b ON b.id = v.battle_id "
         f"LEFT JOIN {_ANSWERS} aa ON aa.id = b.answer_a_id LEFT JOIN {_ANSWERS} ab ON ab.id = b.answer_b_id "
@@ -284,6 +293,8 @@ def _changes_written(changes: list[tuple[int, str, float, str, str]], *, now: da
     left for the next sweep. Asks for a recount when any vote's reasons changed."""
     if not changes:
         return 0
+    if connection.vendor != "postgresql":
+        return _changes_written_one_by_one(changes, now=now)
     written = recount = 0
     with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, len(changes), 2000):
@@ -304,6 +315,24 @@ def _changes_written(changes: list[tuple[int, str, float, str, str]], *, now: da
             changed = [row[0] for row in cursor.fetchall()]
             written += len(changed)
             recount += sum(changed)
+        if recount:
+            ratings_recount_request()
+    return written
+
+
+def _changes_written_one_by_one(changes: list[tuple[int, str, float, str, str]], *, now: datetime) -> int:
+    """_changes_written a vote at a time (SQLite, in the embedded mode)."""
+    written = recount = 0
+    with transaction.atomic():
+        for vote_id, codes, score, old, reasons in changes:
+            excluded_at = (
+                None if not reasons else Coalesce(F("excluded_at"), Value(now, output_field=DateTimeField()))
+            )
+            if Vote.objects.filter(pk=vote_id, excluded_reasons=old).update(
+                signals=codes, suspicion=score, excluded_reasons=reasons, excluded_at=excluded_at
+            ):
+                written += 1
+                recount += old != reasons
         if recount:
             ratings_recount_request()
     return written
@@ -356,35 +385,31 @@ ALERT_MIN_VOTES = 20
 def excluded_share_by_hour(*, now: datetime, hours: int = 48) -> list[ExcludedShare]:
     """The voters' votes cast in each of the last `hours` hours (UTC) and how many are left out,
     oldest first (hours without votes are left out)."""
-    with connection.cursor() as cursor:
-        rows.execute(
-            cursor,
-            "SELECT date_trunc('hour', created_at), COUNT(*), COUNT(*) FILTER (WHERE excluded_reasons <> '') "
-            f"FROM {_VOTES} WHERE created_at >= %s AND voter_id IS NOT NULL GROUP BY 1 ORDER BY 1",
-            [rows.parameter(now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1))],
-        )
-        return [ExcludedShare(start, votes, excluded) for start, votes, excluded in cursor.fetchall()]
+    since = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    found = (
+        Vote.objects.filter(created_at__gte=since, voter__isnull=False)
+        .annotate(hour=TruncHour("created_at", tzinfo=UTC))
+        .values("hour")
+        .annotate(votes=Count("id"), excluded=Count("id", filter=~Q(excluded_reasons="")))
+        .order_by("hour")
+    )
+    return [ExcludedShare(row["hour"], row["votes"], row["excluded"]) for row in found]
 
 
 def excluded_share_last_hour(*, now: datetime) -> ExcludedShare:
     """The voters' votes of the last 60 minutes and how many of them are left out."""
     since = now - timedelta(hours=1)
-    with connection.cursor() as cursor:
-        rows.execute(
-            cursor,
-            f"SELECT COUNT(*), COUNT(*) FILTER (WHERE excluded_reasons <> '') FROM {_VOTES} "
-            "WHERE created_at >= %s AND voter_id IS NOT NULL",
-            [rows.parameter(since)],
-        )
-        votes, excluded = cursor.fetchone()
-    return ExcludedShare(since, votes, excluded)
+    counts = Vote.objects.filter(created_at__gte=since, voter__isnull=False).aggregate(
+        votes=Count("id"), excluded=Count("id", filter=~Q(excluded_reasons=""))
+    )
+    return ExcludedShare(since, counts["votes"], counts["excluded"])
 
 
 def votes_left_out_by_reason() -> dict[str, int]:
     """Every vote left out, counted under each of its reasons (from the partial index)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reason, COUNT(*) FROM (SELECT unnest(string_to_array(excluded_reasons, ',')) AS reason "
-            f"FROM {_VOTES} WHERE excluded_reasons <> '') AS reasons GROUP BY reason"
-        )
-        return dict(cursor.fetchall())
+    found: Counter[str] = Counter()
+    for reasons in (
+        Vote.objects.exclude(excluded_reasons="").values_list("excluded_reasons", flat=True).iterator()
+    ):
+        found.update(_codes(reasons))
+    return dict(found)
