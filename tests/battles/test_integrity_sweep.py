@@ -271,3 +271,20 @@ def test_the_periodic_task_sweeps_and_records_its_run(contenders):
     assert integrity_sweep_task(periodic=True) == 4
     assert Vote.objects.exclude(excluded_reasons="").count() == 4
     assert PeriodicTaskRun.objects.filter(task="integrity_sweep_task").exists()
+
+
+def test_the_command_sweeps_now_and_says_what_it_found(contenders):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    alpha, beta, _ = contenders
+    _honest(contenders)
+    hasty = VoterFactory()
+    for i in range(4):
+        _vote(hasty, alpha, beta, "a", minutes_ago=10 + i, ms=300)
+    out = StringIO()
+    call_command("integrity_sweep", stdout=out)
+    assert "34 votes of the last 14 days scored" in out.getvalue()
+    assert "4 flagged, 4 left out, 4 changed" in out.getvalue()
+    assert Vote.objects.exclude(excluded_reasons="").count() == 4
