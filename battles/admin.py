@@ -32,7 +32,7 @@ from battles.services.contenders import (
     contender_update,
     contenders_resume,
 )
-from battles.services.exclusions import EXCLUSION_REASONS, votes_exclude, votes_restore
+from battles.services.exclusions import EXCLUSION_REASONS, codes_of, votes_exclude, votes_restore
 from battles.services.health import (
     concurrency_warning,
     contender_probe,
@@ -492,9 +492,7 @@ class VoteAdmin(RecordAdmin):
 
     @admin.display(description=_("left out because"))
     def left_out_because(self, vote: Vote) -> str:
-        return ", ".join(
-            str(EXCLUSION_REASONS.get(code, code)) for code in vote.excluded_reasons.split(",") if code
-        )
+        return ", ".join(str(EXCLUSION_REASONS.get(code, code)) for code in codes_of(vote.excluded_reasons))
 
     @admin.action(description=_("Leave the selected votes out of the boards"))
     def leave_out(self, request: HttpRequest, queryset: QuerySet[Vote]) -> None:

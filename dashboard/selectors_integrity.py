@@ -12,8 +12,8 @@ from django.db import connection
 from django.db.models import Count, Max, Q, QuerySet, Value
 from django.db.models.functions import NullIf
 
-from battles.models import Contender, Vote
-from battles.services.exclusions import EXCLUSION_REASONS
+from battles.models import Contender, IntegritySweep, Vote
+from battles.services.exclusions import EXCLUSION_REASONS, codes_of
 from ratings import algorithms
 from ratings.selectors import ratings_recount_pending
 from ratings.selectors_vote_table import COUNTED, OUTCOME_CODE_SQL
@@ -67,7 +67,7 @@ def flagged_voters(*, limit: int = 50) -> list[FlaggedVoter]:
         .values_list("voter_id", "signals")
         .distinct()
     ):
-        signals[voter_id].update(code for code in codes.split(",") if code)
+        signals[voter_id].update(codes_of(codes))
     return [
         FlaggedVoter(
             row["voter_id"],
@@ -190,6 +190,11 @@ def boards_compared() -> BoardsCompared:
         )
     compared.rows.sort(key=lambda row: (row.rank == 0, row.rank, row.rank_all))
     return compared
+
+
+def last_sweep() -> IntegritySweep | None:
+    """The integrity sweep's last run (None before the first)."""
+    return IntegritySweep.objects.filter(pk=1).first()
 
 
 def integrity_settings() -> dict[str, Any]:

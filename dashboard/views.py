@@ -9,15 +9,15 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from arena.selectors import pool_counted_up_to, queue_depths_of, readiness
-from battles.models import IntegritySweep, Vote
 from battles.selectors import contender_find
 from battles.services.contenders import contender_pause, contender_resume
-from battles.services.exclusions import EXCLUSION_REASONS, votes_exclude, votes_restore
+from battles.services.exclusions import EXCLUSION_REASONS, flagged_votes_decide
 from battles.services.health import contender_probe, probe_message
 from battles.services.integrity import excluded_share_by_hour, excluded_share_last_hour
 from dashboard import alerts, selectors, selectors_integrity, selectors_votes
@@ -43,9 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         + alerts.board_alerts(lag)
         + alerts.rejection_alerts(votes)
         + alerts.coverage_alerts(unbattled)
-        + alerts.integrity_alerts(
-            excluded_share_last_hour(now=now), IntegritySweep.objects.filter(pk=1).first()
-        )
+        + alerts.integrity_alerts(excluded_share_last_hour(now=now), selectors_integrity.last_sweep())
     )
     context = {
         **admin.site.each_context(request),
@@ -108,6 +106,7 @@ def integrity(request: HttpRequest) -> HttpResponse:
         voter_id = uuid.UUID(voter) if voter else None
     except ValueError:
         voter_id = None
+    sweep = selectors_integrity.last_sweep()
     hours = excluded_share_by_hour(now=now, hours=HOURS_SHOWN)
     by_start = {hour.start: hour for hour in hours}
     current = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
@@ -119,10 +118,8 @@ def integrity(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": _("Vote integrity"),
         "now": now,
-        "sweep": IntegritySweep.objects.filter(pk=1).first(),
-        "alerts": alerts.integrity_alerts(
-            excluded_share_last_hour(now=now), IntegritySweep.objects.filter(pk=1).first()
-        ),
+        "sweep": sweep,
+        "alerts": alerts.integrity_alerts(excluded_share_last_hour(now=now), sweep),
         "hours_chart": chart,
         "hours_with_exclusions": [hour for hour in reversed(hours) if hour.excluded],
         "hours_shown": HOURS_SHOWN,
@@ -153,14 +150,10 @@ def integrity_action(request: HttpRequest) -> HttpResponse:
             voter_ids.append(uuid.UUID(value))
         except ValueError:
             continue
-    if voter_ids:
-        vote_ids |= set(
-            Vote.objects.filter(voter_id__in=voter_ids).exclude(signals="").values_list("pk", flat=True)
-        )
-    if not vote_ids:
+    if not vote_ids and not voter_ids:
         messages.warning(request, _("Choose votes or voters first."))
     elif action == "confirm":
-        count = votes_exclude(vote_ids=vote_ids, reason="staff", override_restored=True)
+        count = flagged_votes_decide(vote_ids=vote_ids, voter_ids=voter_ids, confirm=True)
         messages.success(
             request,
             ngettext(
@@ -171,7 +164,7 @@ def integrity_action(request: HttpRequest) -> HttpResponse:
             % {"count": count},
         )
     else:
-        count = votes_restore(vote_ids=vote_ids)
+        count = flagged_votes_decide(vote_ids=vote_ids, voter_ids=voter_ids, confirm=False)
         messages.success(
             request,
             ngettext(
@@ -181,7 +174,5 @@ def integrity_action(request: HttpRequest) -> HttpResponse:
             )
             % {"count": count},
         )
-    return redirect(
-        reverse("dashboard-integrity")
-        + (f"?voter={request.POST['back_voter']}" if request.POST.get("back_voter") else "")
-    )
+    back = request.POST.get("back_voter", "")
+    return redirect(reverse("dashboard-integrity") + (f"?{urlencode({'voter': back})}" if back else ""))

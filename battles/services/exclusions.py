@@ -33,7 +33,8 @@ EXCLUSION_REASONS = {
 }
 
 
-def _reasons(stored: str) -> list[str]:
+def codes_of(stored: str) -> list[str]:
+    """The codes of a comma-separated field (a vote's exclusion reasons or signals)."""
     return [code for code in stored.split(",") if code]
 
 
@@ -45,7 +46,7 @@ def _reasons_changed(votes: QuerySet[Vote], change: Callable[[list[str]], list[s
     changed = []
     with transaction.atomic():
         for vote in votes.select_for_update().only("id", "excluded_reasons", "excluded_at", "restored_at"):
-            reasons = _reasons(vote.excluded_reasons)
+            reasons = codes_of(vote.excluded_reasons)
             new = change(reasons)
             if new is None:
                 continue
@@ -94,3 +95,14 @@ def votes_restore(*, vote_ids: Iterable[int]) -> int:
         if restored:
             ratings_recount_request()
     return restored
+
+
+def flagged_votes_decide(*, vote_ids: Iterable[int], voter_ids: Iterable[object], confirm: bool) -> int:
+    """Staff confirm (left out for good, whatever the signals say later) or restore these votes and
+    every flagged vote of these voters. Returns how many votes changed."""
+    chosen = set(vote_ids) | set(
+        Vote.objects.filter(voter_id__in=list(voter_ids)).exclude(signals="").values_list("pk", flat=True)
+    )
+    if confirm:
+        return votes_exclude(vote_ids=chosen, reason="staff", override_restored=True)
+    return votes_restore(vote_ids=chosen)

@@ -25,7 +25,7 @@ from arena import rows
 from arena.locks import one_at_a_time
 from battles import integrity
 from battles.models import Answer, Battle, IntegritySweep, Vote, Voter
-from battles.services.exclusions import SIGNAL_REASONS
+from battles.services.exclusions import SIGNAL_REASONS, codes_of
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, PairCount
 from ratings.selectors import ratings_recount_pending
@@ -151,10 +151,6 @@ def _counted_before(
     return [(a, b, outcome, count) for (a, b, outcome), count in cells.items() if count > 0]
 
 
-def _codes(stored: str) -> list[str]:
-    return [code for code in stored.split(",") if code]
-
-
 def votes_score(loaded: _Loaded, result: SweepResult) -> tuple[list[str], np.ndarray]:
     """Each vote's signal codes (comma-separated) and score. A signal that raises keeps, on each
     vote, what it found before (recorded in `result.failed`)."""
@@ -168,7 +164,7 @@ def votes_score(loaded: _Loaded, result: SweepResult) -> tuple[list[str], np.nda
         except Exception as error:  # fail open: this signal excludes nothing new
             logger.exception("integrity signal %s failed; it excludes nothing new until it works", code)
             result.failed[code] = f"{type(error).__name__}: {error}"[:300]
-            found = np.array([code in _codes(stored) for stored in loaded.signals], dtype=bool)
+            found = np.array([code in codes_of(stored) for stored in loaded.signals], dtype=bool)
         flags[code] = found
     score = np.zeros(count)
     for code, found in flags.items():
@@ -212,7 +208,7 @@ def _only_signal_reasons(loaded: _Loaded) -> np.ndarray:
     """Votes left out for signals alone (the sweep may let them back in)."""
     return np.array(
         [
-            bool(reasons) and all(code in SIGNAL_REASONS for code in _codes(reasons))
+            bool(reasons) and all(code in SIGNAL_REASONS for code in codes_of(reasons))
             for reasons in loaded.reasons
         ],
         dtype=bool,
@@ -244,9 +240,9 @@ def _ratings_of_board(loaded: _Loaded, kept: np.ndarray) -> dict[int, float]:
 def _reasons_after(stored: str, codes: str, *, excluded: bool, restored: bool) -> str:
     """The vote's exclusion reasons once this sweep applies: its other reasons kept, the signal
     codes when it scores over the threshold (never on a vote staff restored)."""
-    kept = [code for code in _codes(stored) if code not in SIGNAL_REASONS]
+    kept = [code for code in codes_of(stored) if code not in SIGNAL_REASONS]
     if excluded and not restored:
-        kept += [code for code in _codes(codes) if code not in kept]
+        kept += [code for code in codes_of(codes) if code not in kept]
     return ",".join(kept)
 
 
@@ -411,5 +407,5 @@ def votes_left_out_by_reason() -> dict[str, int]:
     for reasons in (
         Vote.objects.exclude(excluded_reasons="").values_list("excluded_reasons", flat=True).iterator()
     ):
-        found.update(_codes(reasons))
+        found.update(codes_of(reasons))
     return dict(found)
