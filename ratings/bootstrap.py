@@ -14,12 +14,19 @@ the same as redrawing all n x n x 4 cells).
   2-3 s on their own.
 - "poisson": every cell independently Poisson(its count): the standard large-sample form of the
   multinomial bootstrap (the multinomial is exactly this conditioned on the total, and Bradley-Terry
-  ignores the counts' overall scale). Cells under EXACT_CELL_VOTES votes are drawn exactly, by numpy's
-  Poisson sampler; larger ones from its normal limit N(count, count), clipped at 0 (P < 0.1%), by the
+  ignores the counts' overall scale). Cells under EXACT_CELL_VOTES votes are drawn exactly, by inverting
+  the Poisson distribution function: one 53-bit uniform per draw, looked up in a guide table of the
+  nine distributions (_poisson_small, about 5 ns a draw; numpy's sampler takes 45-100 ns with a mean
+  per cell). Larger cells come from the normal limit N(count, count), clipped at 0 (P < 0.1%), by the
   Box-Muller transform; a pair whose cells are all large or empty gets its (battles, score) from the
   equivalent bivariate normal, two normal draws instead of three. Against the exact multinomial,
   intervals agree to Monte Carlo noise even with pairs of 4 votes; drawing tiny cells from a normal
-  instead shrinks intervals by up to 13%.
+  instead shrinks intervals by up to 13%. Small cells are common: 1.7 million votes over 260 contenders
+  leave about 50 votes per pair, and most pairs with fewer than 10 ties. So the draws follow a plan
+  made once per table (DrawPlan): the pairs without a small cell first, then the others grouped by
+  which of their cells are empty, small or large, so that every group is drawn and summed as whole
+  arrays; a chunk's stream gives the first pairs' normals, then the small cells, then the large cells'
+  normals, and the results are put back in table order.
 - "auto" (default): "multinomial" when rounds x cells <= EXACT_DRAW_LIMIT, else "poisson".
 
 Fitting. All rounds of a chunk are fitted at once from the full-data estimate: the iteration
@@ -31,11 +38,20 @@ it) is handed to the damped Newton of the single fit, so every round meets the s
 Chunks of rounds run on a thread per CPU this process may use, at most MAX_WORKERS (numpy releases the
 GIL); each chunk draws from its own stream seeded by (seed, chunk index), so the results depend on the
 seed alone, not on the threads.
+
+Cost. Everything above grows with the pairs, about n^2 per round: the draws (a few numbers per pair),
+the per-round battle matrices (filled at positions worked out once per table, PairLayout) and each
+chord iteration's gradient (three passes over the n x n matrices: the sums s_i + s_j, the division,
+einsum's row sums) and preconditioner product. Twice the contenders on the same votes cost four times
+as much: at 1.7 million votes, about 0.45 s of CPU for 1,000 rounds over 130 contenders and 1.8 s over
+260, half of it the chord iterations (8 to 11 per round) and a third the draws. The damped Newton's
+dense solves, n^3 per iteration, are left to the rare rounds the chord iterations cannot finish.
 """
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -192,6 +208,46 @@ class PairTable:
     def scores(self) -> FloatArray:
         return self.cells[:, 0] + 0.5 * self.cells[:, 2]
 
+    # Worked out once per table for all its chunks (threads that race for one get the same result).
+    @cached_property
+    def draw_plan(self) -> "DrawPlan":
+        return plan_draws(self)
+
+    @cached_property
+    def layout(self) -> "PairLayout":
+        return pair_layout(self)
+
+
+@dataclass(frozen=True)
+class PairLayout:
+    """Where a table's pairs go in the n x n matrices, flattened (row first, then column), and the runs
+    of pairs that give each contender's total score: as first (pairs come sorted by first), and as
+    second once reordered by `second_order`."""
+
+    upper: IntArray
+    lower: IntArray
+    firsts: IntArray
+    first_starts: IntArray
+    second_order: IntArray
+    seconds: IntArray
+    second_starts: IntArray
+
+
+def pair_layout(table: PairTable) -> PairLayout:
+    n = table.contender_count
+    firsts, first_starts = np.unique(table.first, return_index=True)
+    second_order = np.argsort(table.second, kind="stable")
+    seconds, second_starts = np.unique(table.second[second_order], return_index=True)
+    return PairLayout(
+        upper=table.first * n + table.second,
+        lower=table.second * n + table.first,
+        firsts=firsts,
+        first_starts=first_starts,
+        second_order=second_order,
+        seconds=seconds,
+        second_starts=second_starts,
+    )
+
 
 def pair_table(counts: "PairCounts") -> PairTable:
     first, second = np.triu_indices(counts.contender_count, 1)
@@ -219,31 +275,194 @@ def _standard_normal(rng: np.random.Generator, rows: int, columns: int) -> Float
     return normal[:, :columns]
 
 
-def _normal_pairs(rng: np.random.Generator, cells: FloatArray, rounds: int) -> tuple[FloatArray, FloatArray]:
-    """(battles, score) per pair as the bivariate normal limit of its three independent Poisson cells:
-    variances n and w + t/4, covariance w + t/2 = s (w, t the pair's wins of first and draws)."""
-    battles, scores = cells.sum(axis=1), cells[:, 0] + 0.5 * cells[:, 2]
-    residual = np.sqrt(np.clip(cells[:, 0] + 0.25 * cells[:, 2] - scores**2 / battles, 0.0, None))
-    normal = _standard_normal(rng, rounds, 2 * len(cells))
-    first, second = normal[:, : len(cells)], normal[:, len(cells) :]
-    drawn_scores = scores + (scores / np.sqrt(battles)) * first + residual * second
-    first *= np.sqrt(battles)
-    first += battles
-    drawn_battles = np.maximum(first, 0.0, out=first)
-    return drawn_battles, np.clip(drawn_scores, 0.0, drawn_battles, out=drawn_scores)
+def _poisson_tables(largest: int, guide_bits: int, support: int) -> tuple[FloatArray, npt.NDArray[np.int8]]:
+    """For exact draws of Poisson(c), c = 1..`largest`: the distribution functions cdf[c - 1, k] =
+    P(X <= k), k < support (the last one infinite), and a guide table of 2**guide_bits buckets of [0, 1)
+    per c: the draw of every uniform in the bucket or, when a step of the distribution function falls
+    inside it, the draw at the bucket's start + GUIDE_AMBIGUOUS."""
+    means = np.arange(1, largest + 1, dtype=np.float64)
+    mass = np.empty((largest, support))
+    mass[:, 0] = np.exp(-means)
+    for k in range(1, support):
+        mass[:, k] = mass[:, k - 1] * means / k
+    cdf = np.cumsum(mass, axis=1)
+    cdf[:, -1] = np.inf
+    edges = np.arange((1 << guide_bits) + 1) / (1 << guide_bits)
+    guide = np.empty((largest, 1 << guide_bits), dtype=np.int8)
+    for row, function in enumerate(cdf):
+        start = np.searchsorted(function, edges[:-1], side="right")  # the draw at the bucket's start
+        end = np.searchsorted(function, edges[1:], side="left")  # the draw just below its end
+        guide[row] = np.where(start == end, start, start + GUIDE_AMBIGUOUS)
+    return cdf, guide
 
 
-def _poisson_cells(rng: np.random.Generator, cells: FloatArray, rounds: int) -> tuple[FloatArray, FloatArray]:
-    """Cell by cell: exact Poisson under EXACT_CELL_VOTES, the normal limit above (empty cells stay 0)."""
-    counts = cells.ravel()
-    drawn = np.zeros((rounds, counts.size))
-    small = np.flatnonzero((counts > 0) & (counts < EXACT_CELL_VOTES))
-    large = np.flatnonzero(counts >= EXACT_CELL_VOTES)
-    drawn[:, small] = rng.poisson(counts[small], size=(rounds, small.size))
-    normal = _standard_normal(rng, rounds, large.size) * np.sqrt(counts[large]) + counts[large]
-    drawn[:, large] = np.maximum(normal, 0.0)
-    by_pair = drawn.reshape(rounds, -1, 3)
-    return by_pair.sum(axis=2), by_pair[:, :, 0] + 0.5 * by_pair[:, :, 2]
+GUIDE_BITS = 12
+# The draws' range, 0..63 (P(X >= 63) < 1e-30 for the counts drawn exactly), and the guide table's mark.
+GUIDE_AMBIGUOUS = 64
+_POISSON_CDF, _POISSON_GUIDE = _poisson_tables(EXACT_CELL_VOTES - 1, GUIDE_BITS, GUIDE_AMBIGUOUS)
+
+
+def _poisson_small(rng: np.random.Generator, counts: IntArray, rounds: int) -> npt.NDArray[np.int8]:
+    """Poisson(count) draws, (rounds, len(counts)), for counts 1..EXACT_CELL_VOTES - 1, by inversion:
+    X = the number of k with P(X <= k) <= u, u being the top 53 bits of a 64-bit random integer over
+    2**53 (as numpy makes its uniforms). The top GUIDE_BITS bits pick a bucket of the guide table, which
+    settles over 99% of the draws; the others step up the distribution function from the bucket's start."""
+    raw = rng.bit_generator.random_raw((rounds, counts.size))
+    bucket = np.right_shift(raw, np.uint64(64 - GUIDE_BITS)).view(np.int64)
+    bucket += (counts - 1) << GUIDE_BITS
+    drawn = _POISSON_GUIDE.take(bucket)
+    flat = drawn.reshape(-1)
+    ambiguous = np.flatnonzero(flat >= GUIDE_AMBIGUOUS)
+    if ambiguous.size:
+        uniform = (raw.reshape(-1)[ambiguous] >> np.uint64(11)) * 2.0**-53
+        # Index of P(X <= value) in the flattened distribution functions of each draw's count.
+        position = (counts[ambiguous % counts.size] - 1) * GUIDE_AMBIGUOUS + flat[ambiguous] - GUIDE_AMBIGUOUS
+        functions = _POISSON_CDF.reshape(-1)
+        step = np.flatnonzero(functions[position] <= uniform)
+        while step.size:
+            position[step] += 1
+            step = step[functions[position[step]] <= uniform[step]]
+        flat[ambiguous] = position % GUIDE_AMBIGUOUS
+    return drawn
+
+
+EMPTY, SMALL, LARGE = 0, 1, 2  # the kinds of cell in the Poisson form
+
+
+@dataclass(frozen=True)
+class CellGroup:
+    """Pairs [start, stop) of the draw order whose three cells are of the same kinds; per cell, its
+    counts over those pairs (and their square roots: the normal limit's standard deviations)."""
+
+    start: int
+    stop: int
+    kinds: tuple[int, ...]
+    counts: tuple[FloatArray, ...]
+    deviations: tuple[FloatArray, ...]
+
+
+@dataclass(frozen=True)
+class DrawPlan:
+    """The Poisson form's layout for one pair table, made once for all its chunks. In draw order, the
+    pairs without a small cell come first, each drawn as a bivariate normal (battles, score), then the
+    others grouped by the kinds of their cells, so that each group's draws are contiguous arrays."""
+
+    order: IntArray  # the table position of each pair, in draw order
+    inverse: IntArray | None  # the draw position of each table pair; None when both orders agree
+    normal_pairs: int  # the pairs without a small cell, first in draw order; per pair of those:
+    battles: FloatArray
+    deviation: FloatArray  # sqrt(battles)
+    scores: FloatArray
+    spread: FloatArray  # the score's regression on the battles' normal draw
+    residual: FloatArray  # the score's standard deviation left once the battles are drawn
+    groups: tuple[CellGroup, ...]
+    large_cells: int  # of the other pairs, drawn per round
+    small_counts: IntArray  # the cells drawn exactly, in the order in which the groups take them
+
+
+def plan_draws(table: PairTable) -> DrawPlan:
+    cells = table.cells
+    kinds = np.where(cells >= EXACT_CELL_VOTES, LARGE, np.where(cells > 0, SMALL, EMPTY))
+    pattern = np.where((kinds == SMALL).any(axis=1), kinds @ np.array([9, 3, 1]), -1)  # -1: normal pair
+    order = np.argsort(pattern, kind="stable")
+    pattern = pattern[order]
+    normal_pairs = int((pattern < 0).sum())
+    normal = cells[order[:normal_pairs]].astype(np.float64)
+    battles, scores = normal.sum(axis=1), normal[:, 0] + 0.5 * normal[:, 2]
+    starts = [
+        normal_pairs,
+        *(int(change) + normal_pairs + 1 for change in np.flatnonzero(np.diff(pattern[normal_pairs:]))),
+    ]
+    groups = []
+    for start, stop in zip(starts, [*starts[1:], len(order)], strict=True):
+        if start == stop:
+            continue
+        counts = cells[order[start:stop]].T.astype(np.float64)
+        groups.append(
+            CellGroup(
+                start=start,
+                stop=stop,
+                kinds=tuple(int(kind) for kind in kinds[order[start]]),
+                counts=tuple(counts),
+                deviations=tuple(np.sqrt(counts)),
+            )
+        )
+    small_counts = [
+        cells[order[group.start : group.stop], cell]
+        for group in groups
+        for cell in range(3)
+        if group.kinds[cell] == SMALL
+    ]
+    in_order = bool((order == np.arange(len(order))).all())
+    return DrawPlan(
+        order=order,
+        inverse=None if in_order else np.argsort(order),
+        normal_pairs=normal_pairs,
+        battles=battles,
+        deviation=np.sqrt(battles),
+        scores=scores,
+        spread=scores / np.sqrt(battles),
+        residual=np.sqrt(np.clip(normal[:, 0] + 0.25 * normal[:, 2] - scores**2 / battles, 0.0, None)),
+        groups=tuple(groups),
+        large_cells=sum(group.kinds.count(LARGE) * (group.stop - group.start) for group in groups),
+        small_counts=np.concatenate([np.zeros(0, dtype=np.int64), *small_counts]).astype(np.int64),
+    )
+
+
+def _poisson_form(rng: np.random.Generator, table: PairTable, rounds: int) -> tuple[FloatArray, FloatArray]:
+    """One chunk of the Poisson form's (battles, scores), each (rounds, pairs) in table order: the normal
+    pairs' normals, then the small cells, then the large cells' normals, from the chunk's stream."""
+    plan = table.draw_plan
+    pairs = plan.normal_pairs
+    normal = _standard_normal(rng, rounds, 2 * pairs)
+    small = _poisson_small(rng, plan.small_counts, rounds)
+    large = _standard_normal(rng, rounds, plan.large_cells)
+    battles = np.empty((rounds, len(plan.order)))
+    scores = np.empty((rounds, len(plan.order)))
+    # Pairs without a small cell: (battles, score) from the bivariate normal limit of the three Poisson
+    # cells: variances n and w + t/4, covariance w + t/2 = s (w, t the pair's wins of first and draws).
+    first, second = normal[:, :pairs], normal[:, pairs:]
+    drawn_battles, drawn_scores = battles[:, :pairs], scores[:, :pairs]
+    np.multiply(first, plan.spread, out=drawn_scores)
+    drawn_scores += plan.scores
+    second *= plan.residual
+    drawn_scores += second
+    first *= plan.deviation
+    first += plan.battles
+    np.maximum(first, 0.0, out=drawn_battles)
+    np.clip(drawn_scores, 0.0, drawn_battles, out=drawn_scores)
+    # The others cell by cell: small cells exactly, large ones from N(count, count) clipped at 0.
+    large_column, small_column = 0, 0
+    for group in plan.groups:
+        size = group.stop - group.start
+        drawn: list[npt.NDArray[np.float64] | npt.NDArray[np.int8] | None] = []
+        for kind, count, deviation in zip(group.kinds, group.counts, group.deviations, strict=True):
+            if kind == LARGE:
+                cell = large[:, large_column : large_column + size]
+                large_column += size
+                cell *= deviation
+                cell += count
+                drawn.append(np.maximum(cell, 0.0, out=cell))
+            elif kind == SMALL:
+                drawn.append(small[:, small_column : small_column + size])
+                small_column += size
+            else:
+                drawn.append(None)
+        drawn_battles = battles[:, group.start : group.stop]
+        drawn_scores = scores[:, group.start : group.stop]
+        present = [draws for draws in drawn if draws is not None]
+        drawn_battles[...] = present[0]
+        for draws in present[1:]:
+            drawn_battles += draws
+        if drawn[2] is None:
+            drawn_scores[...] = 0.0 if drawn[0] is None else drawn[0]
+        else:
+            np.multiply(drawn[2], 0.5, out=drawn_scores)
+            if drawn[0] is not None:
+                drawn_scores += drawn[0]
+    if plan.inverse is None:
+        return battles, scores
+    return battles.take(plan.inverse, axis=1), scores.take(plan.inverse, axis=1)
 
 
 def _draws(
@@ -254,14 +473,7 @@ def _draws(
         shares = table.cells.ravel() / table.cells.sum()
         drawn = rng.multinomial(int(table.cells.sum()), shares, size=rounds).reshape(rounds, -1, 3)
         return drawn.sum(axis=2).astype(np.float64), drawn[:, :, 0] + 0.5 * drawn[:, :, 2]
-    cells = table.cells.astype(np.float64)
-    exact = ((cells > 0) & (cells < EXACT_CELL_VOTES)).any(axis=1)
-    battles = np.empty((rounds, len(cells)))
-    scores = np.empty((rounds, len(cells)))
-    for pairs, draw in ((~exact, _normal_pairs), (exact, _poisson_cells)):
-        if pairs.any():
-            battles[:, pairs], scores[:, pairs] = draw(rng, cells[pairs], rounds)
-    return battles, scores
+    return _poisson_form(rng, table, rounds)
 
 
 def chunk_sizes(table: PairTable, rounds: int, *, chunk_cells: int = CHUNK_CELLS) -> list[int]:
@@ -325,17 +537,16 @@ def bootstrap_resamples(
 def dense_pairs(table: PairTable, battles: FloatArray, scores: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Per-round pair data as (rounds, n, n) battle matrices and (rounds, n) total scores."""
     rounds, n = len(battles), table.contender_count
-    matrix = np.zeros((rounds, n, n))
-    matrix[:, table.first, table.second] = battles
-    matrix[:, table.second, table.first] = battles
+    layout = table.layout
+    matrix = np.zeros((rounds, n * n))
+    matrix[:, layout.upper] = battles
+    matrix[:, layout.lower] = battles
     totals = np.zeros((rounds, n))
-    # Pairs come sorted by first: each contender's pairs as "first" are one run, summed by reduceat.
-    present, starts = np.unique(table.first, return_index=True)
-    totals[:, present] += np.add.reduceat(scores, starts, axis=1)
-    order = np.argsort(table.second, kind="stable")
-    present, starts = np.unique(table.second[order], return_index=True)
-    totals[:, present] += np.add.reduceat((battles - scores)[:, order], starts, axis=1)
-    return matrix, totals
+    totals[:, layout.firsts] += np.add.reduceat(scores, layout.first_starts, axis=1)
+    against = np.take(battles, layout.second_order, axis=1)
+    against -= np.take(scores, layout.second_order, axis=1)
+    totals[:, layout.seconds] += np.add.reduceat(against, layout.second_starts, axis=1)
+    return matrix.reshape(rounds, n, n), totals
 
 
 def _fast_gradient(
@@ -347,7 +558,8 @@ def _fast_gradient(
     np.add(strength[:, :, None], strength[:, None, :], out=work)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         np.divide(battles, work, out=work)
-        return scores - strength * work.sum(axis=2) - ridge * theta
+        # einsum's row sums: half the time of sum(axis=2) on rows of a few hundred.
+        return scores - strength * np.einsum("rij->ri", work) - ridge * theta
 
 
 def fit_rounds(
@@ -358,16 +570,55 @@ def fit_rounds(
     ridge: float,
     tolerance: float,
     preconditioner: FloatArray | None = None,
+    chunk_cells: int = CHUNK_CELLS,
 ) -> LogStrengthFit:
     """Fit a batch of rounds (battles (rounds, n, n), scores (rounds, n)) from one start (n,): chord
     iterations, then damped Newton for any round they leave behind (module docstring). The
-    preconditioner defaults to the inverse negative Hessian at the start of the rounds' mean data."""
-    rounds = len(scores)
-    theta = np.repeat(start[None, :], rounds, axis=0)
+    preconditioner defaults to the inverse negative Hessian at the start of the rounds' mean data.
+    The rounds are independent: a large batch is fitted `chunk_cells` cells at a time, whose arrays stay
+    near the CPU caches (500 rounds over 260 contenders take about twice as long in one piece)."""
     if preconditioner is None:
         preconditioner = np.linalg.inv(
             negative_hessian(start[None], battles.mean(axis=0)[None], ridge=ridge)[0]
         )
+    size = max(1, chunk_cells // max(1, battles.shape[1] ** 2))
+    return _joined(
+        [
+            _fit_chunk(
+                start,
+                battles[first : first + size],
+                scores[first : first + size],
+                ridge=ridge,
+                tolerance=tolerance,
+                preconditioner=preconditioner,
+            )
+            for first in range(0, max(len(scores), 1), size)
+        ]
+    )
+
+
+def _joined(fits: list[LogStrengthFit]) -> LogStrengthFit:
+    if len(fits) == 1:
+        return fits[0]
+    return LogStrengthFit(
+        log_strengths=np.concatenate([fit.log_strengths for fit in fits]),
+        iterations=np.concatenate([fit.iterations for fit in fits]),
+        gradient_norms=np.concatenate([fit.gradient_norms for fit in fits]),
+        converged=np.concatenate([fit.converged for fit in fits]),
+    )
+
+
+def _fit_chunk(
+    start: FloatArray,
+    battles: FloatArray,
+    scores: FloatArray,
+    *,
+    ridge: float,
+    tolerance: float,
+    preconditioner: FloatArray,
+) -> LogStrengthFit:
+    rounds = len(scores)
+    theta = np.repeat(start[None, :], rounds, axis=0)
     iterations = np.zeros(rounds, dtype=np.int64)
     norms = np.full(rounds, np.inf)
     chord = np.ones(rounds, dtype=bool)  # still iterating
@@ -436,10 +687,4 @@ def bootstrap_rounds(
     threads = workers_default() if workers is None else workers
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(sizes)))) as pool:
         fits = list(pool.map(chunk_fit, range(len(sizes)), sizes))
-    fit = LogStrengthFit(
-        log_strengths=np.concatenate([chunk.log_strengths for chunk in fits]),
-        iterations=np.concatenate([chunk.iterations for chunk in fits]),
-        gradient_norms=np.concatenate([chunk.gradient_norms for chunk in fits]),
-        converged=np.concatenate([chunk.converged for chunk in fits]),
-    )
-    return fit, method
+    return _joined(fits), method

@@ -1,6 +1,7 @@
 """Refreshing the ratings: counters and Elo in, a snapshot out; one refresh at a time, bursts coalesced."""
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -326,9 +327,15 @@ def _snapshot_write(
     )
 
     def as_lists(matrix: np.ndarray) -> list[list[float | None]]:
-        return [
-            [None if not np.isfinite(value) else round(float(value), 6) for value in row] for row in matrix
-        ]
+        """round(value, 6), None where not finite. Rounded by numpy, which gives Python's round (the
+        decimal nearest the exact value, half to even) except where value * 1e6 lies within rounding of
+        a half: those Python rounds. (Python's round on each numpy scalar takes 0.3 s at 260 contenders.)"""
+        scaled = matrix * 1e6
+        rows = (np.rint(scaled) / 1e6).tolist()
+        with np.errstate(invalid="ignore"):
+            for row, column in np.argwhere(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6):
+                rows[row][column] = round(float(matrix[row, column]), 6)
+        return [[value if math.isfinite(value) else None for value in row] for row in rows]
 
     RatingMatrix.objects.create(
         snapshot=snapshot,

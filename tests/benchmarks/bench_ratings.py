@@ -1,13 +1,16 @@
-"""The ratings engine at Chatbot Arena's scale: 1.7 million votes over 130 contenders in PostgreSQL."""
+"""The ratings engine at Chatbot Arena's scale: 1.7 million votes over 130 contenders in PostgreSQL, and
+how a refresh grows with the contenders (130 and 260 over the same 1.7 million votes)."""
 
 import statistics
 import time
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core import signing
+from django.core.management import call_command
 from django.db.models import Max
 from django.test import Client
 from django.utils import timezone
@@ -151,3 +154,49 @@ def test_bench_ratings_at_chatbot_arena_scale(settings, tmp_path):
             report("votes_export_rows_per_second", statistics.median(rates), "rows/s")
         else:
             report(f"votes_export_{export_format}_rows_per_second", rates[0], "rows/s")
+
+
+def refresh_timings(contenders: int, runs: int) -> tuple[list[float], list[float]]:
+    """Seed 1.7 million votes over `contenders`, rebuild, then time `runs` forced refreshes: their
+    seconds, and the seconds of the fit within them (Bradley-Terry, sandwich, 1,000-round bootstrap)."""
+    started = time.monotonic()
+    arena_seed(contenders=contenders, questions=400, voters=10_000, votes_without_battle=VOTES)
+    print(f"\nseeded {VOTES} votes over {contenders} contenders in {time.monotonic() - started:.0f} s")
+    snapshot = ratings_rebuild()
+    assert snapshot is not None
+    assert snapshot.vote_count == VOTES and snapshot.ratings.count() == contenders
+    seconds, fits, others = [], [], []
+    for _ in range(runs):
+        refreshed, elapsed = timed(lambda: ratings_refresh(force=True))
+        assert refreshed is not None
+        snapshot = refreshed
+        assert snapshot.vote_count == VOTES and snapshot.ratings.count() == contenders
+        assert len(snapshot.matrices.contender_ids) == contenders
+        assert snapshot.parameters["bootstrap_rounds"] == 1000
+        seconds.append(elapsed)
+        fits.append(snapshot.parameters["fit_ms"] / 1000)
+        others.append({name: value for name, value in snapshot.parameters.items() if name.endswith("_ms")})
+    print(f"{contenders} contenders: refresh s {[round(value, 3) for value in seconds]}")
+    print(f"{contenders} contenders: parts ms {others}")
+    return seconds, fits
+
+
+def test_bench_ratings_refresh_130_and_260_contenders(settings: Any) -> None:
+    """The same 1.7 million votes over twice the contenders, so four times the pairs: the whole
+    refresh, and the fit within it. Both sizes in one run (the machine's load changes between runs),
+    the database emptied in between."""
+    settings.ARENA_BOOTSTRAP_ROUNDS = 1000
+    refreshes: dict[int, float] = {}
+    fits: dict[int, float] = {}
+    for contenders in (130, 260):
+        if refreshes:
+            call_command("flush", interactive=False, verbosity=0)
+        seconds, fit_seconds = refresh_timings(contenders, runs=5)
+        refreshes[contenders] = statistics.median(seconds)
+        fits[contenders] = statistics.median(fit_seconds)
+    for contenders in (130, 260):
+        report(f"ratings_refresh_{contenders}_seconds", refreshes[contenders], "s")
+    report("ratings_refresh_260_over_130", refreshes[260] / refreshes[130], "x")
+    for contenders in (130, 260):
+        report(f"ratings_refresh_{contenders}_fit_seconds", fits[contenders], "s")
+    report("ratings_refresh_fit_260_over_130", fits[260] / fits[130], "x")
