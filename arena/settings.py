@@ -375,6 +375,21 @@ ARENA_CONTENDER_COOLDOWN_SECONDS = env_float("ARENA_CONTENDER_COOLDOWN_SECONDS",
 # ARENA_SAMPLING_BOOST_UNTIL_VOTES votes.
 ARENA_SAMPLING_BOOST = env_float("ARENA_SAMPLING_BOOST", 3.0, minimum=0.0)
 ARENA_SAMPLING_BOOST_UNTIL_VOTES = env_int("ARENA_SAMPLING_BOOST_UNTIL_VOTES", 100, minimum=1)
+# Adaptive pairing (battles/pairing.py): draws favour the pairs where one more vote helps the ranking
+# most (rank neighbours whose intervals overlap, contenders with wide intervals); "weighted" draws by
+# weight alone, as before. EXPLORATION: the share of draws made by weight anyway; FLOOR_SHARE: the share
+# given to pairs with fewer than PAIR_FLOOR votes while there are any; outside exploration, questions
+# with fewer than QUESTION_FLOOR votes are drawn first.
+ARENA_PAIRING = env_str("ARENA_PAIRING", "adaptive").lower()
+if ARENA_PAIRING not in ("adaptive", "weighted"):
+    raise ImproperlyConfigured(f"ARENA_PAIRING={ARENA_PAIRING!r} is not one of: adaptive, weighted.")
+ARENA_PAIRING_EXPLORATION = env_float("ARENA_PAIRING_EXPLORATION", 0.2, minimum=0.0)
+ARENA_PAIRING_FLOOR_SHARE = env_float("ARENA_PAIRING_FLOOR_SHARE", 0.2, minimum=0.0)
+if ARENA_PAIRING_EXPLORATION > 1.0 or ARENA_PAIRING_FLOOR_SHARE > 1.0:
+    _name = "ARENA_PAIRING_EXPLORATION" if ARENA_PAIRING_EXPLORATION > 1.0 else "ARENA_PAIRING_FLOOR_SHARE"
+    raise ImproperlyConfigured(f"{_name}={globals()[_name]} is above the maximum of 1 (a share of draws).")
+ARENA_PAIRING_PAIR_FLOOR = env_int("ARENA_PAIRING_PAIR_FLOOR", 5, minimum=0)
+ARENA_PAIRING_QUESTION_FLOOR = env_int("ARENA_PAIRING_QUESTION_FLOOR", 3, minimum=0)
 # The sweeper: lost answers back to the queue, battles whose answers never came retired.
 ARENA_SWEEP_INTERVAL_SECONDS = env_float("ARENA_SWEEP_INTERVAL_SECONDS", 30.0, minimum=1.0)
 ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS = env_float(

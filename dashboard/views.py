@@ -20,7 +20,7 @@ from battles.services.contenders import contender_pause, contender_resume
 from battles.services.exclusions import EXCLUSION_REASONS, flagged_votes_decide
 from battles.services.health import contender_probe, probe_message
 from battles.services.integrity import excluded_share_by_hour, excluded_share_last_hour
-from dashboard import alerts, selectors, selectors_integrity, selectors_votes
+from dashboard import alerts, selectors, selectors_integrity, selectors_pairing, selectors_votes
 from ratings.selectors import vote_total_counted
 
 
@@ -62,6 +62,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "votes": votes,
         "coverage": selectors_votes.coverage(now=now),
         "few_pair_votes": settings.ARENA_DASHBOARD_FEW_PAIR_VOTES,
+        "pairing": selectors_pairing.pairing_overview(),
     }
     return TemplateResponse(request, "dashboard/index.html", context)
 

@@ -3,12 +3,14 @@
 import logging
 import math
 import random
+import time
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -17,8 +19,22 @@ from django.utils import timezone
 
 from arena import stores
 from arena.locks import one_at_a_time
-from battles.models import SEED_RANGE, Answer, Battle, Contender, Origin, Question, Voter
+from battles import pairing
+from battles.models import (
+    SEED_RANGE,
+    Answer,
+    Battle,
+    Contender,
+    Origin,
+    Question,
+    QuestionVotes,
+    VoteDay,
+    Voter,
+)
 from battles.services.leaks import leaking_answers_kept_out
+
+if TYPE_CHECKING:
+    from ratings.models import RatingSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +42,9 @@ logger = logging.getLogger(__name__)
 _DRAW_ATTEMPTS = 50
 _REFILL_QUEUED_KEY = "battles:pool:refill-queued"
 POOL_REFILL_LOCK = "pool-refill"
+# The pairing plan is reused while the board is the same, for this long at most (the votes per
+# question it holds are counted once a minute anyway).
+PAIRING_PLAN_SECONDS = 5.0
 
 
 class _SeededServed(Expression):
@@ -117,6 +136,122 @@ def drawable_contenders() -> tuple[list[Contender], dict[int, float]]:
             f"{len(weighted)} healthy active contender(s) have a sampling weight above 0: a battle needs two."
         )
     return weighted, weights
+
+
+def pairing_settings() -> pairing.PairingSettings:
+    return pairing.PairingSettings(
+        policy=settings.ARENA_PAIRING,
+        exploration=settings.ARENA_PAIRING_EXPLORATION,
+        pair_floor=settings.ARENA_PAIRING_PAIR_FLOOR,
+        floor_share=settings.ARENA_PAIRING_FLOOR_SHARE,
+        question_floor=settings.ARENA_PAIRING_QUESTION_FLOOR,
+    )
+
+
+# The last plan made in this process: (what it was made from, until when it is kept, the plan).
+_plan_kept: list[tuple[tuple[Any, ...], float, pairing.PairingPlan | None]] = []
+
+
+def pairing_plan(*, contenders: Sequence[Contender], weights: dict[int, float]) -> pairing.PairingPlan | None:
+    """The adaptive policy over these contenders, from the newest overall board; None when
+    ARENA_PAIRING is "weighted" or there is no board (with its pair counts) yet: then every draw is
+    by weight. Reused for PAIRING_PLAN_SECONDS while the board and the contenders' weights stay."""
+    from ratings.selectors import snapshot_latest
+
+    config = pairing_settings()
+    if config.policy == pairing.POLICY_WEIGHTED:
+        return None
+    snapshot = snapshot_latest()
+    if snapshot is None:
+        return None
+    made_from = (
+        snapshot.pk,
+        config,
+        tuple((contender.pk, weights[contender.pk]) for contender in contenders),
+    )
+    now = time.monotonic()
+    if _plan_kept and _plan_kept[0][0] == made_from and now < _plan_kept[0][1]:
+        return _plan_kept[0][2]
+    plan = _pairing_plan_make(snapshot=snapshot, contenders=contenders, weights=weights, config=config)
+    _plan_kept[:] = [(made_from, now + PAIRING_PLAN_SECONDS, plan)]
+    return plan
+
+
+def _pairing_plan_make(
+    *,
+    snapshot: "RatingSnapshot",
+    contenders: Sequence[Contender],
+    weights: dict[int, float],
+    config: pairing.PairingSettings,
+) -> pairing.PairingPlan | None:
+    """Two queries for the board (rows, pair counts), two for the votes per question."""
+    from ratings.selectors import leaderboard_row_values, pair_vote_matrix
+
+    board_ids, board_votes = pair_vote_matrix(snapshot=snapshot)
+    if not board_ids:
+        return None
+    ids = [contender.pk for contender in contenders]
+    place = {contender_id: index for index, contender_id in enumerate(ids)}
+    ratings = np.full(len(ids), np.nan)
+    errors = np.full(len(ids), np.nan)
+    for row in leaderboard_row_values(
+        snapshot=snapshot, fields=["bt_rating", "sandwich_low", "sandwich_high"]
+    ):
+        if (index := place.get(row["contender_id"])) is not None:
+            ratings[index] = row["bt_rating"]
+            errors[index] = (row["sandwich_high"] - row["sandwich_low"]) / (2 * pairing.Z_95)
+    board_place = {contender_id: index for index, contender_id in enumerate(board_ids)}
+    on_board = [(index, board_place[pk]) for index, pk in enumerate(ids) if pk in board_place]
+    votes = np.zeros((len(ids), len(ids)), dtype=np.int64)
+    if on_board:
+        mine, theirs = (list(column) for column in zip(*on_board, strict=True))
+        votes[np.ix_(mine, mine)] = np.asarray(board_votes, dtype=np.int64)[np.ix_(theirs, theirs)]
+    distribution = pairing.pair_distribution(
+        contender_ids=ids,
+        ratings=ratings,
+        standard_errors=errors,
+        pair_votes=votes,
+        draw_weights=np.array([weights[pk] for pk in ids]),
+        settings=config,
+    )
+    return pairing.PairingPlan(
+        distribution=distribution,
+        question_votes=_question_votes() if config.question_floor > 0 else {},
+        question_floor=config.question_floor,
+        snapshot_id=snapshot.pk,
+    )
+
+
+def _question_votes() -> dict[int, int]:
+    """Votes per question as tallied (every minute): the final days' totals plus the days still counted."""
+    votes = dict(QuestionVotes.objects.values_list("question_id", "votes"))
+    for questions in VoteDay.objects.filter(is_final=False).values_list("questions", flat=True):
+        for question_id, count in questions.items():
+            votes[int(question_id)] = votes.get(int(question_id), 0) + count
+    return votes
+
+
+def _focused_pick(
+    *,
+    plan: pairing.PairingPlan,
+    candidates: list[Contender],
+    chosen: list[tuple[Contender, Answer]],
+    partner: int | None,
+    weights: dict[int, float],
+    rng: random.Random,
+) -> tuple[Contender, int | None]:
+    """The next contender by the policy's floor and information parts, and the partner drawn with it
+    (tried next): a pair among the candidates, or the chosen one's partner (drawn again if it could
+    not answer). By weight when no such pair has a chance."""
+    by_id = {contender.pk: contender for contender in candidates}
+    if chosen and partner in by_id:
+        return by_id[partner], None
+    drawn = plan.distribution.focused_pair(
+        rng.random(), among=by_id.keys(), with_contender=chosen[0][0].pk if chosen else None
+    )
+    if drawn is None:
+        return _weighted_pick(candidates, weights, rng), None
+    return (by_id[drawn[1]], None) if chosen else (by_id[drawn[0]], drawn[1])
 
 
 def _answer_for(
@@ -220,7 +355,9 @@ def battle_draw(
     holder_ip_hash: str = "",
     excluded_answer_ids: AbstractSet[int] = frozenset(),
 ) -> Battle:
-    """Draw a question uniformly and two contenders by weight, sides at random.
+    """Draw a question and two contenders, sides at random: by adaptive pairing from the newest board
+    (battles/pairing.py; its exploration share, and every draw before there is a board or with
+    ARENA_PAIRING "weighted", takes a question uniformly and two contenders by weight).
 
     `question_ids` limits the draw to those questions (a voter's unseen ones); `reserved_for` keeps
     the battle for that voter instead of putting it in the shared pool, held for the voter's address
@@ -240,8 +377,13 @@ def battle_draw(
         )
     if not question_ids:
         raise NoBattleCanBeDrawn("there is no active question: import a bank with `manage.py import_bank`.")
+    plan = pairing_plan(contenders=contenders, weights=weights)
+    below_floor = [] if plan is None else plan.questions_below_floor(question_ids)
     for _ in range(_DRAW_ATTEMPTS):
-        question = Question.objects.get(pk=rng.choice(question_ids))
+        # A share of draws explores: by weight, any question, as without adaptive pairing.
+        focused = plan is not None and rng.random() >= plan.distribution.shares.exploration
+        question_id = rng.choice(below_floor if focused and below_floor else question_ids)
+        question = Question.objects.get(pk=question_id)
         answered_offline = set(
             Answer.objects.filter(
                 question=question, contender_id__in=offline_ids, status=Answer.Status.DONE
@@ -249,8 +391,14 @@ def battle_draw(
         )
         candidates = [c for c in contenders if c.is_endpoint or c.pk in answered_offline]
         chosen: list[tuple[Contender, Answer]] = []
+        partner: int | None = None
         while len(chosen) < 2 and len(candidates) >= 2 - len(chosen):
-            contender = _weighted_pick(candidates, weights, rng)
+            if plan is not None and focused:
+                contender, partner = _focused_pick(
+                    plan=plan, candidates=candidates, chosen=chosen, partner=partner, weights=weights, rng=rng
+                )
+            else:
+                contender = _weighted_pick(candidates, weights, rng)
             candidates.remove(contender)
             answer = _answer_for(
                 question=question,
@@ -262,6 +410,8 @@ def battle_draw(
             if answer is not None:
                 chosen.append((contender, answer))
         if len(chosen) < 2:
+            if question_id in below_floor:  # no pair for it now: the other questions below the floor first
+                below_floor.remove(question_id)
             continue
         if rng.random() < 0.5:
             chosen.reverse()
