@@ -464,6 +464,18 @@ ARENA_RATING_ANCHOR = env_str("ARENA_RATING_ANCHOR")
 ARENA_RATING_ANCHOR_VALUE = env_float("ARENA_RATING_ANCHOR_VALUE", 1000.0)
 # Contenders with fewer votes are shown as preliminary.
 ARENA_PRELIMINARY_VOTES = env_int("ARENA_PRELIMINARY_VOTES", 100, minimum=0)
+# A weak prior on the ratings: each contender's rating is a priori within about ±2 × this many points
+# of the mean (a Gaussian of this standard deviation on the Elo scale). 0 (default) turns it off, and
+# the board is the plain maximum-likelihood fit, the one compared with Chatbot Arena's; when it is on,
+# each row also keeps that unregularised rating and interval (README: "Beyond the plain board").
+ARENA_RATING_PRIOR_POINTS = env_float("ARENA_RATING_PRIOR_POINTS", 0.0, minimum=0.0)
+# Style control (ratings/style.py): a second rating on every board with the answers' length and
+# markdown held constant.
+ARENA_STYLE_CONTROL = env_bool("ARENA_STYLE_CONTROL", True)
+# Fragility: votes removed at most when looking for how many would swap two rank neighbours.
+ARENA_FRAGILITY_MAX_VOTES = env_int("ARENA_FRAGILITY_MAX_VOTES", 1000, minimum=1)
+# Decoding variance: rounds of the bootstrap over answer samples within questions (0: not computed).
+ARENA_DECODING_ROUNDS = env_int("ARENA_DECODING_ROUNDS", 200, minimum=0)
 ARENA_VOTER_COOKIE_NAME = "arena_voter"
 ARENA_VOTER_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 # Workers record a heartbeat this often (and touch ARENA_WORKER_HEARTBEAT_FILE, if set, for container

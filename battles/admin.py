@@ -113,6 +113,7 @@ class ContenderAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "is_active",
+        "is_retired",
         "origin",
         "health",
         "model_id",
@@ -120,11 +121,11 @@ class ContenderAdmin(admin.ModelAdmin):
         "concurrency",
         "last_success_at",
     ]
-    list_filter = ["is_active", PausedAfterFailuresFilter, "kind", "origin"]
+    list_filter = ["is_active", "is_retired", PausedAfterFailuresFilter, "kind", "origin"]
     search_fields = ["name", "model_id", "base_url", "description"]
     search_help_text = _("Searches the name, the model id, the base URL and the description.")
     ordering = ["name"]
-    list_editable = ["is_active"]
+    list_editable = ["is_active", "is_retired"]
     actions = ["test_endpoint", "resume"]
     readonly_fields = [
         "origin",
@@ -143,7 +144,18 @@ class ContenderAdmin(admin.ModelAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["name", "kind", "is_active", "origin", "description", "aliases", "sampling_weight"]},
+            {
+                "fields": [
+                    "name",
+                    "kind",
+                    "is_active",
+                    "is_retired",
+                    "origin",
+                    "description",
+                    "aliases",
+                    "sampling_weight",
+                ]
+            },
         ),
         (
             _("Endpoint"),

@@ -41,7 +41,10 @@ which stays valid when ties make the half-win likelihood a quasi-likelihood.
 
 The code: pair counts and the fit in ratings/bradley_terry.py, intervals and ranks in
 ratings/intervals.py, the batched numeric engine under both in ratings/bootstrap.py. This module puts
-them together (`ratings_compute`) and names the whole API: import the rating math from here.
+them together (`ratings_compute`) and names the whole API: import the rating math from here. Also named
+here: the ranks an interval allows and the votes a lead rests on (ratings/fragility.py), and how much of
+a rating's uncertainty comes from sampling answers (ratings/decoding.py). Style control, ratings with
+the answers' length and markdown held equal, is in ratings/style.py and named here too.
 """
 
 from dataclasses import dataclass
@@ -71,6 +74,8 @@ from ratings.bradley_terry import (
     ratings_from_log_strengths,
     score_of_outcome,
 )
+from ratings.decoding import DecodingVariance, SampledVotes, decoding_variance
+from ratings.fragility import NeighbourFragility, neighbour_fragility, rank_spread
 from ratings.intervals import (
     Z_95,
     BootstrapIntervals,
@@ -81,6 +86,15 @@ from ratings.intervals import (
     predicted_win_probabilities,
     ranks_from_intervals,
     sandwich_intervals,
+)
+from ratings.style import (
+    STYLE_FEATURE_NAMES,
+    StyleCovariates,
+    StyleFeatures,
+    StyleFit,
+    answer_style_features,
+    style_bradley_terry,
+    style_covariates,
 )
 
 __all__ = [
@@ -96,29 +110,42 @@ __all__ = [
     "OUTCOME_COUNT",
     "OUTCOME_TIE",
     "RATING_PER_LOG_STRENGTH",
+    "STYLE_FEATURE_NAMES",
     "Z_95",
     "BoolArray",
     "BootstrapIntervals",
     "BradleyTerryFit",
+    "DecodingVariance",
     "FloatArray",
     "IntArray",
     "Intervals",
+    "NeighbourFragility",
     "OutcomeTotals",
     "PairCounts",
     "RatingsResult",
+    "SampledVotes",
     "SandwichIntervals",
+    "StyleCovariates",
+    "StyleFeatures",
+    "StyleFit",
+    "answer_style_features",
     "bootstrap_intervals",
     "bradley_terry",
     "data_flags",
+    "decoding_variance",
     "identification_matrix",
+    "neighbour_fragility",
     "online_elo",
     "outcome_totals",
     "predicted_win_probabilities",
+    "rank_spread",
     "ranks_from_intervals",
     "ratings_compute",
     "ratings_from_log_strengths",
     "sandwich_intervals",
     "score_of_outcome",
+    "style_bradley_terry",
+    "style_covariates",
 ]
 
 # Chatbot Arena's online Elo parameters: K here, the scale in ratings/bradley_terry.py.
@@ -174,6 +201,8 @@ class RatingsResult:
     bootstrap_resampling: str  # "multinomial", "poisson" or "none" (see ratings/bootstrap.py)
     bootstrap_iterations: int  # the most any round needed
     bootstrap_gradient_norm: float  # the largest final gradient norm of any round
+    fit: BradleyTerryFit | None = None  # the point fit the rest derives from
+    bootstrap_round_ratings: FloatArray | None = None  # (rounds, n), on the fit's scale
 
 
 def ratings_compute(
@@ -225,4 +254,6 @@ def ratings_compute(
         bootstrap_resampling=resampled.resampling,
         bootstrap_iterations=resampled.iterations,
         bootstrap_gradient_norm=resampled.gradient_norm,
+        fit=fit,
+        bootstrap_round_ratings=resampled.round_ratings,
     )

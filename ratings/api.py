@@ -50,7 +50,33 @@ snapshot_parameter = OpenApiParameter(
     {"type": "integer", "minimum": 1, "maximum": LARGEST_ID},
     description="A snapshot id; default the latest.",
 )
+board_parameter = OpenApiParameter(
+    "board",
+    OpenApiTypes.STR,
+    enum=["raw", "style"],
+    description=(
+        "raw (default): rows in the order of the Bradley–Terry rating; style: in the order of the "
+        "style-controlled rating (answer length and markdown held constant; the coefficients are in "
+        "snapshot.parameters.style). Rows carry both ratings either way."
+    ),
+)
+retired_parameter = OpenApiParameter(
+    "retired",
+    OpenApiTypes.BOOL,
+    description="true: include retired contenders (hidden by default; ranks are among the rows shown).",
+)
 not_found = OpenApiResponse(response=OpenApiTypes.OBJECT, description="No such category or snapshot.")
+
+
+def _board_view(request: Request) -> tuple[str, bool]:
+    """The board asked for (raw or style) and whether retired contenders are shown."""
+    board = text_parameter(request, "board") or "raw"
+    if board not in ("raw", "style"):
+        raise ApiError(400, "invalid", _("board must be raw or style, not %(board)r") % {"board": board})
+    retired = (text_parameter(request, "retired") or "false").lower()
+    if retired not in ("true", "false", "1", "0"):
+        raise ApiError(400, "invalid", _("retired must be true or false, not %(value)r") % {"value": retired})
+    return board, retired in ("true", "1")
 
 
 def _category(request: Request) -> Category | None:
@@ -104,7 +130,7 @@ class Leaderboard(APIView):
     """
 
     @extend_schema(
-        parameters=[category_parameter, snapshot_parameter],
+        parameters=[category_parameter, snapshot_parameter, board_parameter, retired_parameter],
         responses={
             200: LeaderboardSerializer,
             304: OpenApiResponse(description="Not modified."),
@@ -113,18 +139,19 @@ class Leaderboard(APIView):
     )
     def get(self, request: Request) -> HttpResponse:
         snapshot, category = _snapshot(request)
+        board, with_retired = _board_view(request)
         if snapshot is None:
             return not_modified_or(
                 request,
                 etag=_EMPTY_BOARD_ETAG,
                 last_modified=None,
-                build=lambda: Response(empty_leaderboard_data(category)),
+                build=lambda: Response(empty_leaderboard_data(category, board=board)),
             )
         return not_modified_or(
             request,
             etag=_board_etag(snapshot),
             last_modified=snapshot.created_at.timestamp(),
-            build=lambda: Response(leaderboard_data(snapshot)),
+            build=lambda: Response(leaderboard_data(snapshot, board=board, with_retired=with_retired)),
         )
 
 

@@ -160,6 +160,28 @@ class ContenderRating(models.Model):
     win_rate = models.FloatField(_("win rate"), null=True, blank=True)
     # Fewer votes than ARENA_PRELIMINARY_VOTES: shown, but marked as not settled yet.
     preliminary = models.BooleanField(_("preliminary"), default=False)
+    # The worst rank the bootstrap interval allows (`rank` is the best): ratings/fragility.py.
+    rank_worst = models.PositiveIntegerField(_("worst rank"), null=True, blank=True)
+    # The fewest votes whose removal would put the contender ranked next below level with or above
+    # this one (a refit confirms it); null for the last row, or when more than the search goes to.
+    robust_votes = models.PositiveIntegerField(_("robust to votes"), null=True, blank=True)
+    # Style control (ratings/style.py): the rating with answer length and markdown held constant, its
+    # 95% interval and the ranks it allows. Null when style control is off or no vote has both answers.
+    style_rating = models.FloatField(_("style-controlled rating"), null=True, blank=True)
+    style_low = models.FloatField(_("style-controlled interval, low"), null=True, blank=True)
+    style_high = models.FloatField(_("style-controlled interval, high"), null=True, blank=True)
+    style_rank = models.PositiveIntegerField(_("style-controlled rank"), null=True, blank=True)
+    style_rank_worst = models.PositiveIntegerField(_("style-controlled worst rank"), null=True, blank=True)
+    # Decoding variance (ratings/decoding.py): the 95% half-width of the rating from resampling the
+    # answers' samples within questions, and its variance as a share of the vote bootstrap's. Null
+    # where the contender never has two samples of a question.
+    sampling_half_width = models.FloatField(_("half-width from sampling"), null=True, blank=True)
+    sampling_share = models.FloatField(_("share of uncertainty from sampling"), null=True, blank=True)
+    # With the weak prior on (ARENA_RATING_PRIOR_POINTS), the unregularised maximum-likelihood rating
+    # and its bootstrap interval; null when the prior is off (the rating above is then that one).
+    mle_rating = models.FloatField(_("maximum-likelihood rating"), null=True, blank=True)
+    mle_low = models.FloatField(_("maximum-likelihood interval, low"), null=True, blank=True)
+    mle_high = models.FloatField(_("maximum-likelihood interval, high"), null=True, blank=True)
 
     class Meta:
         ordering = ["rank", "-bt_rating"]

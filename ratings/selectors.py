@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from battles.models import Category
+from ratings.boards import board_rows
 from ratings.models import (
     ALL_CATEGORIES,
     ContenderRating,
@@ -25,6 +26,7 @@ LEADERBOARD_ORDER = ("rank", "-bt_rating", "contender__name")
 class Leaderboard:
     snapshot: RatingSnapshot | None
     rows: list[ContenderRating]
+    retired_count: int = 0  # the snapshot's retired contenders, shown or not
 
 
 def snapshot_latest(*, category: Category | None = None) -> RatingSnapshot | None:
@@ -52,20 +54,35 @@ def leaderboard_rows(*, snapshot: RatingSnapshot) -> list[ContenderRating]:
     return list(snapshot.ratings.select_related("contender").order_by(*LEADERBOARD_ORDER))
 
 
-def leaderboard_row_values(*, snapshot: RatingSnapshot, fields: Sequence[str]) -> list[dict[str, Any]]:
+def leaderboard_row_values(
+    *, snapshot: RatingSnapshot, fields: Sequence[str], with_retired_flag: bool = False
+) -> list[dict[str, Any]]:
     """A snapshot's rows as values, best first: these fields of the rows, with `contender_id` and
-    `contender__name`."""
+    `contender__name` (and `contender__is_retired` if asked for)."""
+    extra = ("contender__is_retired",) if with_retired_flag else ()
     return list(
-        snapshot.ratings.order_by(*LEADERBOARD_ORDER).values(*fields, "contender_id", "contender__name")
+        snapshot.ratings.order_by(*LEADERBOARD_ORDER).values(
+            *fields, "contender_id", "contender__name", *extra
+        )
     )
 
 
-def leaderboard_latest(*, category: Category | None = None) -> Leaderboard:
-    """The newest snapshot of a board (all categories, or one) and its rows, best first."""
+def _rating_field(row: ContenderRating, name: str) -> Any:
+    return row.contender.is_retired if name == "retired" else getattr(row, name)
+
+
+def leaderboard_latest(
+    *, category: Category | None = None, board: str = "raw", with_retired: bool = False
+) -> Leaderboard:
+    """The newest snapshot of a board (all categories, or one) and the rows it shows, best first: the
+    raw or the style-controlled board (ratings/boards.py), retired contenders only if asked for."""
     snapshot = snapshot_latest(category=category)
     if snapshot is None:
         return Leaderboard(snapshot=None, rows=[])
-    return Leaderboard(snapshot=snapshot, rows=leaderboard_rows(snapshot=snapshot))
+    every = leaderboard_rows(snapshot=snapshot)
+    rows = board_rows(every, board=board, with_retired=with_retired, get=_rating_field, put=setattr)
+    retired = sum(row.contender.is_retired for row in every)
+    return Leaderboard(snapshot=snapshot, rows=rows, retired_count=retired)
 
 
 def leaderboard_as_dicts(leaderboard: Leaderboard) -> list[dict[str, Any]]:
@@ -87,9 +104,26 @@ def leaderboard_as_dicts(leaderboard: Leaderboard) -> list[dict[str, Any]]:
             "both_bad": row.both_bad,
             "votes": row.votes,
             "preliminary": row.preliminary,
+            "retired": row.contender.is_retired,
+            "rank_worst": row.rank_worst,
+            "robust_votes": row.robust_votes,
+            "style_rank": row.style_rank,
+            "style_rank_worst": row.style_rank_worst,
+            "style_rating": _rounded(row.style_rating),
+            "style_low": _rounded(row.style_low),
+            "style_high": _rounded(row.style_high),
+            "sampling_half_width": _rounded(row.sampling_half_width),
+            "sampling_share": None if row.sampling_share is None else round(row.sampling_share, 4),
+            "mle_rating": _rounded(row.mle_rating),
+            "mle_low": _rounded(row.mle_low),
+            "mle_high": _rounded(row.mle_high),
         }
         for row in leaderboard.rows
     ]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def contender_vote_counts() -> dict[int, int]:

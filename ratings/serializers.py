@@ -9,6 +9,7 @@ from battles.serializers import (
     JSONObjectField,
     JSONTextListField,
 )
+from ratings.boards import board_rows
 from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
 from ratings.selectors import leaderboard_row_values
 
@@ -28,13 +29,36 @@ class SnapshotSerializer(serializers.ModelSerializer[RatingSnapshot]):
 
 class ContenderRatingSerializer(serializers.ModelSerializer[ContenderRating]):
     contender = ContenderNameSerializer()
+    retired = serializers.BooleanField(
+        source="contender.is_retired", help_text="Retired: never drawn again; its votes still count."
+    )
 
     class Meta:
         model = ContenderRating
         fields = [
-            *["rank", "contender", "bt_rating", "ci_low", "ci_high", "sandwich_low", "sandwich_high", "elo"],
+            *["rank", "rank_worst", "contender", "retired", "bt_rating", "ci_low", "ci_high"],
+            *["sandwich_low", "sandwich_high", "robust_votes", "elo"],
             *["win_rate", "wins", "losses", "ties", "both_bad", "votes", "preliminary"],
+            *["style_rank", "style_rank_worst", "style_rating", "style_low", "style_high"],
+            *["sampling_half_width", "sampling_share", "mle_rating", "mle_low", "mle_high"],
         ]
+        extra_kwargs = {
+            "rank_worst": {"help_text": "The worst rank the 95% interval allows (rank is the best)."},
+            "robust_votes": {
+                "help_text": "The fewest votes whose removal would put the next contender below level "
+                "with or above this one (first-order influence, confirmed by a refit); null: the last "
+                "row, or more than ARENA_FRAGILITY_MAX_VOTES."
+            },
+            "style_rating": {"help_text": "The rating with answer length and markdown held constant."},
+            "sampling_half_width": {
+                "help_text": "95% half-width of the rating from resampling answer samples within "
+                "questions; null where the contender never has two samples of a question."
+            },
+            "sampling_share": {"help_text": "That variance as a share of the vote bootstrap's variance."},
+            "mle_rating": {
+                "help_text": "With the weak prior on: the unregularised maximum-likelihood rating."
+            },
+        }
 
 
 class BoardSnapshotSerializer(SnapshotSerializer):
@@ -51,6 +75,7 @@ class BoardSnapshotSerializer(SnapshotSerializer):
 
 class LeaderboardSerializer(serializers.Serializer[Any]):
     snapshot = BoardSnapshotSerializer()
+    board = serializers.ChoiceField(choices=["raw", "style"], help_text="The order of the rows.")
     ratings = ContenderRatingSerializer(many=True)
 
 
@@ -58,14 +83,23 @@ class SnapshotBoardSerializer(serializers.Serializer[Any]):
     """One snapshot with its rows."""
 
     snapshot = SnapshotSerializer()
+    board = serializers.ChoiceField(choices=["raw", "style"], help_text="The order of the rows.")
     ratings = ContenderRatingSerializer(many=True)
 
 
-def leaderboard_data(snapshot: RatingSnapshot) -> dict[str, Any]:
+def leaderboard_data(
+    snapshot: RatingSnapshot, *, board: str = "raw", with_retired: bool = False
+) -> dict[str, Any]:
     """What LeaderboardSerializer gives for the snapshot's board, built from the rows' values: about
     ten times faster than serializing model instances (130 rows in about a millisecond)."""
     fields = ContenderRatingSerializer.Meta.fields
-    rows = leaderboard_row_values(snapshot=snapshot, fields=[name for name in fields if name != "contender"])
+    stored = [name for name in fields if name not in ("contender", "retired")]
+    rows = leaderboard_row_values(snapshot=snapshot, fields=stored, with_retired_flag=True)
+    for row in rows:
+        row["retired"] = row.pop("contender__is_retired")
+    shown = board_rows(
+        rows, board=board, with_retired=with_retired, get=dict.__getitem__, put=dict.__setitem__
+    )
     ratings = [
         {
             name: {"id": row["contender_id"], "name": row["contender__name"]}
@@ -73,9 +107,9 @@ def leaderboard_data(snapshot: RatingSnapshot) -> dict[str, Any]:
             else row[name]
             for name in fields
         }
-        for row in rows
+        for row in shown
     ]
-    return {"snapshot": SnapshotSerializer(snapshot).data, "ratings": ratings}
+    return {"snapshot": SnapshotSerializer(snapshot).data, "board": board, "ratings": ratings}
 
 
 def empty_snapshot_data(category: Category | None) -> dict[str, Any]:
@@ -93,9 +127,9 @@ def empty_snapshot_data(category: Category | None) -> dict[str, Any]:
     }
 
 
-def empty_leaderboard_data(category: Category | None) -> dict[str, Any]:
+def empty_leaderboard_data(category: Category | None, *, board: str = "raw") -> dict[str, Any]:
     """What the leaderboard shows before the first snapshot of its board: an empty board."""
-    return {"snapshot": empty_snapshot_data(category), "ratings": []}
+    return {"snapshot": empty_snapshot_data(category), "board": board, "ratings": []}
 
 
 def empty_matrices_data(category: Category | None) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -29,9 +29,9 @@ HISTORY_DAYS = 30
 
 # Column → (sort key, the order a first click asks for). Missing values sort last either way.
 SORT_KEYS: dict[str, tuple[Callable[["TableRow"], float | None], str]] = {
-    "rank": (lambda row: row.rating.rank, "asc"),
+    "rank": (lambda row: row.rank, "asc"),
     "model": (lambda row: row.name_order, "asc"),
-    "rating": (lambda row: row.rating.bt_rating, "desc"),
+    "rating": (lambda row: row.value, "desc"),
     "win_rate": (lambda row: row.rating.win_rate, "desc"),
     "elo": (lambda row: row.rating.elo, "desc"),
     "votes": (lambda row: row.rating.votes, "desc"),
@@ -44,11 +44,40 @@ class TableRow:
     rating: ContenderRating
     position: int  # in the board's own order: rank, then rating
     name_order: int  # in the order of the models' names
+    style: bool = False  # the style-controlled board: its rating, interval and ranks
+
+    @property
+    def value(self) -> float | None:
+        """The rating shown; None on the style-controlled board for a contender without one."""
+        return self.rating.style_rating if self.style else self.rating.bt_rating
+
+    @property
+    def low(self) -> float | None:
+        return self.rating.style_low if self.style else self.rating.ci_low
+
+    @property
+    def high(self) -> float | None:
+        return self.rating.style_high if self.style else self.rating.ci_high
+
+    @property
+    def rank(self) -> int | None:
+        return self.rating.style_rank if self.style else self.rating.rank
+
+    @property
+    def rank_worst(self) -> int | None:
+        return self.rating.style_rank_worst if self.style else self.rating.rank_worst
+
+    @property
+    def rank_spread(self) -> bool:
+        """Whether the interval allows more than one rank."""
+        return self.rank is not None and self.rank_worst is not None and self.rank_worst > self.rank
 
     @property
     def has_interval(self) -> bool:
         # A snapshot computed without bootstrap rounds stores zeros rather than an interval.
-        return not (self.rating.ci_low == self.rating.ci_high == 0.0 != self.rating.bt_rating)
+        if self.value is None or self.low is None or self.high is None:
+            return False
+        return not (self.low == self.high == 0.0 != self.value)
 
 
 @dataclass(frozen=True)
@@ -104,19 +133,44 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
     if order not in ORDERS:
         return _bad_request(_("The order must be asc or desc, not “%(order)s”.") % {"order": order})
 
-    leaderboard = leaderboard_latest(category=category)
-    rows = _table_rows(leaderboard.rows)
+    board = request.GET.get("board", "raw")
+    if board not in ("raw", "style"):
+        return _bad_request(_("The board must be raw or style, not “%(board)s”.") % {"board": board})
+    with_retired = request.GET.get("retired", "") == "1"
+    view = _View(category=category, sort=sort, order=order, board=board, retired=with_retired)
+
+    leaderboard = leaderboard_latest(category=category, board=board, with_retired=with_retired)
+    style = board == "style" and any(row.style_rating is not None for row in leaderboard.rows)
+    rows = _table_rows(leaderboard.rows, style=style)
     context: dict[str, object] = {
         "category": category,
-        "tabs": _tabs(boards, category, sort, order),
-        "headers": _headers(category, sort, order),
+        "tabs": _tabs(boards, view),
+        "headers": _headers(view),
         "snapshot": leaderboard.snapshot,
         "rows": _sorted(rows, sort, order),
         "sort": sort,
         "order": order,
+        "board": board,
+        "style": style,
+        "with_retired": with_retired,
     }
+    if leaderboard.snapshot is not None:
+        context.update(_board_switches(leaderboard.retired_count, view))
     if leaderboard.snapshot is not None and rows:
         context["any_preliminary"] = any(row.rating.preliminary for row in rows)
+        context["any_sampling"] = any(row.rating.sampling_share is not None for row in rows)
+        context["any_mle"] = any(row.rating.mle_rating is not None for row in rows)
+        labels = {
+            "length": _("Length"),
+            "headers": _("Headers"),
+            "lists": _("List items"),
+            "bold": _("Bold text"),
+        }
+        context["style_coefficients"] = [
+            {**item, "label": labels.get(str(item.get("name")), item.get("name"))}
+            for item in (leaderboard.snapshot.parameters.get("style") or {}).get("coefficients", [])
+        ]
+        context["style_votes"] = (leaderboard.snapshot.parameters.get("style") or {}).get("votes", 0)
         context["preliminary_below"] = leaderboard.snapshot.parameters.get(
             "preliminary_below_votes", settings.ARENA_PRELIMINARY_VOTES
         )
@@ -144,26 +198,57 @@ def _category(code: str, boards: list[Category]) -> Category | None:
     return category
 
 
-def _query(category: Category | None, sort: str, order: str) -> str:
-    parameters = {"category": category.code if category else "", "sort": sort, "order": order}
-    if (sort, order) == ("rank", "asc"):
-        del parameters["sort"], parameters["order"]
-    return "?" + urlencode({key: value for key, value in parameters.items() if value})
+@dataclass(frozen=True)
+class _View:
+    """What the page shows: its query parameters."""
+
+    category: Category | None
+    sort: str
+    order: str
+    board: str
+    retired: bool
+
+    def url(self, **changes: object) -> str:
+        view = replace(self, **changes)  # type: ignore[arg-type]
+        parameters = {
+            "category": view.category.code if view.category else "",
+            "board": "" if view.board == "raw" else view.board,
+            "retired": "1" if view.retired else "",
+            "sort": view.sort,
+            "order": view.order,
+        }
+        if (view.sort, view.order) == ("rank", "asc"):
+            del parameters["sort"], parameters["order"]
+        return "?" + urlencode({key: value for key, value in parameters.items() if value})
 
 
-def _tabs(boards: list[Category], current: Category | None, sort: str, order: str) -> list[Tab]:
+def _board_switches(retired_count: int, view: _View) -> dict[str, object]:
+    """The links between the raw and style-controlled boards, and to show or hide retired models."""
+    return {
+        "board_links": [
+            Tab(label=_("As voted"), url=view.url(board="raw"), current=view.board == "raw"),
+            Tab(label=_("Style controlled"), url=view.url(board="style"), current=view.board == "style"),
+        ],
+        "retired_count": retired_count,
+        "retired_toggle_url": view.url(retired=not view.retired),
+    }
+
+
+def _tabs(boards: list[Category], view: _View) -> list[Tab]:
     if not boards:
         return []
-    tabs = [Tab(label=_("All"), url=_query(None, sort, order), current=current is None)]
+    current = view.category
+    tabs = [Tab(label=_("All"), url=view.url(category=None), current=current is None)]
     shown = boards if current is None or current in boards else [*boards, current]
     tabs += [
-        Tab(label=board.display_name, url=_query(board, sort, order), current=board == current)
+        Tab(label=board.display_name, url=view.url(category=board), current=board == current)
         for board in shown
     ]
     return tabs
 
 
-def _headers(category: Category | None, sort: str, order: str) -> dict[str, SortHeader]:
+def _headers(view: _View) -> dict[str, SortHeader]:
+    sort, order = view.sort, view.order
     labels = {
         "rank": _("Rank"),
         "model": _("Model"),
@@ -179,18 +264,18 @@ def _headers(category: Category | None, sort: str, order: str) -> dict[str, Sort
         headers[column] = SortHeader(
             column=column,
             label=labels[column],
-            url=_query(category, column, next_order),
+            url=view.url(sort=column, order=next_order),
             aria_sort=ORDERS[order] if current else "",
             first_order=first_order,
         )
     return headers
 
 
-def _table_rows(ratings: list[ContenderRating]) -> list[TableRow]:
+def _table_rows(ratings: list[ContenderRating], *, style: bool) -> list[TableRow]:
     by_name = sorted(range(len(ratings)), key=lambda index: (ratings[index].contender.name.casefold(), index))
     name_order = {index: order for order, index in enumerate(by_name)}
     return [
-        TableRow(rating=rating, position=index, name_order=name_order[index])
+        TableRow(rating=rating, position=index, name_order=name_order[index], style=style)
         for index, rating in enumerate(ratings)
     ]
 
@@ -204,16 +289,17 @@ def _sorted(rows: list[TableRow], sort: str, order: str) -> list[TableRow]:
 
 
 def _plots(snapshot: RatingSnapshot, rows: list[TableRow], category: Category | None) -> dict[str, object]:
-    best = rows[:RATINGS_PLOT_SIZE]
+    best = [row for row in rows if row.value is not None][:RATINGS_PLOT_SIZE]
     bars = [
         plots.RatingBar(
             name=row.rating.contender.name,
-            rating=row.rating.bt_rating,
-            low=row.rating.ci_low if row.has_interval else row.rating.bt_rating,
-            high=row.rating.ci_high if row.has_interval else row.rating.bt_rating,
+            rating=row.value,
+            low=row.low if row.has_interval and row.low is not None else row.value,
+            high=row.high if row.has_interval and row.high is not None else row.value,
             preliminary=row.rating.preliminary,
         )
         for row in best
+        if row.value is not None
     ]
     return {
         "ratings_plot": {"rows": best, "svg": plots.ratings_svg(bars), "truncated": len(rows) > len(best)},

@@ -8,6 +8,7 @@ from django.test import override_settings
 from arena import stores
 from battles.demo.endpoint import make_server
 from battles.services.generation import contender_cache_clear
+from ratings.services.answered_votes import answered_votes_forget
 from tests.fault_server import unused_port
 
 
@@ -16,6 +17,7 @@ def _empty_cache() -> None:
     """Each test starts with an empty Redis database (cache, locks, counters and broker queues)."""
     cache.clear()
     contender_cache_clear()
+    answered_votes_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ from django.utils import timezone
 from battles.models import Answer, Battle, Category, Contender, Question, Vote, Voter
 from battles.rendering import render_markdown
 from battles.services.bank import question_text_sha256
+from battles.services.style import answer_style_fields
 from ratings.services import pair_counts_add
 
 
@@ -51,6 +52,10 @@ class AnswerFactory(factory.django.DjangoModelFactory[Answer]):
     status = Answer.Status.DONE
     text = factory.Sequence(lambda n: f"Answer **{n}**")
     html = factory.LazyAttribute(lambda answer: render_markdown(answer.text))
+    style_length = factory.LazyAttribute(lambda answer: answer_style_fields(answer.text)["style_length"])
+    style_headers = factory.LazyAttribute(lambda answer: answer_style_fields(answer.text)["style_headers"])
+    style_lists = factory.LazyAttribute(lambda answer: answer_style_fields(answer.text)["style_lists"])
+    style_bold = factory.LazyAttribute(lambda answer: answer_style_fields(answer.text)["style_bold"])
 
 
 class VoterFactory(factory.django.DjangoModelFactory[Voter]):

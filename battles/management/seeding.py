@@ -195,6 +195,12 @@ def _rows_seed(parameters: dict[str, Any]) -> None:
             "status": "'done'",
             "text": "'Answer of ' || c.position || ' to ' || q.position",
             "html": "'<p>Answer of ' || c.position || ' to ' || q.position || '</p>'",
+            # Style features of a varied arena (length 100-1,599, up to 5 headers, 11 list items and
+            # 7 bold spans), fixed by the question and the contender.
+            "style_length": "100 + abs(hashtext('length' || q.id || '-' || c.id)) %% 1500",
+            "style_headers": "abs(hashtext('headers' || q.id || '-' || c.id)) %% 6",
+            "style_lists": "abs(hashtext('lists' || q.id || '-' || c.id)) %% 12",
+            "style_bold": "abs(hashtext('bold' || q.id || '-' || c.id)) %% 8",
             "finish_reason": "'stop'",
             "attempts": "1",
             "source": "'seed'",

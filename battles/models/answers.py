@@ -34,6 +34,12 @@ class Answer(models.Model):
     # The models' aliases the text names (battles/leaks.py), comma-separated; empty: none. Such an
     # answer gives its model away, and is kept out of battles (ARENA_SERVE_LEAKING_ANSWERS).
     leaks = models.CharField(_("names a model"), max_length=300, blank=True, default="", db_default="")
+    # Style features of the text (ratings/style.py), computed when the text is stored: what style
+    # control holds constant. Null until the answer has a text.
+    style_length = models.PositiveIntegerField(_("length (style)"), null=True, blank=True, editable=False)
+    style_headers = models.PositiveIntegerField(_("headers (style)"), null=True, blank=True, editable=False)
+    style_lists = models.PositiveIntegerField(_("list items (style)"), null=True, blank=True, editable=False)
+    style_bold = models.PositiveIntegerField(_("bold spans (style)"), null=True, blank=True, editable=False)
     error = models.TextField(_("error"), blank=True)
     seed = models.BigIntegerField(_("seed"), null=True, blank=True)
     parameters = models.JSONField(_("parameters used"), default=dict, blank=True)

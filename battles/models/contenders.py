@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from battles.models.common import (
     MAX_REQUEST_TIMEOUT_SECONDS,
@@ -37,6 +38,16 @@ class Contender(models.Model):
         validators=[validate_text_list],
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # Retired: never drawn again and hidden from the leaderboard by default, but its votes stay in the
+    # fit, so the others' ratings do not jump when it leaves.
+    is_retired = models.BooleanField(
+        pgettext_lazy("contender", "retired"),
+        default=False,
+        help_text=_(
+            "A retired contender is never drawn into battles and is hidden from the leaderboard unless "
+            "asked for; its votes still count, so the other ratings stay where they are."
+        ),
+    )
     origin = models.CharField(
         _("origin"), max_length=16, choices=Origin.choices, default=Origin.REAL, help_text=ORIGIN_HELP_TEXT
     )

@@ -24,6 +24,7 @@ from battles.services.contenders import (
     contender_offline_get_or_create,
 )
 from battles.services.leaks import answer_leaks, leak_matcher
+from battles.services.style import answer_style_fields
 
 # Rows per INSERT: large enough that 1,440 answers take three statements.
 _BATCH_SIZE = 500
@@ -394,6 +395,7 @@ class _BankImport:
                     text=answer.text,
                     html=render_markdown(answer.text),
                     leaks=answer_leaks(answer.text, matcher),
+                    **answer_style_fields(answer.text),
                     source=answer.source[:source_limit],
                     finished_at=finished_at,
                 )

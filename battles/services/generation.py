@@ -36,6 +36,7 @@ from battles.services.battle_states import battles_advance_for_answer
 from battles.services.endpoint_requests import chat_request_build
 from battles.services.health import contender_failure_record
 from battles.services.leaks import answer_leaks
+from battles.services.style import answer_style_fields
 from battles.services.tallies import answer_latency_count
 
 logger = logging.getLogger(__name__)
@@ -346,6 +347,7 @@ def _record_done(
             server_generation_ms=completion.server_generation_ms,
             html=render_markdown(text),
             leaks=leaks,
+            **answer_style_fields(text),
             reasoning=reasoning,
             repairs=repairs,
             error="",

@@ -119,7 +119,7 @@ def _weighted_pick(candidates: list[Contender], weights: dict[int, float], rng: 
 
 def drawable_contenders() -> tuple[list[Contender], dict[int, float]]:
     """Active contenders that are not paused and have a positive weight; raises with the reason if < 2."""
-    active = list(_drawable(Contender.objects.filter(is_active=True)))
+    active = list(_drawable(Contender.objects.filter(is_active=True, is_retired=False)))
     if len(active) < 2:
         raise NoBattleCanBeDrawn(f"{len(active)} active contender(s): a battle needs two.")
     healthy = [contender for contender in active if contender.paused_until is None]

@@ -27,6 +27,7 @@ from battles.selectors import (
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, ContenderRating, RatingMatrix, RatingSnapshot, RatingsState
 from ratings.selectors import categories_with_counted_votes, snapshot_latest, vote_total_counted
+from ratings.services.board_statistics import BoardStatistics, board_statistics, rating_ridge
 from ratings.services.counters import pair_counts_load, pair_counts_lock, pair_counts_write
 from ratings.services.elo import elo_ratings, elo_rebuild
 from ratings.services.vote_log import votes_in_time_order
@@ -219,14 +220,25 @@ def ratings_refresh(*, category: Category | None = None, force: bool = False) ->
             return None
         elo = elo_ratings(vote_total=overall_total).get(key, {})
         fit_started = time.monotonic()
+        anchor_index = _anchor_index(contender_ids)
         result = algorithms.ratings_compute(
             counts,
             bootstrap_rounds=settings.ARENA_BOOTSTRAP_ROUNDS,
             seed=settings.ARENA_BOOTSTRAP_SEED,
-            anchor_index=_anchor_index(contender_ids),
+            anchor_index=anchor_index,
             anchor_rating=settings.ARENA_RATING_ANCHOR_VALUE,
+            ridge=rating_ridge(),
         )
         fit_ms = round((time.monotonic() - fit_started) * 1000)
+        extras_started = time.monotonic()
+        extras = board_statistics(
+            counts=counts,
+            result=result,
+            contender_ids=contender_ids,
+            category_key=key,
+            anchor_index=anchor_index,
+        )
+        extras_ms = round((time.monotonic() - extras_started) * 1000)
         oldest_new = (
             votes_first_recorded_at(category=category, after_id=previous.last_vote_id if previous else None)
             if newest
@@ -238,6 +250,7 @@ def ratings_refresh(*, category: Category | None = None, force: bool = False) ->
             contender_ids=contender_ids,
             counts=counts,
             result=result,
+            extras=extras,
             elo=elo,
             last_vote=(newest, last_vote_at),
             parameters={
@@ -252,6 +265,9 @@ def ratings_refresh(*, category: Category | None = None, force: bool = False) ->
                 "iterations": result.iterations,
                 "gradient_norm": result.gradient_norm,
                 "fit_ms": fit_ms,
+                "statistics_ms": extras_ms,
+                "prior_points": settings.ARENA_RATING_PRIOR_POINTS or None,
+                **extras.parameters,
                 "elo": {"k": algorithms.ELO_K, "initial": algorithms.ELO_INITIAL},
                 "preliminary_below_votes": settings.ARENA_PRELIMINARY_VOTES,
             },
@@ -282,12 +298,34 @@ def _finite(value: float) -> float:
     return float(value) if np.isfinite(value) else 0.0
 
 
+def _optional(values: np.ndarray | None, index: int) -> float | None:
+    if values is None or not np.isfinite(values[index]):
+        return None
+    return float(values[index])
+
+
+def _style_fields(extras: BoardStatistics, index: int) -> dict[str, float | int | None]:
+    style = extras.style
+    if style is None:
+        return {}
+    if not np.isfinite(style.ratings[index]):  # no vote of its with both answers stored
+        return {}
+    return {
+        "style_rating": _finite(style.ratings[index]),
+        "style_low": _finite(style.low[index]),
+        "style_high": _finite(style.high[index]),
+        "style_rank": int(style.ranks[index]),
+        "style_rank_worst": int(style.ranks_worst[index]),
+    }
+
+
 def _snapshot_write(
     *,
     category: Category | None,
     contender_ids: list[int],
     counts: algorithms.PairCounts,
     result: "algorithms.RatingsResult",
+    extras: BoardStatistics,
     elo: dict[int, float],
     last_vote: tuple[int | None, datetime | None],
     parameters: dict[str, object],
@@ -322,6 +360,14 @@ def _snapshot_write(
             votes=int(votes[index]),
             win_rate=None if np.isnan(win_rate[index]) else float(win_rate[index]),
             preliminary=int(votes[index]) < settings.ARENA_PRELIMINARY_VOTES,
+            rank_worst=int(extras.ranks_worst[index]),
+            robust_votes=extras.robust_votes[index],
+            **_style_fields(extras, index),
+            sampling_half_width=_optional(extras.sampling_half_width, index),
+            sampling_share=_optional(extras.sampling_share, index),
+            mle_rating=None if extras.mle is None else _finite(extras.mle[0][index]),
+            mle_low=None if extras.mle is None else _finite(extras.mle[1][index]),
+            mle_high=None if extras.mle is None else _finite(extras.mle[2][index]),
         )
         for index, contender_id in enumerate(contender_ids)
     )

@@ -66,7 +66,7 @@ def test_before_any_snapshot_a_board_is_empty_not_missing(api, django_assert_num
     with django_assert_num_queries(1):  # the latest snapshot, of which there is none
         response = api.get("/api/v1/leaderboard/")
     assert response.status_code == 200
-    assert response.json() == {"snapshot": EMPTY_SNAPSHOT, "ratings": []}
+    assert response.json() == {"snapshot": EMPTY_SNAPSHOT, "board": "raw", "ratings": []}
     assert response["ETag"] == '"board-empty"' and "Last-Modified" not in response
     again = api.get("/api/v1/leaderboard/", HTTP_IF_NONE_MATCH=response["ETag"])
     assert again.status_code == 304 and again.content == b""
@@ -86,7 +86,7 @@ def test_an_existing_category_without_a_snapshot_is_an_empty_board_an_unknown_on
     board()  # snapshots of all categories and of CODE
     CategoryFactory(code="NEW")
     new = {"code": "NEW", "name": "Category NEW"}
-    body = {"snapshot": {**EMPTY_SNAPSHOT, "category": new}, "ratings": []}
+    body = {"snapshot": {**EMPTY_SNAPSHOT, "category": new}, "board": "raw", "ratings": []}
     assert api.get("/api/v1/leaderboard/", {"category": "NEW"}).json() == body
     matrices = api.get("/api/v1/leaderboard/matrices/", {"category": "NEW"}).json()
     assert matrices["snapshot"] == body["snapshot"] and matrices["contenders"] == []
@@ -130,6 +130,19 @@ def test_leaderboard_latest_by_category_and_by_snapshot(api):
         "both_bad",
         "votes",
         "preliminary",
+        "retired",
+        "rank_worst",
+        "robust_votes",
+        "style_rank",
+        "style_rank_worst",
+        "style_rating",
+        "style_low",
+        "style_high",
+        "sampling_half_width",
+        "sampling_share",
+        "mle_rating",
+        "mle_low",
+        "mle_high",
     }
     assert (row["wins"], row["losses"], row["votes"], row["win_rate"], row["preliminary"]) == (
         5,
@@ -346,7 +359,7 @@ def test_leaderboard_and_history_queries_do_not_grow_with_the_board(api, django_
 def test_the_fast_leaderboard_body_is_what_the_serializer_gives(api):
     overall, _, _ = board()
     rows = list(overall.ratings.select_related("contender").order_by("rank", "-bt_rating", "contender__name"))
-    expected = LeaderboardSerializer({"snapshot": overall, "ratings": rows}).data
+    expected = LeaderboardSerializer({"snapshot": overall, "board": "raw", "ratings": rows}).data
     assert leaderboard_data(overall) == expected
     assert api.get("/api/v1/leaderboard/").json() == json.loads(json.dumps(expected, cls=DjangoJSONEncoder))
 

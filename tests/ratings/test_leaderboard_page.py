@@ -177,36 +177,41 @@ def test_table_lists_every_contender_best_first_with_its_numbers(settings):
         "Model",
         "Rating",
         "Interval (95%)",
+        "Lead robust to",
         "Win rate (ties excluded)",
         "Elo",
         "Votes",
         "Wins / losses / ties / both bad",
     ]
     assert len(table["rows"]) == 12
-    for row, rating in zip(table["rows"], ratings, strict=True):
+    for position, (row, rating) in enumerate(zip(table["rows"], ratings, strict=True)):
         win_rate = "—" if rating.win_rate is None else f"{rating.win_rate * 100:.1f}%"
         preliminary = " preliminary" if rating.preliminary else ""
+        # Under the rank, the ranks the interval allows when it allows more than one.
+        spread = f"{rating.rank}–{rating.rank_worst}" if rating.rank_worst > rating.rank else ""
+        # Against the next model down by rating (the lowest-rated has none).
+        robust = (
+            ("" if position == len(ratings) - 1 else "—")
+            if rating.robust_votes is None
+            else f"{rating.robust_votes} vote" + ("" if rating.robust_votes == 1 else "s")
+        )
         assert row["cells"] == [
-            str(rating.rank),
+            f"{rating.rank}{spread}",
             rating.contender.name + preliminary,
             f"{rating.bt_rating:.0f}",
             f"{rating.ci_low:.0f} – {rating.ci_high:.0f}",
+            robust,
             win_rate,
             f"{rating.elo:.0f}",
             str(rating.votes),
             f"{rating.wins} / {rating.losses} / {rating.ties} / {rating.both_bad}",
         ]
     # The default order is by rank, marked for assistive technology on that column only.
-    assert [cell.get("aria-sort") for cell in table["header_attributes"]] == [
-        "ascending",
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-    ]
+    assert [cell.get("aria-sort") for cell in table["header_attributes"]] == ["ascending"] + [None] * 8
+    # Every board of realistic size has some neighbours a few votes apart and some rank spread.
+    assert any(rating.rank_worst > rating.rank for rating in ratings)
+    by_rating = sorted(ratings, key=lambda rating: -rating.bt_rating)
+    assert [rating.robust_votes is None for rating in by_rating] == [False] * 11 + [True]
     assert [rating.rank for rating in ratings] == sorted(rating.rank for rating in ratings)
     assert ratings[0].contender.name == "DeepSeek-V3"
     assert f"{snapshot.vote_count} votes, updated " in html
@@ -271,10 +276,10 @@ def test_sorting_by_each_column_both_ways(column, order, settings):
     if column == "win_rate":
         assert sorted(names_in_table(html)[-2:]) == ["Quiet-13B", "Silent-7B"]
     headers = board_table(html)["header_attributes"]
-    sorted_header = {"rank": 0, "model": 1, "rating": 2, "win_rate": 4, "elo": 5, "votes": 6}[column]
+    sorted_header = {"rank": 0, "model": 1, "rating": 2, "win_rate": 5, "elo": 6, "votes": 7}[column]
     assert [cell.get("aria-sort") for cell in headers] == [
         ("ascending" if order == "asc" else "descending") if index == sorted_header else None
-        for index in range(8)
+        for index in range(9)
     ]
     # The heading's link asks for the other order; the other headings for their natural first order.
     links = dict(re.findall(r'data-sort-column="(\w+)"[^>]*><a href="([^"]*)" data-sort-link', html))
@@ -528,6 +533,7 @@ def test_a_board_with_a_single_contender():
         "Lonely-1B preliminary",
         "1000",
         "1000 – 1000",
+        "",
         "—",
         "1000",
         "0",
@@ -544,9 +550,11 @@ def test_a_contender_without_a_decisive_vote():
     ratings_refresh()
     html = get("/leaderboard/", language="en")
     rows = {row["cells"][1].removesuffix(" preliminary"): row for row in board_table(html)["rows"]}
-    assert rows["Tied-A"]["cells"][4] == rows["Tied-B"]["cells"][4] == "—"
-    assert rows["Tied-A"]["cells"][7] == "0 / 0 / 1 / 1"
-    assert rows["Tied-A"]["attributes"][4]["data-value"] == ""
+    assert rows["Tied-A"]["cells"][5] == rows["Tied-B"]["cells"][5] == "—"
+    assert rows["Tied-A"]["cells"][8] == "0 / 0 / 1 / 1"
+    assert rows["Tied-A"]["attributes"][5]["data-value"] == ""
+    # Level already: no vote needs to go for the two to be level.
+    assert {rows["Tied-A"]["cells"][4], rows["Tied-B"]["cells"][4]} == {"level", ""}
     (win_rates,) = tables_of(svg_of(html, "win-rate-plot"))
     assert [row["cells"][1:] for row in win_rates["rows"]] == [["", "—"], ["—", ""]]
     for column in ("win_rate", "rating"):

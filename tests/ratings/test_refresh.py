@@ -110,8 +110,24 @@ def test_leaderboard_command_prints_json_best_first():
         "both_bad",
         "votes",
         "preliminary",
+        "retired",
+        "rank_worst",
+        "robust_votes",
+        "style_rank",
+        "style_rank_worst",
+        "style_rating",
+        "style_low",
+        "style_high",
+        "sampling_half_width",
+        "sampling_share",
+        "mle_rating",
+        "mle_low",
+        "mle_high",
     }
     assert (best["name"], other["name"]) == ("第一", "second")
+    # 2.5 to 1.5: removing one of the first's wins leaves 1.5 to 1.5, level.
+    assert (best["robust_votes"], other["robust_votes"]) == (1, None)
+    assert (best["retired"], best["mle_rating"], best["sampling_share"]) == (False, None, None)
     assert (best["wins"], best["losses"], best["ties"], best["votes"], best["win_rate"]) == (
         2,
         1,

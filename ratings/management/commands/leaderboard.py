@@ -13,6 +13,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", help="Print JSON: one object per contender.")
         parser.add_argument("--category", help="A category code (default: all categories together).")
+        parser.add_argument(
+            "--style",
+            action="store_true",
+            help="The style-controlled board: ratings with answer length and markdown held constant.",
+        )
+        parser.add_argument("--retired", action="store_true", help="Show retired contenders too.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         category = None
@@ -21,7 +27,8 @@ class Command(BaseCommand):
             if category is None:
                 codes = ", ".join(category_codes()) or "none yet"
                 raise CommandError(f"no category {options['category']!r} (categories: {codes})")
-        leaderboard = leaderboard_latest(category=category)
+        board = "style" if options["style"] else "raw"
+        leaderboard = leaderboard_latest(category=category, board=board, with_retired=options["retired"])
         if options["json"]:
             self.stdout.write(json.dumps(leaderboard_as_dicts(leaderboard), ensure_ascii=False, indent=2))
             return
@@ -31,13 +38,40 @@ class Command(BaseCommand):
             return
         taken = f"{snapshot.created_at:%Y-%m-%d %H:%M:%S %Z}"
         self.stdout.write(f"Snapshot {snapshot.pk} of {taken}, {snapshot.vote_count} votes")
+        if options["style"]:
+            self._style_header(snapshot.parameters.get("style") or {})
         width = max([len(row.contender.name) for row in leaderboard.rows] + [5])
         columns = f"{'model':<{width}}  {'rating':>7}  {'95% interval':>13}  {'win rate':>8}  {'elo':>7}"
         columns += f"  {'votes':>6}"
+        columns += f"  {'ranks':>7}  {'robust to':>9}"
         self.stdout.write(f"{'#':>3}  {columns}")
+        style = options["style"]
         for row in leaderboard.rows:
             win_rate = "—" if row.win_rate is None else f"{row.win_rate:.1%}"
-            interval = f"{row.ci_low:.0f}–{row.ci_high:.0f}"
-            numbers = f"{row.bt_rating:>7.1f}  {interval:>13}  {win_rate:>8}  {row.elo:>7.1f}  {row.votes:>6}"
+            rating, low, high, rank, worst = (
+                (row.style_rating, row.style_low, row.style_high, row.style_rank, row.style_rank_worst)
+                if style and row.style_rating is not None
+                else (row.bt_rating, row.ci_low, row.ci_high, row.rank, row.rank_worst)
+            )
+            interval = f"{low:.0f}–{high:.0f}"
+            numbers = f"{rating:>7.1f}  {interval:>13}  {win_rate:>8}  {row.elo:>7.1f}  {row.votes:>6}"
+            spread = f"{rank}–{worst}" if worst is not None and worst != rank else f"{rank}"
+            robust = (
+                ""
+                if style or row.robust_votes is None
+                else f"{row.robust_votes} vote{'' if row.robust_votes == 1 else 's'}"
+            )
+            numbers += f"  {spread:>7}  {robust:>9}"
             mark = "  (preliminary)" if row.preliminary else ""
-            self.stdout.write(f"{row.rank:>3}  {row.contender.name:<{width}}  {numbers}{mark}")
+            mark += "  (retired)" if row.contender.is_retired else ""
+            self.stdout.write(f"{rank:>3}  {row.contender.name:<{width}}  {numbers}{mark}")
+
+    def _style_header(self, style: dict[str, Any]) -> None:
+        if not style.get("coefficients"):
+            self.stdout.write("No style-controlled ratings in this snapshot.")
+            return
+        self.stdout.write(f"Style-controlled, from {style.get('votes', 0)} votes with both answers stored:")
+        for item in style["coefficients"]:
+            self.stdout.write(
+                f"  {item['name']:<8} {item['value']:+.3f}  (95%: {item['low']:+.3f} to {item['high']:+.3f})"
+            )
