@@ -51,6 +51,7 @@ from ratings.bootstrap import (
     IntArray,
     fit_rounds,
     negative_hessian,
+    round_tolerance,
     win_probabilities,
     workers_default,
 )
@@ -292,6 +293,13 @@ def neighbour_fragility(
     scores = counts.score_matrix().sum(axis=1)
     kinds = _kinds(counts)
     influence, preconditioner = _inverse_hessians(theta, battles, fit.ridge, fit.component)
+    # The refits decide a gap's sign only: the bootstrap's round tolerance leaves them within 1e-9
+    # natural-log units of their optimum, a tenth of SWAP_TOLERANCE.
+    tolerance = round_tolerance(
+        negative_hessian(theta[None], battles[None], ridge=fit.ridge)[0],
+        ridge=fit.ridge,
+        tolerance=fit.tolerance,
+    )
     probability, _ = win_probabilities(theta[None])
     residual = kinds.score - probability[0, kinds.first, kinds.second]  # (y - p) per kind
     toward = influence[upper] - influence[lower]  # (pairs, n): w per neighbour pair (H^-1 is symmetric)
@@ -335,7 +343,7 @@ def neighbour_fragility(
         if not trials:
             break
         refitted = _refit_gaps(
-            theta, battles, scores, kinds, searches, upper, lower, trials, fit, preconditioner
+            theta, battles, scores, kinds, searches, upper, lower, trials, fit, preconditioner, tolerance
         )
         for (index, votes), gap in zip(trials, refitted.tolist(), strict=True):
             searches[index].record(votes, gap)
@@ -374,6 +382,7 @@ def _refit_gaps(
     trials: list[tuple[int, int]],
     fit: BradleyTerryFit,
     preconditioner: FloatArray,
+    tolerance: float,
 ) -> FloatArray:
     """theta_upper - theta_lower refitted without the first `votes` votes of each trial's order, all
     trials in one batch."""
@@ -395,7 +404,7 @@ def _refit_gaps(
             trial_battles[part],
             trial_scores[part],
             ridge=fit.ridge,
-            tolerance=fit.tolerance,
+            tolerance=tolerance,
             preconditioner=preconditioner,
         ).log_strengths
 

@@ -40,10 +40,7 @@ class AnsweredVotes:
     def __len__(self) -> int:
         return len(self.side_a)
 
-    @property
-    def styled(self) -> np.ndarray:
-        """The votes whose two answers' style features are known."""
-        return ~np.isnan(self.differences).any(axis=1)
+    styled: np.ndarray  # the votes whose two answers' style features are known
 
 
 class _Held:
@@ -71,6 +68,7 @@ class _Held:
         if len(unknown):
             self._answers_read(unknown.tolist())
         new["differences"] = self._differences(new["answer_a"], new["answer_b"])
+        new["styled"] = ~np.isnan(new["differences"]).any(axis=1)
         self.columns = (
             new
             if not self.columns
@@ -125,6 +123,7 @@ class _Held:
             self.columns["differences"] = self._differences(
                 self.columns["answer_a"], self.columns["answer_b"]
             )
+            self.columns["styled"] = ~np.isnan(self.columns["differences"]).any(axis=1)
 
 
 _held = _Held()
@@ -165,10 +164,16 @@ def _board_rows(
 
 
 def answered_votes(
-    *, category_key: int, contender_ids: list[int], counts: algorithms.PairCounts
+    *,
+    category_key: int,
+    contender_ids: list[int],
+    counts: algorithms.PairCounts,
+    with_groups: bool = True,
 ) -> AnsweredVotes | None:
     """The board's counted votes with their answers, exactly the votes `counts` counts (read in the
-    same transaction); None if they cannot be made to agree (they are then read again next time)."""
+    same transaction); None if they cannot be made to agree (they are then read again next time).
+    Without `with_groups`, the answers' groups are left out (all -1): only decoding variance needs
+    them."""
     n = len(contender_ids)
     with _held.lock:
         for attempt in range(2):
@@ -176,6 +181,8 @@ def answered_votes(
                 logger.info("answered votes differ from the pair counters: reading every vote again")
                 _held.clear()
             _held.read_new()
+            if _held.columns and not (_held.columns["answer_a"] > 0).any():
+                return None  # imported logs only: no answers to fit (nothing to check them against either)
             _held.features_refresh()
             found = _board_rows(_held, category_key, contender_ids)
             if found is None:
@@ -197,10 +204,12 @@ def answered_votes(
                 answer_a=empty,
                 answer_b=empty,
                 differences=np.zeros((0, len(STYLE_FEATURES))),
+                styled=np.zeros(0, dtype=bool),
                 group_a=empty,
                 group_b=empty,
             )
         groups = np.concatenate([_held.answer_groups, [-1]])  # row -1: unknown
+        unknown = np.full(len(board["answer_a"]), -1, dtype=np.int64)
         return AnsweredVotes(
             side_a=positions[0],
             side_b=positions[1],
@@ -208,6 +217,7 @@ def answered_votes(
             answer_a=board["answer_a"],
             answer_b=board["answer_b"],
             differences=board["differences"],
-            group_a=groups[_held.positions(board["answer_a"])],
-            group_b=groups[_held.positions(board["answer_b"])],
+            styled=board["styled"],
+            group_a=groups[_held.positions(board["answer_a"])] if with_groups else unknown,
+            group_b=groups[_held.positions(board["answer_b"])] if with_groups else unknown,
         )

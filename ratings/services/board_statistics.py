@@ -26,6 +26,20 @@ def rating_ridge() -> float:
     return float((algorithms.RATING_PER_LOG_STRENGTH / points) ** 2)
 
 
+def board_fit(
+    counts: algorithms.PairCounts, *, anchor_index: int | None, ridge: float
+) -> algorithms.RatingsResult:
+    """Bradley-Terry with its bootstrap and sandwich intervals, as the settings ask for."""
+    return algorithms.ratings_compute(
+        counts,
+        bootstrap_rounds=settings.ARENA_BOOTSTRAP_ROUNDS,
+        seed=settings.ARENA_BOOTSTRAP_SEED,
+        anchor_index=anchor_index,
+        anchor_rating=settings.ARENA_RATING_ANCHOR_VALUE,
+        ridge=ridge,
+    )
+
+
 @dataclass
 class StyleBoard:
     ratings: np.ndarray
@@ -69,7 +83,12 @@ def board_statistics(
         "method": "first-order influence, confirmed by refitting",
     }
     if settings.ARENA_STYLE_CONTROL or settings.ARENA_DECODING_ROUNDS:
-        votes = answered_votes(category_key=category_key, contender_ids=contender_ids, counts=counts)
+        votes = answered_votes(
+            category_key=category_key,
+            contender_ids=contender_ids,
+            counts=counts,
+            with_groups=settings.ARENA_DECODING_ROUNDS >= 2,
+        )
         if votes is not None and len(votes):
             if settings.ARENA_STYLE_CONTROL:
                 statistics.style = _style_board(
@@ -90,13 +109,7 @@ def board_statistics(
             if settings.ARENA_DECODING_ROUNDS >= 2:
                 _decoding(statistics, votes, counts, result, n)
     if settings.ARENA_RATING_PRIOR_POINTS > 0:
-        plain = algorithms.ratings_compute(
-            counts,
-            bootstrap_rounds=settings.ARENA_BOOTSTRAP_ROUNDS,
-            seed=settings.ARENA_BOOTSTRAP_SEED,
-            anchor_index=anchor_index,
-            anchor_rating=settings.ARENA_RATING_ANCHOR_VALUE,
-        )
+        plain = board_fit(counts, anchor_index=anchor_index, ridge=algorithms.DEFAULT_RIDGE)
         statistics.mle = (plain.ratings, plain.bootstrap_low, plain.bootstrap_high)
     return statistics
 

@@ -27,7 +27,7 @@ from battles.selectors import (
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, ContenderRating, RatingMatrix, RatingSnapshot, RatingsState
 from ratings.selectors import categories_with_counted_votes, snapshot_latest, vote_total_counted
-from ratings.services.board_statistics import BoardStatistics, board_statistics, rating_ridge
+from ratings.services.board_statistics import BoardStatistics, board_fit, board_statistics, rating_ridge
 from ratings.services.counters import pair_counts_load, pair_counts_lock, pair_counts_write
 from ratings.services.elo import elo_ratings, elo_rebuild
 from ratings.services.vote_log import votes_in_time_order
@@ -221,14 +221,7 @@ def ratings_refresh(*, category: Category | None = None, force: bool = False) ->
         elo = elo_ratings(vote_total=overall_total).get(key, {})
         fit_started = time.monotonic()
         anchor_index = _anchor_index(contender_ids)
-        result = algorithms.ratings_compute(
-            counts,
-            bootstrap_rounds=settings.ARENA_BOOTSTRAP_ROUNDS,
-            seed=settings.ARENA_BOOTSTRAP_SEED,
-            anchor_index=anchor_index,
-            anchor_rating=settings.ARENA_RATING_ANCHOR_VALUE,
-            ridge=rating_ridge(),
-        )
+        result = board_fit(counts, anchor_index=anchor_index, ridge=rating_ridge())
         fit_ms = round((time.monotonic() - fit_started) * 1000)
         extras_started = time.monotonic()
         extras = board_statistics(

@@ -232,3 +232,22 @@ def test_the_pool_does_not_count_battles_drawn_for_a_voter(settings):
     battle_draw(rng=random.Random(0), reserved_for=voter)
     report = battle_pool_refill(rng=random.Random(1))
     assert report.open_before == 0 and len(report.battles_created) == 2
+
+
+def test_a_retired_contender_is_never_drawn():
+    question = QuestionFactory()
+    kept = [OfflineContenderFactory() for _ in range(2)]
+    retired = OfflineContenderFactory(is_retired=True)
+    for contender in [*kept, retired]:
+        AnswerFactory(question=question, contender=contender)
+    drawable, weights = drawable_contenders()
+    assert {contender.pk for contender in drawable} == {contender.pk for contender in kept}
+    assert retired.pk not in weights
+    rng = random.Random(3)
+    drawn = [battle_draw(rng=rng) for _ in range(20)]
+    assert all(retired.pk not in (battle.contender_a_id, battle.contender_b_id) for battle in drawn)
+    # With two contenders left, retiring one leaves nothing to pair, and the reason says so.
+    kept[0].is_retired = True
+    kept[0].save()
+    with pytest.raises(NoBattleCanBeDrawn, match="1 active contender"):
+        drawable_contenders()
