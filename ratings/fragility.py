@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ratings.bootstrap import (
+    CHUNK_CELLS,
     FloatArray,
     IntArray,
     fit_rounds,
@@ -384,39 +385,41 @@ def _refit_gaps(
     preconditioner: FloatArray,
     tolerance: float,
 ) -> FloatArray:
-    """theta_upper - theta_lower refitted without the first `votes` votes of each trial's order, all
-    trials in one batch."""
+    """theta_upper - theta_lower refitted without the first `votes` votes of each trial's order: the
+    trials in batches of about CHUNK_CELLS cells (each batch's arrays built when it is fitted, so
+    memory stays near a few batches however many trials there are), spread over the bootstrap's
+    threads (numpy releases the GIL; the results do not depend on the split)."""
     rounds = len(trials)
-    trial_battles = np.repeat(battles[None], rounds, axis=0)
-    trial_scores = np.repeat(scores[None], rounds, axis=0)
-    for row, (index, votes) in enumerate(trials):
-        chosen, taken = searches[index].order.removal(votes)
-        first, second, score = kinds.first[chosen], kinds.second[chosen], kinds.score[chosen]
-        amount = taken.astype(np.float64)
-        np.subtract.at(trial_battles[row], (first, second), amount)
-        np.subtract.at(trial_battles[row], (second, first), amount)
-        np.subtract.at(trial_scores[row], first, score * amount)
-        np.subtract.at(trial_scores[row], second, (1.0 - score) * amount)
+    n = len(theta)
 
     def refit(part: slice) -> FloatArray:
+        batch = trials[part]
+        trial_battles = np.repeat(battles[None], len(batch), axis=0)
+        trial_scores = np.repeat(scores[None], len(batch), axis=0)
+        for row, (index, votes) in enumerate(batch):
+            chosen, taken = searches[index].order.removal(votes)
+            first, second, score = kinds.first[chosen], kinds.second[chosen], kinds.score[chosen]
+            amount = taken.astype(np.float64)
+            np.subtract.at(trial_battles[row], (first, second), amount)
+            np.subtract.at(trial_battles[row], (second, first), amount)
+            np.subtract.at(trial_scores[row], first, score * amount)
+            np.subtract.at(trial_scores[row], second, (1.0 - score) * amount)
         return fit_rounds(
             theta,
-            trial_battles[part],
-            trial_scores[part],
+            trial_battles,
+            trial_scores,
             ridge=fit.ridge,
             tolerance=tolerance,
             preconditioner=preconditioner,
         ).log_strengths
 
-    # The trials are independent: spread over the bootstrap's threads (numpy releases the GIL; the
-    # results do not depend on how they are split).
-    threads = min(workers_default(), max(1, rounds // REFITS_PER_THREAD))
-    size = -(-rounds // threads)
+    size = max(1, CHUNK_CELLS // max(1, n * n))
     parts = [slice(first, first + size) for first in range(0, rounds, size)]
-    if len(parts) == 1:
-        refitted = refit(parts[0])
+    threads = min(workers_default(), len(parts), max(1, rounds // REFITS_PER_THREAD))
+    if threads == 1:
+        refitted = np.concatenate([refit(part) for part in parts])
     else:
-        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             refitted = np.concatenate(list(pool.map(refit, parts)))
     pairs = np.array([index for index, _ in trials])
     rows = np.arange(rounds)
