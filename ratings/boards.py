@@ -12,18 +12,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ratings.intervals import ranks_from_intervals
+from ratings.fragility import rank_spread
 
 Row = TypeVar("Row")
 BOARDS = ("raw", "style")
-
-
-def _rank_range(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(best, worst) rank each interval allows: best is Chatbot Arena's rank; worst is one more than
-    the number of others whose interval reaches above this one's low end (ratings/fragility.py)."""
-    best = ranks_from_intervals(low, high)
-    above = (high[None, :] > low[:, None]).sum(axis=1) - 1  # minus the contender itself
-    return best, np.maximum(best, 1 + above)
 
 
 def board_rows(
@@ -56,7 +48,7 @@ def board_rows(
             continue  # nothing hidden: the ranks the refresh stored
         lows = np.asarray([get(row, low_name) for row in rated], dtype=float)
         highs = np.asarray([get(row, high_name) for row in rated], dtype=float)
-        best, worst = _rank_range(lows, highs)
+        best, worst = rank_spread(lows, highs)
         for row, first, last in zip(rated, best, worst, strict=True):
             put(row, f"{prefix}rank", int(first))
             put(row, f"{prefix}rank_worst", int(last))

@@ -41,6 +41,9 @@ class AnsweredVotes:
         return len(self.side_a)
 
     styled: np.ndarray  # the votes whose two answers' style features are known
+    # Whether some (question, contender) has two answers or more among those the votes held show:
+    # without that there is no decoding variance to measure.
+    several_samples: bool = False
 
 
 class _Held:
@@ -218,6 +221,8 @@ def answered_votes(
             answer_b=board["answer_b"],
             differences=board["differences"],
             styled=board["styled"],
+            several_samples=bool(len(_held.answer_groups))
+            and int(np.bincount(_held.answer_groups).max()) > 1,
             group_a=groups[_held.positions(board["answer_a"])] if with_groups else unknown,
             group_b=groups[_held.positions(board["answer_b"])] if with_groups else unknown,
         )

@@ -201,15 +201,6 @@ def sampling_figures(variance: DecodingVariance) -> tuple[np.ndarray, np.ndarray
     return variance.vote_half_width * np.sqrt(excess), excess / (1.0 + excess)
 
 
-def _several_samples(votes: AnsweredVotes) -> bool:
-    """Whether some (question, contender) shows two answers or more in the votes."""
-    groups = np.concatenate([votes.group_a, votes.group_b])
-    answers = np.concatenate([votes.answer_a, votes.answer_b])
-    known = groups >= 0
-    pairs = np.unique(np.stack([groups[known], answers[known]]), axis=1)
-    return bool(pairs.shape[1] and len(np.unique(pairs[0])) < pairs.shape[1])
-
-
 def _decoding(
     statistics: BoardStatistics,
     votes: AnsweredVotes,
@@ -219,7 +210,7 @@ def _decoding(
 ) -> None:
     """How much of each rating's uncertainty comes from sampling: over the votes with both answers."""
     known = (votes.group_a >= 0) & (votes.group_b >= 0)
-    if not known.any() or not _several_samples(votes):
+    if not known.any() or not votes.several_samples:
         return
     sampled = SampledVotes(
         side_a=votes.side_a[known],
