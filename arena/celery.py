@@ -68,6 +68,16 @@ def _schedule_periodic_tasks(sender: Celery, **_: object) -> None:
         categories=True,
     )
     every(3600, "ratings.tasks.ratings_history_thin_task", "thin the ratings history")
+    every(
+        settings.ARENA_JUDGE_SCHEDULE_INTERVAL_SECONDS,
+        "judges.tasks.verdicts_schedule_task",
+        "give the judges the battles they owe",
+    )
+    every(
+        settings.ARENA_JUDGE_BOARD_INTERVAL_SECONDS,
+        "judges.tasks.judge_board_refresh_task",
+        "refit the judge board",
+    )
     if settings.ARENA_INTEGRITY_ENABLED:
         every(
             settings.ARENA_INTEGRITY_SWEEP_SECONDS,

@@ -22,6 +22,8 @@ PERIODIC_TASKS = {
     "votes_tally_task": "ARENA_VOTES_TALLY_INTERVAL_SECONDS",
     "ratings_history_thin_task": None,  # hourly
     "integrity_sweep_task": "ARENA_INTEGRITY_SWEEP_SECONDS",
+    "verdicts_schedule_task": "ARENA_JUDGE_SCHEDULE_INTERVAL_SECONDS",
+    "judge_board_refresh_task": "ARENA_JUDGE_BOARD_INTERVAL_SECONDS",
 }
 # Periodic tasks scheduled only when their setting is on.
 _PERIODIC_WHEN = {"integrity_sweep_task": "ARENA_INTEGRITY_ENABLED"}

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "arena",
     "battles",
     "ratings",
+    "judges",
     "dashboard",
 ]
 
@@ -231,6 +232,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TASK_ROUTES = {
     "battles.tasks.answer_generate_task": {"queue": "generation"},
     "battles.tasks.contender_probe_task": {"queue": "generation"},
+    "judges.tasks.verdict_judge_task": {"queue": "generation"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -321,7 +323,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SORT_OPERATION_PARAMETERS": False,
-    "ENUM_NAME_OVERRIDES": {"OutcomeEnum": "battles.models.Vote.Outcome"},
+    "ENUM_NAME_OVERRIDES": {
+        "OutcomeEnum": "battles.models.Vote.Outcome",
+        "VotedBoardEnum": ["raw", "style"],
+        "JudgeBoardEnum": ["judge"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "arena.api.schema_with_errors",
@@ -476,6 +482,11 @@ ARENA_STYLE_CONTROL = env_bool("ARENA_STYLE_CONTROL", True)
 ARENA_FRAGILITY_MAX_VOTES = env_int("ARENA_FRAGILITY_MAX_VOTES", 1000, minimum=1)
 # Decoding variance: rounds of the bootstrap over answer samples within questions (0: not computed).
 ARENA_DECODING_ROUNDS = env_int("ARENA_DECODING_ROUNDS", 200, minimum=0)
+# LLM judges (judges/): how often battles to judge are looked for (and lost calls queued again), how
+# often the judge board is refitted, and how many wins a "much better" verdict counts as (Arena-Hard: 3).
+ARENA_JUDGE_SCHEDULE_INTERVAL_SECONDS = env_float("ARENA_JUDGE_SCHEDULE_INTERVAL_SECONDS", 15.0, minimum=1.0)
+ARENA_JUDGE_BOARD_INTERVAL_SECONDS = env_float("ARENA_JUDGE_BOARD_INTERVAL_SECONDS", 60.0, minimum=1.0)
+ARENA_JUDGE_STRONG_WIN_WEIGHT = env_int("ARENA_JUDGE_STRONG_WIN_WEIGHT", 3, minimum=1)
 ARENA_VOTER_COOKIE_NAME = "arena_voter"
 ARENA_VOTER_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 # Workers record a heartbeat this often (and touch ARENA_WORKER_HEARTBEAT_FILE, if set, for container

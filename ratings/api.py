@@ -8,7 +8,12 @@ from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import generics, permissions, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
@@ -27,6 +32,8 @@ from arena.api import (
 )
 from battles.models import Category
 from battles.selectors import category_by_code, contender_names_by_id, contenders_last_updated_at
+from judges.selectors import judge_board_latest, judge_snapshot_find, judge_snapshot_latest
+from judges.serializers import JudgeBoardSerializer, judge_board_data
 from ratings import selectors_exports as exports
 from ratings.models import RatingSnapshot
 from ratings.selectors import matrices_of_snapshot, snapshot_find, snapshot_latest, snapshots_of_board
@@ -53,11 +60,13 @@ snapshot_parameter = OpenApiParameter(
 board_parameter = OpenApiParameter(
     "board",
     OpenApiTypes.STR,
-    enum=["raw", "style"],
+    enum=["raw", "style", "judge"],
     description=(
         "raw (default): rows in the order of the Bradley–Terry rating; style: in the order of the "
         "style-controlled rating (answer length and markdown held constant; the coefficients are in "
-        "snapshot.parameters.style). Rows carry both ratings either way."
+        "snapshot.parameters.style). Rows carry both ratings either way. judge: the board fitted to the "
+        "LLM judges' verdicts, with each judge's agreement with the voters (a different body: "
+        "JudgeBoard; snapshot then names a judge board snapshot)."
     ),
 )
 retired_parameter = OpenApiParameter(
@@ -71,8 +80,10 @@ not_found = OpenApiResponse(response=OpenApiTypes.OBJECT, description="No such c
 def _board_view(request: Request) -> tuple[str, bool]:
     """The board asked for (raw or style) and whether retired contenders are shown."""
     board = text_parameter(request, "board") or "raw"
-    if board not in ("raw", "style"):
-        raise ApiError(400, "invalid", _("board must be raw or style, not %(board)r") % {"board": board})
+    if board not in ("raw", "style", "judge"):
+        raise ApiError(
+            400, "invalid", _("board must be raw, style or judge, not %(board)r") % {"board": board}
+        )
     retired = (text_parameter(request, "retired") or "false").lower()
     if retired not in ("true", "false", "1", "0"):
         raise ApiError(400, "invalid", _("retired must be true or false, not %(value)r") % {"value": retired})
@@ -132,14 +143,24 @@ class Leaderboard(APIView):
     @extend_schema(
         parameters=[category_parameter, snapshot_parameter, board_parameter, retired_parameter],
         responses={
-            200: LeaderboardSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="AnyBoard",
+                serializers={
+                    "raw": LeaderboardSerializer,
+                    "style": LeaderboardSerializer,
+                    "judge": JudgeBoardSerializer,
+                },
+                resource_type_field_name="board",
+            ),
             304: OpenApiResponse(description="Not modified."),
             404: not_found,
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        snapshot, category = _snapshot(request)
         board, with_retired = _board_view(request)
+        if board == "judge":
+            return _judge_board(request, with_retired=with_retired)
+        snapshot, category = _snapshot(request)
         if snapshot is None:
             return not_modified_or(
                 request,
@@ -153,6 +174,49 @@ class Leaderboard(APIView):
             last_modified=snapshot.created_at.timestamp(),
             build=lambda: Response(leaderboard_data(snapshot, board=board, with_retired=with_retired)),
         )
+
+
+def _judge_board(request: Request, *, with_retired: bool) -> HttpResponse:
+    raw = text_parameter(request, "snapshot")
+    if raw is None:
+        category = _category(request)
+        snapshot = judge_snapshot_latest(category=category)
+    else:
+        if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
+            raise ApiError(400, "invalid", _("snapshot must be a snapshot id"))
+        snapshot = judge_snapshot_find(snapshot_id=int(raw))
+        if snapshot is None:
+            raise ApiError(404, "not_found", _("no judge board snapshot %(id)s") % {"id": raw})
+        asked = _category(request) if text_parameter(request, "category") else None
+        if asked is not None and snapshot.category_id != asked.pk:
+            raise ApiError(
+                400,
+                "invalid",
+                _("snapshot %(id)s is not a snapshot of category %(code)r") % {"id": raw, "code": asked.code},
+            )
+        category = snapshot.category
+    renamed = contenders_last_updated_at()
+    etag = (
+        f"judge-{snapshot.pk}-{int(renamed.timestamp() * 1000) if renamed else 0}"
+        if snapshot
+        else "judge-board-empty"
+    )
+    return not_modified_or(
+        request,
+        etag=etag,
+        last_modified=snapshot.created_at.timestamp() if snapshot else None,
+        build=lambda: Response(
+            judge_board_data(
+                judge_board_latest(
+                    category=category,
+                    with_retired=with_retired,
+                    with_categories=category is None,
+                    snapshot=snapshot,
+                ),
+                category,
+            )
+        ),
+    )
 
 
 @extend_schema(parameters=[category_parameter])

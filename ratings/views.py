@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from battles.models import Category
 from battles.selectors import category_by_code
+from judges.selectors import judge_board_exists, judge_board_latest
 from ratings import plots
 from ratings.models import ContenderRating, RatingMatrix, RatingSnapshot
 from ratings.selectors import (
@@ -134,10 +135,12 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         return _bad_request(_("The order must be asc or desc, not “%(order)s”.") % {"order": order})
 
     board = request.GET.get("board", "raw")
-    if board not in ("raw", "style"):
-        return _bad_request(_("The board must be raw or style, not “%(board)s”.") % {"board": board})
+    if board not in ("raw", "style", "judge"):
+        return _bad_request(_("The board must be raw, style or judge, not “%(board)s”.") % {"board": board})
     with_retired = request.GET.get("retired", "") == "1"
     view = _View(category=category, sort=sort, order=order, board=board, retired=with_retired)
+    if board == "judge":
+        return _judge_board_page(request, boards, view)
 
     leaderboard = leaderboard_latest(category=category, board=board, with_retired=with_retired)
     style = board == "style" and any(row.style_rating is not None for row in leaderboard.rows)
@@ -154,28 +157,58 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "style": style,
         "with_retired": with_retired,
     }
-    if leaderboard.snapshot is not None:
-        context.update(_board_switches(leaderboard.retired_count, view))
+    with_judges = judge_board_exists()
+    if leaderboard.snapshot is not None or with_judges:
+        context.update(_board_switches(leaderboard.retired_count, view, with_judges=with_judges))
     if leaderboard.snapshot is not None and rows:
         context["any_preliminary"] = any(row.rating.preliminary for row in rows)
         context["any_sampling"] = any(row.rating.sampling_share is not None for row in rows)
         context["any_mle"] = any(row.rating.mle_rating is not None for row in rows)
-        labels = {
-            "length": _("Length"),
-            "headers": _("Headers"),
-            "lists": _("List items"),
-            "bold": _("Bold text"),
-        }
-        context["style_coefficients"] = [
-            {**item, "label": labels.get(str(item.get("name")), item.get("name"))}
-            for item in (leaderboard.snapshot.parameters.get("style") or {}).get("coefficients", [])
-        ]
+        context["style_coefficients"] = _style_labels(
+            (leaderboard.snapshot.parameters.get("style") or {}).get("coefficients", [])
+        )
         context["style_votes"] = (leaderboard.snapshot.parameters.get("style") or {}).get("votes", 0)
         context["preliminary_below"] = leaderboard.snapshot.parameters.get(
             "preliminary_below_votes", settings.ARENA_PRELIMINARY_VOTES
         )
         context.update(_plots(leaderboard.snapshot, rows, category))
     return render(request, "ratings/leaderboard.html", context)
+
+
+def _judge_board_page(request: HttpRequest, boards: list[Category], view: "_View") -> HttpResponse:
+    """The judge board tab: ratings from the LLM judges' verdicts and how each judge agrees with the
+    voters (judges/)."""
+    judge_board = judge_board_latest(
+        category=view.category, with_retired=view.retired, with_categories=view.category is None
+    )
+    context: dict[str, object] = {
+        "category": view.category,
+        "tabs": _tabs(boards, view),
+        "board": "judge",
+        "judge_board": judge_board,
+        "snapshot": judge_board.snapshot,
+        "with_retired": view.retired,
+        **_board_switches(judge_board.retired_count, view, with_judges=True),
+    }
+    if judge_board.snapshot is not None:
+        parameters = judge_board.snapshot.parameters
+        context["style_coefficients"] = _style_labels((parameters.get("style") or {}).get("coefficients", []))
+        context["preliminary_below"] = parameters.get(
+            "preliminary_below_votes", settings.ARENA_PRELIMINARY_VOTES
+        )
+        context["any_cold_start"] = any(row.is_cold_start for row in judge_board.rows)
+        context["any_style"] = any(row.style_rating is not None for row in judge_board.rows)
+    return render(request, "judges/board.html", context)
+
+
+def _style_labels(coefficients: list[dict[str, object]]) -> list[dict[str, object]]:
+    labels = {
+        "length": _("Length"),
+        "headers": _("Headers"),
+        "lists": _("List items"),
+        "bold": _("Bold text"),
+    }
+    return [{**item, "label": labels.get(str(item.get("name")), item.get("name"))} for item in coefficients]
 
 
 def _bad_request(message: str) -> HttpResponse:
@@ -222,12 +255,17 @@ class _View:
         return "?" + urlencode({key: value for key, value in parameters.items() if value})
 
 
-def _board_switches(retired_count: int, view: _View) -> dict[str, object]:
+def _board_switches(retired_count: int, view: _View, *, with_judges: bool) -> dict[str, object]:
     """The links between the raw and style-controlled boards, and to show or hide retired models."""
     return {
         "board_links": [
             Tab(label=_("As voted"), url=view.url(board="raw"), current=view.board == "raw"),
             Tab(label=_("Style controlled"), url=view.url(board="style"), current=view.board == "style"),
+            *(
+                [Tab(label=_("LLM judges"), url=view.url(board="judge"), current=view.board == "judge")]
+                if with_judges
+                else []
+            ),
         ],
         "retired_count": retired_count,
         "retired_toggle_url": view.url(retired=not view.retired),

@@ -40,7 +40,7 @@ def test_every_message_is_translated_and_none_is_fuzzy(tmp_path):
 def test_the_catalogue_has_every_string_of_the_code(tmp_path, settings, monkeypatch):
     # makemessages writes to the catalogue nearest the code it reads: run on a copy of the code and the
     # catalogue, so that the checkout's catalogue is left as it is.
-    for folder in ("arena", "battles", "ratings", "dashboard", "locale"):
+    for folder in ("arena", "battles", "ratings", "judges", "dashboard", "locale"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
     copy = tmp_path / "locale"
     settings.LOCALE_PATHS = [copy]

@@ -2,6 +2,7 @@
 
 `make run` starts it next to the web process. Four fake models answer the demo bank
 (bank.jsonl) with deliberately different quality, so votes produce a leaderboard with a clear order.
+A fifth, the demo judge `arbiter` (judge.py), compares two answers with the bank's reference answer.
 Standard library only: it must start instantly and must not need Django, a database or a GPU.
 
     python -m battles.demo.endpoint --host 127.0.0.1 --port 8001
@@ -31,9 +32,21 @@ from types import FrameType
 from typing import Any, Final, TypedDict
 from urllib.parse import urlsplit
 
+from battles.demo.judge import JUDGE_MARKERS as JUDGE_MARKERS  # re-exported: arena judge prompts use them
+from battles.demo.judge import (
+    JudgePromptError,
+    JudgeSettings,
+    judge_reply,
+    parse_judge_prompt,
+    similarity,
+)
+
 BANK_PATH: Final = Path(__file__).with_name("bank.jsonl")
 LATENCY_SCALE_ENV: Final = "ARENA_DEMO_LATENCY_SCALE"
 API_KEY_ENV: Final = "ARENA_DEMO_API_KEY"
+JUDGE_NOISE_ENV: Final = "ARENA_DEMO_JUDGE_NOISE"
+JUDGE_POSITION_BIAS_ENV: Final = "ARENA_DEMO_JUDGE_POSITION_BIAS"
+JUDGE_UNPARSEABLE_SHARE_ENV: Final = "ARENA_DEMO_JUDGE_UNPARSEABLE_SHARE"
 OWNED_BY: Final = "arena-demo"
 MAX_REQUEST_BYTES: Final = 4 * 1024 * 1024
 
@@ -54,9 +67,26 @@ DEMO_MODELS: Final[tuple[DemoModel, ...]] = tuple(
     )
 )
 MODEL_IDS: Final = tuple(model["model_id"] for model in DEMO_MODELS)
+# Served next to the contenders but not one of them: it judges their answers instead of answering.
+JUDGE_MODEL_ID: Final = "arbiter"
+DEMO_JUDGE: Final[DemoModel] = DemoModel(
+    model_id=JUDGE_MODEL_ID,
+    display_name="Demo Arbiter",
+    description=(
+        "Synthetic demo judge: prefers the answer closest to the prepared reference, "
+        "with a little noise and a settable position bias."
+    ),
+)
+SERVED_MODEL_IDS: Final = (*MODEL_IDS, JUDGE_MODEL_ID)
 
 # Slower for better answers, like real models, so the latency column of the arena is not flat.
-BASE_LATENCY_SECONDS: Final[Mapping[str, float]] = {"sage": 1.2, "brief": 0.4, "jumble": 0.7, "parrot": 0.2}
+BASE_LATENCY_SECONDS: Final[Mapping[str, float]] = {
+    "sage": 1.2,
+    "brief": 0.4,
+    "jumble": 0.7,
+    "parrot": 0.2,
+    JUDGE_MODEL_ID: 0.5,
+}
 
 _CJK_CLASS: Final = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_PATTERN: Final = re.compile(f"[{_CJK_CLASS}]")
@@ -146,14 +176,35 @@ def load_bank(path: Path = BANK_PATH) -> dict[str, BankEntry]:
     return bank
 
 
-def latency_scale_from_environment() -> float:
-    raw_value = os.environ.get(LATENCY_SCALE_ENV, "").strip()
+def _number_from_environment(
+    name: str, default: float, *, signed: bool = False, at_most: float = math.inf
+) -> float:
+    """A plain decimal number; anything else (words, exponents, nan, inf) is a ValueError naming it."""
+    raw_value = os.environ.get(name, "").strip()
     if not raw_value:
-        return 1.0
-    scale = float(raw_value) if re.fullmatch(r"\d+(\.\d*)?|\.\d+", raw_value) else math.nan
-    if not math.isfinite(scale):
-        raise ValueError(f"{LATENCY_SCALE_ENV} must be a non-negative number, got {raw_value!r}")
-    return scale
+        return default
+    sign = "[-+]?" if signed else ""
+    number = float(raw_value) if re.fullmatch(sign + r"(\d+(\.\d*)?|\.\d+)", raw_value) else math.nan
+    if not math.isfinite(number) or number > at_most:
+        kind = "a number" if signed else "a non-negative number"
+        limit = f" of at most {at_most:g}" if math.isfinite(at_most) else ""
+        raise ValueError(f"{name} must be {kind}{limit}, got {raw_value!r}")
+    return number
+
+
+def latency_scale_from_environment() -> float:
+    return _number_from_environment(LATENCY_SCALE_ENV, 1.0)
+
+
+def judge_settings_from_environment() -> JudgeSettings:
+    defaults = JudgeSettings()
+    return JudgeSettings(
+        noise=_number_from_environment(JUDGE_NOISE_ENV, defaults.noise),
+        position_bias=_number_from_environment(JUDGE_POSITION_BIAS_ENV, defaults.position_bias, signed=True),
+        unparseable_share=_number_from_environment(
+            JUDGE_UNPARSEABLE_SHARE_ENV, defaults.unparseable_share, at_most=1.0
+        ),
+    )
 
 
 def is_chinese(text: str) -> bool:
@@ -207,6 +258,30 @@ def answer_for(model_id: str, question: str, bank: Mapping[str, BankEntry], *, s
     if model_id == "jumble":
         return jumble(entry.reference_answer, question=question, seed=seed)
     return _PARROT_ANSWERS[entry.language].format(question=question)
+
+
+def _words(text: str) -> list[str]:
+    return [token for token in _TOKEN_PATTERN.findall(text) if not token.isspace()]
+
+
+def judge_answers(
+    prompt: str, bank: Mapping[str, BankEntry], *, seed: int | None, settings: JudgeSettings
+) -> str:
+    """The arbiter's reply to a judge prompt (the last user message); the same prompt, the same reply."""
+    try:
+        sections = parse_judge_prompt(prompt)
+    except JudgePromptError as error:
+        raise RequestError(400, "invalid_judge_prompt", str(error), param="messages") from None
+    entry = bank.get(sections.question)
+    # A question outside the bank has no prepared answer; the best stand-in is to stay on its topic.
+    reference_words = _words(entry.reference_answer if entry else sections.question)
+    return judge_reply(
+        similarity(_words(sections.answer_a), reference_words),
+        similarity(_words(sections.answer_b), reference_words),
+        chinese=is_chinese(sections.question),
+        settings=settings,
+        seed_text=f"{seed}\x00{prompt}",
+    )
 
 
 def _message_text(content: Any) -> str:
@@ -305,7 +380,9 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
                 raise RequestError(405, "method_not_allowed", f"use POST for {path}")
             self._chat_completions(raw_body)
         elif path == "/v1/models" and method == "GET":
-            models = [{"id": m, "object": "model", "created": 0, "owned_by": OWNED_BY} for m in MODEL_IDS]
+            models = [
+                {"id": m, "object": "model", "created": 0, "owned_by": OWNED_BY} for m in SERVED_MODEL_IDS
+            ]
             self._send_json(200, {"object": "list", "data": models})
         else:
             raise RequestError(404, "not_found", f"no such endpoint: {method} {path or '/'}")
@@ -331,7 +408,7 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
     def _chat_completions(self, raw_body: bytes) -> None:
         body = _parse_chat_request(raw_body)
         model_id: str = body["model"]
-        if model_id not in MODEL_IDS:
+        if model_id not in SERVED_MODEL_IDS:
             raise RequestError(404, "model_not_found", f"no model '{model_id}'", param="model")
         self._model_id = model_id
         messages: list[dict[str, Any]] = body["messages"]
@@ -340,9 +417,15 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
             raise RequestError(400, "invalid_messages", "'messages' has no user message", param="messages")
         try:
             latency_seconds = BASE_LATENCY_SECONDS[model_id] * latency_scale_from_environment()
+            judge_settings = judge_settings_from_environment() if model_id == JUDGE_MODEL_ID else None
         except ValueError as error:
             raise RequestError(500, "invalid_server_configuration", str(error)) from None
-        content = answer_for(model_id, user_texts[-1], self.server.bank, seed=body.get("seed"))
+        if judge_settings is not None:
+            content = judge_answers(
+                user_texts[-1], self.server.bank, seed=body.get("seed"), settings=judge_settings
+            )
+        else:
+            content = answer_for(model_id, user_texts[-1], self.server.bank, seed=body.get("seed"))
         prompt_tokens = sum(estimate_tokens(_message_text(m.get("content"))) for m in messages)
         completion_tokens = estimate_tokens(content)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
@@ -405,7 +488,9 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
 
 def make_server(host: str, port: int, *, log_requests: bool = True) -> DemoServer:
     """Bind (port 0 picks a free port) without serving; call serve_forever(), e.g. in a thread."""
-    latency_scale_from_environment()  # a typo in the variable should stop start-up, not every request
+    # A typo in a variable should stop start-up, not every request.
+    latency_scale_from_environment()
+    judge_settings_from_environment()
     return DemoServer(host, port, bank=load_bank(), log_requests=log_requests)
 
 
@@ -433,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serving_thread = threading.Thread(target=server.serve_forever, name="arena-demo-serve", daemon=True)
     serving_thread.start()
     address = f"http://{server.server_name}:{server.server_port}/v1"
-    sys.stderr.write(f"arena-demo: serving {', '.join(MODEL_IDS)} at {address}\n")
+    sys.stderr.write(f"arena-demo: serving {', '.join(SERVED_MODEL_IDS)} at {address}\n")
     # Poll rather than wait(): a signal handler that takes the Event's lock while the main thread
     # holds it would deadlock.
     while not stop_requested.is_set():

@@ -44,13 +44,20 @@ def _expand_environment(value: str, purpose: str) -> str:
 
 
 def chat_request_build(
-    *, contender: Contender, question: Question | None = None, seed: int | None = None, probe: bool = False
+    *,
+    contender: Contender,
+    question: Question | None = None,
+    seed: int | None = None,
+    probe: bool = False,
+    messages: list[dict[str, str]] | None = None,
 ) -> endpoints.ChatRequest:
-    """The request a contender's endpoint gets for a question (or a tiny probe request)."""
-    messages = []
-    if contender.system_prompt and not probe:
-        messages.append({"role": "system", "content": contender.system_prompt})
-    messages.append({"role": "user", "content": "Hi" if probe or question is None else question.text})
+    """The request a contender's endpoint gets for a question (or a tiny probe request); `messages`,
+    when given, replace the contender's system prompt and the question (a judge's prompt)."""
+    if messages is None:
+        messages = []
+        if contender.system_prompt and not probe:
+            messages.append({"role": "system", "content": contender.system_prompt})
+        messages.append({"role": "user", "content": "Hi" if probe or question is None else question.text})
     api_key = (
         _from_environment(contender.api_key_env, f"API key of {contender.name}")
         if contender.api_key_env

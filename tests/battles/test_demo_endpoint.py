@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from battles.demo import endpoint
-from battles.demo.endpoint import DEMO_MODELS, make_server
+from battles.demo.endpoint import DEMO_JUDGE, DEMO_MODELS, JUDGE_MARKERS, MODEL_IDS, make_server
+from battles.demo.judge import format_judge_sections, verdict_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BANK_PATH = PROJECT_ROOT / "battles" / "demo" / "bank.jsonl"
@@ -53,10 +54,19 @@ def reference_for(question: str) -> str:
     return reference
 
 
+JUDGE_ENVIRONMENT = (
+    "ARENA_DEMO_JUDGE_NOISE",
+    "ARENA_DEMO_JUDGE_POSITION_BIAS",
+    "ARENA_DEMO_JUDGE_UNPARSEABLE_SHARE",
+)
+
+
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
     monkeypatch.setenv("ARENA_DEMO_LATENCY_SCALE", "0")
     monkeypatch.delenv("ARENA_DEMO_API_KEY", raising=False)
+    for name in JUDGE_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
     server = make_server("127.0.0.1", 0, log_requests=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -79,7 +89,7 @@ def answer(client: httpx.Client, model: str, question: str, **extra: Any) -> str
     return content
 
 
-def test_models_list_names_the_four_demo_models(client: httpx.Client) -> None:
+def test_models_list_names_the_four_demo_models_and_the_judge(client: httpx.Client) -> None:
     response = client.get("/v1/models")
 
     assert response.status_code == 200
@@ -87,7 +97,7 @@ def test_models_list_names_the_four_demo_models(client: httpx.Client) -> None:
         "object": "list",
         "data": [
             {"id": model_id, "object": "model", "created": 0, "owned_by": "arena-demo"}
-            for model_id in ("sage", "brief", "jumble", "parrot")
+            for model_id in ("sage", "brief", "jumble", "parrot", "arbiter")
         ],
     }
 
@@ -231,6 +241,7 @@ def test_unknown_question_gets_a_generic_demo_answer_in_its_language(
         ("sage", "Write a Python function that returns the n-th Fibonacci number efficiently."),
         ("jumble", SKY_QUESTION),
         ("parrot", "no such question"),
+        ("arbiter", format_judge_sections(BAT_QUESTION, "The ball costs 5 cents.", "Ten cents.")),
     ],
 )
 def test_stream_assembles_to_the_same_content_and_ends_with_done(
@@ -356,6 +367,323 @@ def test_invalid_latency_scale_stops_start_up(monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.setenv("ARENA_DEMO_LATENCY_SCALE", invalid)
         with pytest.raises(ValueError, match="ARENA_DEMO_LATENCY_SCALE"):
             make_server("127.0.0.1", 0)
+
+
+ENGLISH_INSTRUCTIONS = "Compare the two answers to the question and give your verdict as [[A>B]] or similar."
+CHINESE_INSTRUCTIONS = "请比较下面两个回答，最后用 [[A>B]] 这样的格式给出结论。"
+ENGLISH_INTRO = "I compared both answers with the reference answer. "
+CHINESE_INTRO = "我把两个回答分别和参考答案作了比较。"
+
+
+@pytest.fixture
+def exact_judge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No noise and no position bias: the verdict follows the similarity to the reference alone."""
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_NOISE", "0")
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_POSITION_BIAS", "0")
+
+
+def judge_prompt(
+    question: str, answer_a: str, answer_b: str, instructions: str = ENGLISH_INSTRUCTIONS
+) -> str:
+    return f"{instructions}\n\n{format_judge_sections(question, answer_a, answer_b)}\n\nYour verdict:"
+
+
+def ask_judge(client: httpx.Client, prompt: str, **extra: Any) -> httpx.Response:
+    return ask(client, "arbiter", prompt, **extra)
+
+
+def verdict(client: httpx.Client, question: str, answer_a: str, answer_b: str, **extra: Any) -> str:
+    reply = answer(client, "arbiter", judge_prompt(question, answer_a, answer_b), **extra)
+    last_line = reply.splitlines()[-1]
+    assert re.fullmatch(r"\[\[(A>>B|A>B|A=B|B>A|B>>A)\]\]", last_line), reply
+    return last_line[2:-2]
+
+
+def test_demo_judge_is_served_apart_from_the_contenders() -> None:
+    assert DEMO_JUDGE == {
+        "model_id": "arbiter",
+        "display_name": "Demo Arbiter",
+        "description": (
+            "Synthetic demo judge: prefers the answer closest to the prepared reference, "
+            "with a little noise and a settable position bias."
+        ),
+    }
+    assert endpoint.JUDGE_MODEL_ID == "arbiter"
+    assert MODEL_IDS == ("sage", "brief", "jumble", "parrot")
+    assert endpoint.SERVED_MODEL_IDS == ("sage", "brief", "jumble", "parrot", "arbiter")
+    assert endpoint.BASE_LATENCY_SECONDS["arbiter"] == 0.5
+    assert dict(JUDGE_MARKERS) == {
+        "question": ("<|question|>", "<|end of question|>"),
+        "answer_a": ("<|answer A|>", "<|end of answer A|>"),
+        "answer_b": ("<|answer B|>", "<|end of answer B|>"),
+    }
+    assert format_judge_sections("Q?", "one", "two") == (
+        "<|question|>\nQ?\n<|end of question|>\n"
+        "<|answer A|>\none\n<|end of answer A|>\n"
+        "<|answer B|>\ntwo\n<|end of answer B|>"
+    )
+
+
+def test_judge_prefers_the_answer_closest_to_the_reference_in_either_position(
+    client: httpx.Client, exact_judge: None
+) -> None:
+    sage = answer(client, "sage", BAT_QUESTION)
+    parrot = answer(client, "parrot", BAT_QUESTION)
+
+    assert answer(client, "arbiter", judge_prompt(BAT_QUESTION, sage, parrot)) == (
+        f"{ENGLISH_INTRO}Answer A is much closer to the reference (1.00 vs 0.00).\n\n[[A>>B]]"
+    )
+    assert answer(client, "arbiter", judge_prompt(BAT_QUESTION, parrot, sage)) == (
+        f"{ENGLISH_INTRO}Answer B is much closer to the reference (0.00 vs 1.00).\n\n[[B>>A]]"
+    )
+
+
+def test_judge_answers_a_chinese_question_in_chinese_after_a_system_message(
+    client: httpx.Client, exact_judge: None
+) -> None:
+    brief = answer(client, "brief", SKY_QUESTION)
+    jumbled = answer(client, "jumble", SKY_QUESTION)
+    messages = [
+        {"role": "system", "content": "你是一位公正的评审。"},
+        {"role": "user", "content": judge_prompt(SKY_QUESTION, brief, jumbled, CHINESE_INSTRUCTIONS)},
+    ]
+
+    response = client.post("/v1/chat/completions", json={"model": "arbiter", "messages": messages})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "arbiter"
+    assert response.json()["choices"][0]["message"]["content"] == (
+        f"{CHINESE_INTRO}回答 A 更接近参考答案（0.71 对 0.46）。\n\n[[A>B]]"
+    )
+
+
+def test_judge_takes_the_question_itself_as_reference_outside_the_bank(
+    client: httpx.Client, exact_judge: None
+) -> None:
+    question = "What is the capital of Atlantis?"
+
+    reply = answer(client, "arbiter", judge_prompt(question, "I have no idea at all.", f"  {question}\n"))
+
+    assert reply == f"{ENGLISH_INTRO}Answer B is much closer to the reference (0.00 vs 1.00).\n\n[[B>>A]]"
+
+
+@pytest.mark.parametrize(
+    ("position_bias", "expected"),
+    [("0", "A=B"), ("0.01", "A=B"), ("0.1", "A>B"), ("0.5", "A>>B"), ("-0.1", "B>A"), ("-0.5", "B>>A")],
+)
+def test_position_bias_favours_the_answer_shown_first(
+    client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    exact_judge: None,
+    position_bias: str,
+    expected: str,
+) -> None:
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_POSITION_BIAS", position_bias)
+    brief = answer(client, "brief", BAT_QUESTION)
+
+    assert verdict(client, BAT_QUESTION, brief, brief) == expected
+
+
+def test_large_position_bias_makes_the_first_answer_win_in_both_orders(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch, exact_judge: None
+) -> None:
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_POSITION_BIAS", "0.5")
+    sage = answer(client, "sage", BAT_QUESTION)
+    brief = answer(client, "brief", BAT_QUESTION)
+
+    assert answer(client, "arbiter", judge_prompt(BAT_QUESTION, sage, brief)) == (
+        f"{ENGLISH_INTRO}Answer A is much closer to the reference (1.50 vs 0.69).\n\n[[A>>B]]"
+    )
+    # Without the bias sage wins by 0.31; with it, brief shown first wins by 0.19.
+    assert answer(client, "arbiter", judge_prompt(BAT_QUESTION, brief, sage)) == (
+        f"{ENGLISH_INTRO}Answer A is closer to the reference (1.19 vs 1.00).\n\n[[A>B]]"
+    )
+
+
+def test_same_request_gets_the_same_noisy_verdict(client: httpx.Client) -> None:
+    brief = answer(client, "brief", BAT_QUESTION)
+    jumbled = answer(client, "jumble", BAT_QUESTION)
+    prompt = judge_prompt(BAT_QUESTION, brief, jumbled)
+
+    first = answer(client, "arbiter", prompt, seed=7)
+
+    assert answer(client, "arbiter", prompt, seed=7) == first
+    assert answer(client, "arbiter", prompt, seed=8) != first  # the noise moves the scores shown
+    assert answer(client, "arbiter", prompt) == answer(client, "arbiter", prompt)
+    assert first.endswith("\n\n[[A>>B]]")
+
+
+def test_unparseable_share_one_replies_without_a_verdict(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_UNPARSEABLE_SHARE", "1")
+    sage = answer(client, "sage", BAT_QUESTION)
+
+    english = answer(client, "arbiter", judge_prompt(BAT_QUESTION, sage, "No idea."))
+    chinese = answer(client, "arbiter", judge_prompt(SKY_QUESTION, "不知道。", "也许是散射。"))
+
+    assert "[[" not in english and "[[" not in chinese
+    assert english == (
+        "Both answers have their merits and the question is subtle; I keep going back and forth "
+        "and would rather think about it a little longer."
+    )
+    assert chinese == "两个回答各有长处，这个问题也不简单，我反复比较，还想再斟酌一下。"
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_UNPARSEABLE_SHARE", "0")
+    assert answer(client, "arbiter", judge_prompt(BAT_QUESTION, sage, "No idea.")).endswith("[[A>>B]]")
+
+
+def test_judge_ranks_the_demo_models_over_the_whole_bank_in_both_orders(
+    client: httpx.Client, exact_judge: None
+) -> None:
+    pairs = [
+        ("sage", "brief"),
+        ("sage", "jumble"),
+        ("sage", "parrot"),
+        ("brief", "jumble"),
+        ("jumble", "parrot"),
+    ]
+    wins = dict.fromkeys(pairs, 0)
+    rows = read_bank()
+    for row in rows:
+        answers = {model_id: answer(client, model_id, row["text"]) for model_id in MODEL_IDS}
+        for better, worse in pairs:
+            first_shown = verdict(client, row["text"], answers[better], answers[worse])
+            second_shown = verdict(client, row["text"], answers[worse], answers[better])
+            wins[better, worse] += first_shown in {"A>B", "A>>B"} and second_shown in {"B>A", "B>>A"}
+
+    assert len(rows) == 32
+    # Every question, in both orders, on the bank as it is; 90% is the promise that survives edits to it.
+    assert {pair: count >= 0.9 * len(rows) for pair, count in wins.items()} == dict.fromkeys(pairs, True)
+    assert wins == dict.fromkeys(pairs, 32)
+
+
+ALL_MARKERS = (
+    "<|question|>, <|end of question|>, <|answer A|>, <|end of answer A|>, <|answer B|>, <|end of answer B|>"
+)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "missing"),
+    [
+        ("Which answer is better, A or B?", ALL_MARKERS),
+        (judge_prompt(BAT_QUESTION, "one", "two").replace("<|end of answer B|>", ""), "<|end of answer B|>"),
+        # A marker that is not on a line of its own does not count.
+        (
+            judge_prompt(BAT_QUESTION, "one", "two").replace("<|answer A|>\n", "<|answer A|> "),
+            "<|answer A|>",
+        ),
+    ],
+)
+def test_judge_prompt_without_a_marker_is_a_400(client: httpx.Client, prompt: str, missing: str) -> None:
+    message = expect_error(ask_judge(client, prompt), 400, "invalid_judge_prompt", "messages")
+
+    assert message == (
+        f"the judge prompt (the last user message) lacks the line(s) {missing}; "
+        f"it needs each of {ALL_MARKERS} once, on a line of its own, in this order"
+    )
+
+
+def test_judge_prompt_with_markers_repeated_or_out_of_order_is_a_400(client: httpx.Client) -> None:
+    repeated = judge_prompt(BAT_QUESTION, "one", "two") + "\n<|question|>"
+    swapped = format_judge_sections(BAT_QUESTION, "one", "two").replace("A|>", "C|>").replace("B|>", "A|>")
+    swapped = swapped.replace("C|>", "B|>")
+
+    repeated_message = expect_error(ask_judge(client, repeated), 400, "invalid_judge_prompt", "messages")
+    swapped_message = expect_error(ask_judge(client, swapped), 400, "invalid_judge_prompt", "messages")
+
+    assert "repeats the line(s) <|question|>;" in repeated_message
+    assert "has the markers out of order;" in swapped_message
+
+
+def test_judge_only_reads_the_last_user_message(client: httpx.Client, exact_judge: None) -> None:
+    messages = [
+        {"role": "user", "content": judge_prompt(BAT_QUESTION, "one", "two")},
+        {"role": "assistant", "content": "[[A=B]]"},
+        {"role": "user", "content": "And now?"},
+    ]
+    response = client.post("/v1/chat/completions", json={"model": "arbiter", "messages": messages})
+
+    expect_error(response, 400, "invalid_judge_prompt", "messages")
+
+
+@pytest.mark.parametrize(
+    ("difference", "expected"),
+    [
+        (0.0, "A=B"),
+        (0.0199, "A=B"),
+        (-0.0199, "A=B"),
+        (0.02, "A>B"),
+        (0.2499, "A>B"),
+        (0.25, "A>>B"),
+        (-0.02, "B>A"),
+        (-0.2499, "B>A"),
+        (-0.25, "B>>A"),
+    ],
+)
+def test_verdict_thresholds(difference: float, expected: str) -> None:
+    assert verdict_for(difference) == expected
+
+
+def test_similarity_is_one_for_the_reference_and_zero_for_unrelated_text() -> None:
+    reference = endpoint._words(reference_for(BAT_QUESTION))
+
+    assert endpoint.similarity(reference, reference) == 1.0
+    assert endpoint.similarity(endpoint._words("Paris."), endpoint._words("Paris.")) == 1.0
+    assert endpoint.similarity([], reference) == 0.0
+    assert (
+        endpoint.similarity(endpoint._words("Completely unrelated words about the weather."), reference)
+        == 0.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ARENA_DEMO_JUDGE_NOISE", "-0.1"),
+        ("ARENA_DEMO_JUDGE_NOISE", "loud"),
+        ("ARENA_DEMO_JUDGE_POSITION_BIAS", "inf"),
+        ("ARENA_DEMO_JUDGE_POSITION_BIAS", "0.1.2"),
+        ("ARENA_DEMO_JUDGE_UNPARSEABLE_SHARE", "1.5"),
+        ("ARENA_DEMO_JUDGE_UNPARSEABLE_SHARE", "nan"),
+    ],
+)
+def test_invalid_judge_setting_stops_start_up_and_fails_judge_requests(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValueError, match=f"^{name} must be .*, got '{re.escape(value)}'$"):
+        make_server("127.0.0.1", 0)
+    # Set after start-up, the server is already running: judge requests fail, the contenders still answer.
+    response = ask_judge(client, judge_prompt(BAT_QUESTION, "one", "two"))
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == (
+        "server_error",
+        "invalid_server_configuration",
+        None,
+    )
+    assert error["message"].startswith(f"{name} must be ")
+    assert answer(client, "sage", BAT_QUESTION) == reference_for(BAT_QUESTION)
+
+
+def test_negative_position_bias_is_a_valid_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARENA_DEMO_LATENCY_SCALE", "0")
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_POSITION_BIAS", "-0.2")
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_NOISE", "0.1")
+    monkeypatch.setenv("ARENA_DEMO_JUDGE_UNPARSEABLE_SHARE", "0.25")
+
+    assert endpoint.judge_settings_from_environment() == endpoint.JudgeSettings(0.1, -0.2, 0.25)
+    make_server("127.0.0.1", 0, log_requests=False).server_close()
+
+
+def test_judge_latency_is_simulated_and_scaled(client: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARENA_DEMO_LATENCY_SCALE", "0.4")
+
+    started = time.monotonic()
+    ask_judge(client, judge_prompt(BAT_QUESTION, "one", "two"))
+
+    assert time.monotonic() - started >= 0.2  # 0.5 s times 0.4
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

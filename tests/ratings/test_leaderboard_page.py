@@ -597,11 +597,12 @@ def test_query_count_is_pinned_for_twenty_contenders(django_assert_num_queries, 
         ratings_refresh(category=category, force=True)
     client = Client()
     # Boards with categories, the snapshot, its rows and contenders, its matrices, the history's
-    # snapshots and their ratings: six queries whatever the number of contenders.
-    with django_assert_num_queries(6):
+    # snapshots and their ratings, whether there is a judge board (for its tab): seven queries whatever
+    # the number of contenders.
+    with django_assert_num_queries(7):
         response = client.get("/leaderboard/?sort=votes&order=asc")
     assert len(board_table(response.content.decode())["rows"]) == 20
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = client.get("/leaderboard/?category=QA")
     assert len(board_table(response.content.decode())["rows"]) == 20
 

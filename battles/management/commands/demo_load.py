@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from battles.demo.endpoint import API_KEY_ENV, DEMO_MODELS
+from battles.demo.endpoint import API_KEY_ENV, DEMO_JUDGE, DEMO_MODELS
 from battles.models import Contender, Origin
 from battles.services.bank import bank_import_paths
 from battles.services.contenders import ContenderSettings, contender_save
@@ -48,3 +48,25 @@ class Command(BaseCommand):
                 fields |= {"model_id": model["model_id"], "description": model["description"]}
             _, created = contender_save(name=name, **fields)
             self.stdout.write(f"demo contender {name}: {'created' if created else 'updated'}")
+        self._judge(endpoint, update_only=update_only)
+
+    def _judge(self, endpoint: ContenderSettings, *, update_only: bool) -> None:
+        """The demo judge: an endpoint that is never drawn into battles (weight 0), judging every voted
+        battle and every ready one, so the judge board and its agreement with the voters show at once."""
+        from judges.services.judges import judge_save
+
+        name = DEMO_JUDGE["display_name"]
+        if update_only and not Contender.objects.filter(name=name).exists():
+            return
+        fields = endpoint.copy()
+        if not update_only:
+            fields |= {
+                "model_id": DEMO_JUDGE["model_id"],
+                "description": DEMO_JUDGE["description"],
+                "sampling_weight": 0.0,
+                "stream": False,
+            }
+        contender, created = contender_save(name=name, **fields)
+        if created:
+            judge_save(contender=contender, ready_share=1.0, daily_call_budget=20_000)
+        self.stdout.write(f"demo judge {name}: {'created' if created else 'updated'}")

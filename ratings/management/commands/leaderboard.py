@@ -4,6 +4,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from battles.selectors import category_by_code, category_codes
+from judges.selectors import judge_board_latest
+from judges.serializers import judge_board_data
 from ratings.selectors import leaderboard_as_dicts, leaderboard_latest
 
 
@@ -19,6 +21,12 @@ class Command(BaseCommand):
             help="The style-controlled board: ratings with answer length and markdown held constant.",
         )
         parser.add_argument("--retired", action="store_true", help="Show retired contenders too.")
+        parser.add_argument(
+            "--board",
+            choices=["raw", "style", "judge"],
+            help="raw (default), style (as --style), or judge: the board fitted to the LLM judges' "
+            "verdicts, with each judge's agreement with the voters.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         category = None
@@ -27,7 +35,11 @@ class Command(BaseCommand):
             if category is None:
                 codes = ", ".join(category_codes()) or "none yet"
                 raise CommandError(f"no category {options['category']!r} (categories: {codes})")
-        board = "style" if options["style"] else "raw"
+        board = options["board"] or ("style" if options["style"] else "raw")
+        if board == "judge":
+            self._judge_board(category, with_retired=options["retired"], as_json=options["json"])
+            return
+        options["style"] = board == "style"
         leaderboard = leaderboard_latest(category=category, board=board, with_retired=options["retired"])
         if options["json"]:
             self.stdout.write(json.dumps(leaderboard_as_dicts(leaderboard), ensure_ascii=False, indent=2))
@@ -75,3 +87,45 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {item['name']:<8} {item['value']:+.3f}  (95%: {item['low']:+.3f} to {item['high']:+.3f})"
             )
+
+    def _judge_board(self, category: Any, *, with_retired: bool, as_json: bool) -> None:
+        board = judge_board_latest(category=category, with_retired=with_retired, with_categories=True)
+        data = judge_board_data(board, category)
+        if as_json:
+            self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+            return
+        if board.snapshot is None:
+            self.stdout.write("No judge board yet: it is computed once a judge has judged battles.")
+            return
+        snapshot = board.snapshot
+        taken = f"{snapshot.created_at:%Y-%m-%d %H:%M:%S %Z}"
+        self.stdout.write(f"Judge board {snapshot.pk} of {taken}, {snapshot.verdict_count} verdicts")
+        width = max([len(row["name"]) for row in data["ratings"]] + [5])
+        self.stdout.write(
+            f"{'#':>3}  {'model':<{width}}  {'rating':>7}  {'95% interval':>13}  {'verdicts':>8}  "
+            f"{'human #':>7}"
+        )
+        for row in data["ratings"]:
+            interval = f"{row['low']:.0f}–{row['high']:.0f}"
+            human = "—" if row["human_rank"] is None else str(row["human_rank"])
+            mark = "  (judges only)" if row["cold_start"] else ""
+            self.stdout.write(
+                f"{row['rank']:>3}  {row['name']:<{width}}  {row['rating']:>7.1f}  {interval:>13}  "
+                f"{row['verdicts']:>8}  {human:>7}{mark}"
+            )
+        for item in data["agreement"]:
+            self.stdout.write(
+                f"{item['judge']}: {item['battles']} battles compared, agrees on "
+                f"{_share(item['agree_share'])}, kappa {_number(item['kappa'])}, Spearman "
+                f"{_number(item['spearman'])}, Kendall {_number(item['kendall'])}, flips "
+                f"{_share(item['flip_rate'])} when swapped, longer answer wins "
+                f"{_share(item['judge_longer_share'])} (voters {_share(item['human_longer_share'])})"
+            )
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
