@@ -487,6 +487,9 @@ ARENA_DECODING_ROUNDS = env_int("ARENA_DECODING_ROUNDS", 200, minimum=0)
 ARENA_JUDGE_SCHEDULE_INTERVAL_SECONDS = env_float("ARENA_JUDGE_SCHEDULE_INTERVAL_SECONDS", 15.0, minimum=1.0)
 ARENA_JUDGE_BOARD_INTERVAL_SECONDS = env_float("ARENA_JUDGE_BOARD_INTERVAL_SECONDS", 60.0, minimum=1.0)
 ARENA_JUDGE_STRONG_WIN_WEIGHT = env_int("ARENA_JUDGE_STRONG_WIN_WEIGHT", 3, minimum=1)
+# The judge board's weak prior, in rating points (0: off): on by default, so that a newcomer judged a
+# handful of times gets a sane rating and interval (judges/services/board.py).
+ARENA_JUDGE_RATING_PRIOR_POINTS = env_float("ARENA_JUDGE_RATING_PRIOR_POINTS", 200.0, minimum=0.0)
 ARENA_VOTER_COOKIE_NAME = "arena_voter"
 ARENA_VOTER_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 # Workers record a heartbeat this often (and touch ARENA_WORKER_HEARTBEAT_FILE, if set, for container

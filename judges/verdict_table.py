@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import connection
+from django.db.models import Count, Max, Sum
 
 # Column name → SQL, every one an integer (missing style features as -1).
 _COLUMNS = {
@@ -113,13 +114,14 @@ def _verdict_rows(after: datetime | None) -> dict[str, np.ndarray]:
 
 
 def _state() -> tuple[int, int, datetime | None]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), coalesce(sum(id), 0), max(finished_at) FROM judges_verdict "
-            "WHERE status = 'done'"
-        )
-        count, id_sum, finished_at = cursor.fetchone()
-    return int(count), int(id_sum), finished_at
+    """The done verdicts' count, sum of ids and newest finish (through the ORM: SQLite returns a raw
+    query's times as text)."""
+    from judges.models import Verdict
+
+    state = Verdict.objects.filter(status=Verdict.Status.DONE).aggregate(
+        count=Count("id"), id_sum=Sum("id"), finished_at=Max("finished_at")
+    )
+    return int(state["count"]), int(state["id_sum"] or 0), state["finished_at"]
 
 
 def verdicts_judged() -> dict[str, np.ndarray]:
@@ -132,12 +134,13 @@ def verdicts_judged() -> dict[str, np.ndarray]:
         held = _held if _held is not None and _held.database == database else None
     if held is None or held.count > count or held.finished_at is None:
         columns = _verdict_rows(None)
-    elif held.count == count and held.id_sum == id_sum:
+    elif (held.count, held.id_sum, held.finished_at) == (count, id_sum, finished_at):
         columns = held.columns
     else:
+        # What is read again replaces what was held under the same ids.
         new = _verdict_rows(held.finished_at - _OVERLAP)
-        fresh = ~np.isin(new["id"], held.columns["id"])
-        columns = {name: np.concatenate([held.columns[name], new[name][fresh]]) for name in _COLUMNS}
+        kept = ~np.isin(held.columns["id"], new["id"])
+        columns = {name: np.concatenate([held.columns[name][kept], new[name]]) for name in _COLUMNS}
     if len(columns["id"]) != count or int(columns["id"].sum()) != id_sum:
         columns = _verdict_rows(None)  # what was held no longer matches the table: read it all
         count, id_sum = len(columns["id"]), int(columns["id"].sum())

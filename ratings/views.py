@@ -198,6 +198,7 @@ def _judge_board_page(request: HttpRequest, boards: list[Category], view: "_View
         )
         context["any_cold_start"] = any(row.is_cold_start for row in judge_board.rows)
         context["any_style"] = any(row.style_rating is not None for row in judge_board.rows)
+        context["several_judges"] = len({item.get("judge_id") for item in judge_board.agreement}) > 1
     return render(request, "judges/board.html", context)
 
 

@@ -73,8 +73,8 @@ class JudgeSections:
 
 @dataclass(frozen=True)
 class JudgeSettings:
-    noise: float = 0.05  # standard deviation of the Gaussian noise added to each score
-    position_bias: float = 0.03  # added to answer A's score: A is shown first; may be negative
+    noise: float = 0.2  # standard deviation of the Gaussian noise added to each score
+    position_bias: float = 0.05  # added to answer A's score: A is shown first; may be negative
     unparseable_share: float = 0.0  # probability of a reply without a verdict
 
 

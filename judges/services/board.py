@@ -25,12 +25,24 @@ from ratings import algorithms
 from ratings.bradley_terry import bradley_terry
 from ratings.fragility import rank_spread
 from ratings.models import ContenderRating, RatingSnapshot
-from ratings.services.board_statistics import rating_ridge
 from ratings.style import STYLE_FEATURE_NAMES, StyleFit, style_bradley_terry, style_covariates
 
 logger = logging.getLogger(__name__)
 
 REFRESH_LOCK = "judge-board-refresh"
+
+
+def judge_ridge() -> float:
+    """The judge board's weak prior (ARENA_JUDGE_RATING_PRIOR_POINTS, a Gaussian of that spread on each
+    rating), as the fit's ridge. On by default, unlike the voters' board: the judge board exists to rate
+    newcomers from a handful of verdicts, which without it sit thousands of points out with a
+    collapsed interval whenever they win (or lose) every one; and it has no published board to match."""
+    points = settings.ARENA_JUDGE_RATING_PRIOR_POINTS
+    if points <= 0:
+        return algorithms.DEFAULT_RIDGE
+    return float((algorithms.RATING_PER_LOG_STRENGTH / points) ** 2)
+
+
 _FEATURES = ("length", "headers", "lists", "bold")
 
 
@@ -84,7 +96,7 @@ def board_fit(columns: dict[str, np.ndarray], mask: np.ndarray) -> BoardFit | No
         bootstrap_rounds=settings.ARENA_BOOTSTRAP_ROUNDS,
         seed=settings.ARENA_BOOTSTRAP_SEED,
         anchor_rating=settings.ARENA_RATING_ANCHOR_VALUE,
-        ridge=rating_ridge(),
+        ridge=judge_ridge(),
     )
     _, worst = rank_spread(result.bootstrap_low, result.bootstrap_high)
     verdicts = np.bincount(index_a, minlength=n) + np.bincount(index_b, minlength=n)
@@ -113,7 +125,7 @@ def _style_fit(columns: dict[str, np.ndarray], mask: np.ndarray, games: Games, n
             n,
             covariate_names=STYLE_FEATURE_NAMES,
             weights=games.weight[known],
-            ridge=rating_ridge(),
+            ridge=judge_ridge(),
             anchor_rating=settings.ARENA_RATING_ANCHOR_VALUE,
         )
     except (ValueError, np.linalg.LinAlgError) as error:
@@ -131,7 +143,7 @@ def _plain_ratings(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[int
         np.searchsorted(ids, side_b),
         strong_weight=settings.ARENA_JUDGE_STRONG_WIN_WEIGHT,
     )
-    fit = bradley_terry(pair_counts(games, len(ids)), ridge=rating_ridge())
+    fit = bradley_terry(pair_counts(games, len(ids)), ridge=judge_ridge())
     return {int(contender): float(rating) for contender, rating in zip(ids, fit.ratings, strict=True)}
 
 
@@ -236,6 +248,7 @@ def judge_board_refresh(
         "ties": "half a win each way",
         "bootstrap_rounds": settings.ARENA_BOOTSTRAP_ROUNDS,
         "bootstrap_seed": settings.ARENA_BOOTSTRAP_SEED,
+        "prior_points": settings.ARENA_JUDGE_RATING_PRIOR_POINTS or None,
         "human_snapshot_id": human_snapshot_id,
         "preliminary_below_votes": settings.ARENA_PRELIMINARY_VOTES,
         "agreement_ties": "a human tie or “both are bad” and a judge's tie (its two orders cancel) are "

@@ -477,7 +477,7 @@ README_IMPORT_AGAIN_TOTAL = (
     "contenders 0 new"
 )
 RENAMED_CONTENDERS = ALL_CONTENDERS - {"Plus-7B", "Plus-13B", "33B"}
-DEMO_CONTENDERS = {"Demo Sage", "Demo Brief", "Demo Jumble", "Demo Parrot"}
+DEMO_CONTENDERS = {"Demo Sage", "Demo Brief", "Demo Jumble", "Demo Parrot", "Demo Arbiter"}
 
 
 def test_the_readme_import_succeeds_on_an_arena_with_the_demo_loaded() -> None:
@@ -487,6 +487,7 @@ def test_the_readme_import_succeeds_on_an_arena_with_the_demo_loaded() -> None:
             f"demo contender {name}: created"
             for name in ["Demo Sage", "Demo Brief", "Demo Jumble", "Demo Parrot"]
         ],
+        "demo judge Demo Arbiter: created",
     ]
     assert readme_import() == README_IMPORT_AFTER_DEMO_LINES
     assert origins(Question) == {"demo": 32, "real": 251}

@@ -284,7 +284,7 @@ def test_the_judge_board_page_in_english(settings):
         "Voters' rank",
         "Voters' rating",
         "Verdicts",
-        "Wins / losses / ties",
+        "Games won / lost / tied",
     ]
     assert board["rows"][1:] == expected_board_cells(snapshot, "en")
     assert [row[1] for row in board["rows"][1:]] == ["Xenon", "Yttrium", "Zinc judges only"]
@@ -304,7 +304,7 @@ def test_the_judge_board_page_in_english(settings):
         ["Arbiter", "2", "50.0%", "0.00", "1.00", "1.00", "25.0%", "42.9%", "50.0% / 100.0%"],
     ]
     assert by_category["rows"][1:] == [
-        ["Knowledge", "Arbiter", "2", "50.0%", "0.00", "1.00", "1.00", "25.0%", "50.0% / 100.0%"]
+        ["Knowledge", "2", "50.0%", "0.00", "1.00", "1.00", "25.0%", "50.0% / 100.0%"]  # one judge: no column
     ]
     taken = timezone.localtime(snapshot.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     assert f"8 verdicts by LLM judges, updated {taken} UTC." in html

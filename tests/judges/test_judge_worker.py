@@ -4,6 +4,7 @@ values worked out by hand on this small set."""
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from scipy.optimize import minimize
 
@@ -197,7 +198,9 @@ def test_a_worker_judges_both_orders_and_the_board_and_agreement_match_hand_valu
 
 
 def _independent_fit(*, games, names):
-    """Bradley–Terry by scipy on the game list, ties as half a win each way, mean 1000 on the Elo scale."""
+    """Bradley–Terry by scipy on the game list, ties as half a win each way, the judge board's prior (a
+    Gaussian of ARENA_JUDGE_RATING_PRIOR_POINTS on each rating), mean 1000 on the Elo scale."""
+    ridge = (400 / np.log(10) / settings.ARENA_JUDGE_RATING_PRIOR_POINTS) ** 2
     index = {name: position for position, name in enumerate(names)}
 
     def negative_log_likelihood(theta):
@@ -206,7 +209,7 @@ def _independent_fit(*, games, names):
             difference = theta[index[first]] - theta[index[second]]
             win = 1 / (1 + np.exp(-difference))
             total -= (first_wins + ties / 2) * np.log(win) + (second_wins + ties / 2) * np.log(1 - win)
-        return total + 1e-6 / 2 * np.sum(theta**2)
+        return total + ridge / 2 * np.sum(theta**2)
 
     fitted = minimize(negative_log_likelihood, np.zeros(len(names)), method="BFGS", options={"gtol": 1e-10}).x
     fitted -= fitted.mean()
