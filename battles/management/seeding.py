@@ -264,6 +264,13 @@ def _battles_and_votes_seed(parameters: dict[str, Any]) -> None:
            ORDER BY p.number""",
         parameters,
     )
+    # The new battles' ids follow the sequence, which a flushed database (a test's) does not restart:
+    # draw n is the n-th id from the first new one, whatever the largest id before was.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(id) FROM battles_battle WHERE id > %s", [parameters["battles_before"]])
+        first_new = cursor.fetchone()[0]
+    if first_new is not None:
+        parameters["battles_before"] = first_new - 1
     # Strength falls evenly from position 0 to the last by 600 points: P(A wins) follows the Elo curve,
     # with 10 %% ties and 5 %% "both are bad".
     cast_at = "coalesce(b.voted_at, now() - make_interval(secs => %(voted)s + %(open)s + %(loose)s - p.number + 3600))"

@@ -27,6 +27,8 @@ from tests.fault_server import completion_body, json_reply
 from tests.workers import wait_until, worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# The board's benchmark runs first: seeding (battles.management.seeding) expects a database whose ids
+# start from the beginning.
 
 VERDICTS = 1500
 ENDPOINT_SECONDS = 1.0
@@ -60,59 +62,6 @@ def slow_judge() -> Iterator[str]:
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def test_bench_judge_verdicts_per_second(slow_judge):
-    contenders = [ContenderFactory() for _ in range(2)]
-    judge_contender = ContenderFactory(base_url=slow_judge, stream=False, max_concurrent_requests=1000)
-    judge, _ = judge_save(contender=judge_contender, daily_call_budget=100_000)
-    questions = QuestionFactory.create_batch(VERDICTS // 2)
-    with transaction.atomic():
-        answers = Answer.objects.bulk_create(
-            Answer(question=question, contender=contender, status=Answer.Status.DONE, text=f"Answer {n}")
-            for n, question in enumerate(questions)
-            for contender in contenders
-        )
-        battles = Battle.objects.bulk_create(
-            Battle(
-                question=question,
-                contender_a=contenders[0],
-                contender_b=contenders[1],
-                answer_a=answers[2 * n],
-                answer_b=answers[2 * n + 1],
-                status=Battle.Status.READY,
-            )
-            for n, question in enumerate(questions)
-        )
-        verdicts = Verdict.objects.bulk_create(
-            Verdict(
-                judge=judge,
-                battle=battle,
-                order=order,
-                contender_a=contenders[0],
-                contender_b=contenders[1],
-                answer_a_id=battle.answer_a_id,
-                answer_b_id=battle.answer_b_id,
-            )
-            for battle in battles
-            for order in (Verdict.Order.AS_SHOWN, Verdict.Order.SWAPPED)
-        )
-    with worker_process(queues="generation", concurrency=128) as worker:
-        cpu_before = _cpu_seconds(worker.process.pid)
-        started = time.monotonic()
-        for verdict in verdicts:
-            verdict_judge_task.delay(verdict.pk)
-        wait_until(
-            lambda: Verdict.objects.filter(status=Verdict.Status.DONE).count() == VERDICTS,
-            timeout_seconds=300,
-            interval_seconds=0.2,
-        )
-        elapsed = time.monotonic() - started
-        cpu = _cpu_seconds(worker.process.pid) - cpu_before
-    assert not Verdict.objects.exclude(status=Verdict.Status.DONE).exists()
-    assert set(Verdict.objects.values_list("score", flat=True)) == {1, -1}  # A>B, negated when swapped
-    report("judge_verdicts_per_second", VERDICTS / elapsed, "verdicts/s")
-    report("judge_worker_cpu_ms_per_verdict", cpu / VERDICTS * 1000, "ms")
 
 
 def _verdicts_seed(judge: Judge) -> None:
@@ -182,3 +131,56 @@ def test_bench_judge_board_refresh():
     report("judge_verdicts_read_seconds", statistics.median(reads), "s")
     report("judge_board_refresh_seconds", statistics.median(boards), "s")
     report("judge_boards_refresh_all_categories_seconds", statistics.median(everything), "s")
+
+
+def test_bench_judge_verdicts_per_second(slow_judge):
+    contenders = [ContenderFactory() for _ in range(2)]
+    judge_contender = ContenderFactory(base_url=slow_judge, stream=False, max_concurrent_requests=1000)
+    judge, _ = judge_save(contender=judge_contender, daily_call_budget=100_000)
+    questions = QuestionFactory.create_batch(VERDICTS // 2)
+    with transaction.atomic():
+        answers = Answer.objects.bulk_create(
+            Answer(question=question, contender=contender, status=Answer.Status.DONE, text=f"Answer {n}")
+            for n, question in enumerate(questions)
+            for contender in contenders
+        )
+        battles = Battle.objects.bulk_create(
+            Battle(
+                question=question,
+                contender_a=contenders[0],
+                contender_b=contenders[1],
+                answer_a=answers[2 * n],
+                answer_b=answers[2 * n + 1],
+                status=Battle.Status.READY,
+            )
+            for n, question in enumerate(questions)
+        )
+        verdicts = Verdict.objects.bulk_create(
+            Verdict(
+                judge=judge,
+                battle=battle,
+                order=order,
+                contender_a=contenders[0],
+                contender_b=contenders[1],
+                answer_a_id=battle.answer_a_id,
+                answer_b_id=battle.answer_b_id,
+            )
+            for battle in battles
+            for order in (Verdict.Order.AS_SHOWN, Verdict.Order.SWAPPED)
+        )
+    with worker_process(queues="generation", concurrency=128) as worker:
+        cpu_before = _cpu_seconds(worker.process.pid)
+        started = time.monotonic()
+        for verdict in verdicts:
+            verdict_judge_task.delay(verdict.pk)
+        wait_until(
+            lambda: Verdict.objects.filter(status=Verdict.Status.DONE).count() == VERDICTS,
+            timeout_seconds=300,
+            interval_seconds=0.2,
+        )
+        elapsed = time.monotonic() - started
+        cpu = _cpu_seconds(worker.process.pid) - cpu_before
+    assert not Verdict.objects.exclude(status=Verdict.Status.DONE).exists()
+    assert set(Verdict.objects.values_list("score", flat=True)) == {1, -1}  # A>B, negated when swapped
+    report("judge_verdicts_per_second", VERDICTS / elapsed, "verdicts/s")
+    report("judge_worker_cpu_ms_per_verdict", cpu / VERDICTS * 1000, "ms")

@@ -5,7 +5,8 @@ from collections.abc import Callable
 
 def report(name: str, value: float, unit: str) -> None:
     """One figure, in the form BENCHMARKS.md quotes: BENCH <name> <value> <unit>."""
-    print(f"BENCH {name} {value:.3f} {unit}", flush=True)
+    # On a line of its own even when pytest has just printed a progress dot.
+    print(f"\nBENCH {name} {value:.3f} {unit}", flush=True)
 
 
 def median_seconds(action: Callable[[], object], *, runs: int = 5) -> float:
