@@ -396,6 +396,9 @@ if ARENA_PAIRING_EXPLORATION > 1.0 or ARENA_PAIRING_FLOOR_SHARE > 1.0:
     raise ImproperlyConfigured(f"{_name}={globals()[_name]} is above the maximum of 1 (a share of draws).")
 ARENA_PAIRING_PAIR_FLOOR = env_int("ARENA_PAIRING_PAIR_FLOOR", 5, minimum=0)
 ARENA_PAIRING_QUESTION_FLOOR = env_int("ARENA_PAIRING_QUESTION_FLOOR", 3, minimum=0)
+# Adaptive pairing takes the LLM judges' board as the prior of contenders the voters have not settled
+# (a newcomer is paired near where the judges put it).
+ARENA_PAIRING_JUDGE_PRIOR = env_bool("ARENA_PAIRING_JUDGE_PRIOR", True)
 # The sweeper: lost answers back to the queue, battles whose answers never came retired.
 ARENA_SWEEP_INTERVAL_SECONDS = env_float("ARENA_SWEEP_INTERVAL_SECONDS", 30.0, minimum=1.0)
 ARENA_BATTLE_GENERATING_TIMEOUT_SECONDS = env_float(

@@ -292,6 +292,48 @@ def _board_filled(ratings: FloatArray, standard_errors: FloatArray) -> tuple[Flo
     return ratings, np.clip(errors, 0.0, STANDARD_ERROR_CAP_POINTS)
 
 
+def with_judge_prior(
+    ratings: FloatArray,
+    standard_errors: FloatArray,
+    votes: npt.ArrayLike,
+    judge_ratings: FloatArray,
+    judge_errors: FloatArray,
+    *,
+    settled_votes: int,
+) -> tuple[FloatArray, FloatArray]:
+    """The voters' board with the judges' as a prior for contenders the voters have not settled yet
+    (fewer than `settled_votes` votes): a contender not on the voters' board takes the judges' rating,
+    one with a few votes the precision-weighted mean of the two. The judges' board is put on the
+    voters' scale by the median difference over the contenders settled on both, and its standard
+    errors widened by how far the two boards disagree there (root mean square of the residuals); with
+    fewer than two such contenders nothing changes. NaN: not on a board."""
+    ratings = np.asarray(ratings, dtype=np.float64).copy()
+    errors = np.asarray(standard_errors, dtype=np.float64).copy()
+    counts = np.asarray(votes, dtype=np.float64)
+    judged = np.isfinite(judge_ratings) & np.isfinite(judge_errors)
+    settled = np.isfinite(ratings) & (counts >= settled_votes)
+    common = settled & judged
+    if common.sum() < 2:
+        return ratings, errors
+    offset = float(np.median(ratings[common] - judge_ratings[common]))
+    residuals = ratings[common] - (judge_ratings[common] + offset)
+    spread = float(np.sqrt(np.mean(residuals**2)))
+    prior = judge_ratings + offset
+    prior_errors = np.sqrt(judge_errors**2 + spread**2)
+    unsettled = judged & ~settled
+    absent = unsettled & ~np.isfinite(ratings)
+    ratings[absent], errors[absent] = prior[absent], prior_errors[absent]
+    blend = (
+        unsettled & np.isfinite(ratings) & ~absent & np.isfinite(errors) & (errors > 0) & (prior_errors > 0)
+    )
+    voters_weight, judges_weight = 1 / errors[blend] ** 2, 1 / prior_errors[blend] ** 2
+    ratings[blend] = (ratings[blend] * voters_weight + prior[blend] * judges_weight) / (
+        voters_weight + judges_weight
+    )
+    errors[blend] = 1 / np.sqrt(voters_weight + judges_weight)
+    return ratings, errors
+
+
 def _normalised(values: FloatArray) -> FloatArray:
     total = values.sum()
     return values / total if total > 0 else np.zeros_like(values)

@@ -33,6 +33,20 @@ def judge_snapshot_latest(*, category: Category | None = None) -> JudgeSnapshot 
     )
 
 
+def judge_ratings_latest() -> dict[int, tuple[float, float]]:
+    """The newest all-categories judge board: per contender, its rating and the standard error its
+    95% interval implies."""
+    snapshot = JudgeSnapshot.objects.filter(category__isnull=True).order_by("-created_at", "-id").first()
+    if snapshot is None:
+        return {}
+    return {
+        contender_id: (rating, (high - low) / (2 * 1.959963984540054))
+        for contender_id, rating, low, high in snapshot.ratings.values_list(
+            "contender_id", "rating", "low", "high"
+        )
+    }
+
+
 def judge_board_exists() -> bool:
     return JudgeSnapshot.objects.exists()
 

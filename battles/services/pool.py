@@ -194,12 +194,16 @@ def _pairing_plan_make(
     place = {contender_id: index for index, contender_id in enumerate(ids)}
     ratings = np.full(len(ids), np.nan)
     errors = np.full(len(ids), np.nan)
+    counts = np.zeros(len(ids), dtype=np.int64)
     for row in leaderboard_row_values(
-        snapshot=snapshot, fields=["bt_rating", "sandwich_low", "sandwich_high"]
+        snapshot=snapshot, fields=["bt_rating", "sandwich_low", "sandwich_high", "votes"]
     ):
         if (index := place.get(row["contender_id"])) is not None:
             ratings[index] = row["bt_rating"]
             errors[index] = (row["sandwich_high"] - row["sandwich_low"]) / (2 * pairing.Z_95)
+            counts[index] = row["votes"]
+    if settings.ARENA_PAIRING_JUDGE_PRIOR:
+        ratings, errors = _judge_prior(ids, ratings, errors, counts)
     board_place = {contender_id: index for index, contender_id in enumerate(board_ids)}
     on_board = [(index, board_place[pk]) for index, pk in enumerate(ids) if pk in board_place]
     votes = np.zeros((len(ids), len(ids)), dtype=np.int64)
@@ -219,6 +223,23 @@ def _pairing_plan_make(
         question_votes=_question_votes() if config.question_floor > 0 else {},
         question_floor=config.question_floor,
         snapshot_id=snapshot.pk,
+    )
+
+
+def _judge_prior(
+    ids: list[int], ratings: np.ndarray, errors: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The LLM judges' board as the prior of contenders the voters have not settled (judges/): a
+    newcomer is paired near where the judges put it, not at the board's mean."""
+    from judges.selectors import judge_ratings_latest
+
+    judged = judge_ratings_latest()
+    if not judged:
+        return ratings, errors
+    judge_ratings = np.array([judged.get(pk, (np.nan, np.nan))[0] for pk in ids], dtype=np.float64)
+    judge_errors = np.array([judged.get(pk, (np.nan, np.nan))[1] for pk in ids], dtype=np.float64)
+    return pairing.with_judge_prior(
+        ratings, errors, counts, judge_ratings, judge_errors, settled_votes=settings.ARENA_PRELIMINARY_VOTES
     )
 
 

@@ -416,3 +416,78 @@ def test_staff_see_the_policy_its_shares_and_the_pairs_it_favours(django_user_mo
     assert not weighted.from_board
     assert Client().get("/admin/dashboard/").status_code == 302
     assert not Battle.objects.exists()
+
+
+def test_the_judges_board_is_the_prior_of_contenders_the_voters_have_not_settled():
+    """Four settled contenders on both boards (the judges' 100 points lower, give or take 10), one
+    newcomer only the judges rated, one with 3 votes: the newcomer goes where the judges put it (on the
+    voters' scale), the one with few votes to the precision-weighted mean; settled ones do not move."""
+    ratings = np.array([1200.0, 1100.0, 1000.0, 900.0, np.nan, 1050.0])
+    errors = np.array([10.0, 10.0, 10.0, 10.0, np.nan, 80.0])
+    votes = np.array([500, 500, 500, 500, 0, 3])
+    judge_ratings = np.array([1110.0, 990.0, 900.0, 810.0, 1160.0, 850.0])
+    judge_errors = np.array([5.0, 5.0, 5.0, 5.0, 30.0, 40.0])
+    blended, blended_errors = pairing.with_judge_prior(
+        ratings, errors, votes, judge_ratings, judge_errors, settled_votes=100
+    )
+    # Differences voters − judges: 90, 110, 100, 90 → median 95; residuals −5, 15, −5, 5 around it.
+    residuals = np.array([90.0, 110.0, 100.0, 90.0]) - 95.0
+    spread = np.sqrt(np.mean(residuals**2))
+    assert spread == pytest.approx(np.sqrt((25 + 225 + 25 + 25) / 4))
+    assert blended[:4].tolist() == ratings[:4].tolist() and blended_errors[:4].tolist() == errors[:4].tolist()
+    assert blended[4] == pytest.approx(1160.0 + 95.0)
+    assert blended_errors[4] == pytest.approx(np.sqrt(30.0**2 + spread**2))
+    prior, prior_error = 850.0 + 95.0, np.sqrt(40.0**2 + spread**2)
+    weight_voters, weight_judges = 1 / 80.0**2, 1 / prior_error**2
+    assert blended[5] == pytest.approx(
+        (1050.0 * weight_voters + prior * weight_judges) / (weight_voters + weight_judges)
+    )
+    assert blended_errors[5] == pytest.approx(1 / np.sqrt(weight_voters + weight_judges))
+    # Fewer than two contenders settled on both boards: the judges' scale is unknown, nothing moves.
+    alone, alone_errors = pairing.with_judge_prior(
+        ratings, errors, np.array([500, 0, 0, 0, 0, 3]), judge_ratings, judge_errors, settled_votes=100
+    )
+    assert np.array_equal(alone, ratings, equal_nan=True) and np.array_equal(
+        alone_errors, errors, equal_nan=True
+    )
+
+
+@pytest.mark.django_db
+def test_a_newcomer_is_paired_near_where_the_judges_put_it(settings, fresh_plans):
+    """A newcomer the voters have not seen: without the judges it sits at the board's mean and is paired
+    evenly; with a judge board that puts it next to the top contender, its pair with the top gets most
+    of the draws and its pair with the bottom only what the floor and exploration give."""
+    from judges.models import JudgeRating, JudgeSnapshot
+
+    settings.ARENA_PAIRING_QUESTION_FLOOR = 0
+    settings.ARENA_PRELIMINARY_VOTES = 100
+    QuestionFactory.create_batch(3)
+    bottom, low, high, top, newcomer = ContenderFactory.create_batch(5)
+    settled = [bottom, low, high, top]
+    board_make(
+        settled, ratings=[700, 900, 1100, 1300], errors=[10, 10, 10, 10], votes=votes_everywhere(4, 300)
+    )
+    contenders, weights = drawable_contenders()
+
+    def newcomer_pairs() -> tuple[float, float]:
+        pool._plan_kept.clear()
+        plan = pairing_plan(contenders=contenders, weights=weights)
+        assert plan is not None
+        with_top = plan.distribution.probability_of(newcomer.pk, top.pk)
+        with_bottom = plan.distribution.probability_of(newcomer.pk, bottom.pk)
+        return with_top, with_bottom
+
+    before_top, before_bottom = newcomer_pairs()
+    assert before_top == pytest.approx(before_bottom, rel=0.05)  # at the mean: evenly between them
+    judged = JudgeSnapshot.objects.create(verdict_count=100)
+    for contender, rating in zip([*settled, newcomer], [600, 800, 1000, 1200, 1190], strict=True):
+        JudgeRating.objects.create(
+            snapshot=judged, contender=contender, rating=rating, low=rating - 20, high=rating + 20,
+            rank=1, rank_worst=1, verdicts=20, wins=10, losses=10, ties=0,
+        )  # fmt: skip
+    after_top, after_bottom = newcomer_pairs()
+    # The bottom pair keeps what the coverage floor and exploration give every new pair, no more.
+    assert after_top > 3 * before_top and after_top > 5 * after_bottom
+    assert after_bottom < before_bottom
+    settings.ARENA_PAIRING_JUDGE_PRIOR = False
+    assert newcomer_pairs() == pytest.approx((before_top, before_bottom))
