@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from battles.models import IntegritySweep
 from battles.services.integrity import ExcludedShare
 from dashboard.selectors import ContenderHealth, PoolState
+from dashboard.selectors_judges import JudgeHealth
 from dashboard.selectors_votes import VotesOverview
 
 CRITICAL, WARNING = "critical", "warning"
@@ -268,3 +269,43 @@ def coverage_alerts(unbattled: dict[str, Any]) -> list[Alert]:
 
 def alerts_sorted(alerts: list[Alert]) -> list[Alert]:
     return sorted(alerts, key=lambda alert: alert.level != CRITICAL)
+
+
+def judge_alerts(judges: list[JudgeHealth]) -> list[Alert]:
+    """Judges whose day's calls are spent, or whose replies too often hold no verdict."""
+    from dashboard.selectors_judges import UNPARSEABLE_ALERT_SHARE
+
+    alerts = []
+    for judge in judges:
+        if not judge.is_active:
+            continue
+        link = reverse("admin:judges_judge_change", args=[judge.id])
+        if judge.budget_spent and judge.waiting:
+            alerts.append(
+                Alert(
+                    WARNING,
+                    ngettext(
+                        "%(name)s has spent its %(budget)s calls for today; %(count)s verdict waits for "
+                        "tomorrow (UTC). Raise its budget to judge it sooner.",
+                        "%(name)s has spent its %(budget)s calls for today; %(count)s verdicts wait for "
+                        "tomorrow (UTC). Raise its budget to judge them sooner.",
+                        judge.waiting,
+                    )
+                    % {"name": judge.name, "budget": judge.daily_call_budget, "count": judge.waiting},
+                    link,
+                )
+            )
+        share = judge.unparseable_share
+        if share is not None and share > UNPARSEABLE_ALERT_SHARE and judge.finished >= 20:
+            alerts.append(
+                Alert(
+                    WARNING,
+                    _(
+                        "%(share)d%% of %(name)s's verdicts of the last day were unparseable: its replies "
+                        "do not end with a verdict such as [[A>B]]. Check its prompt and its maximum tokens."
+                    )
+                    % {"share": round(share * 100), "name": judge.name},
+                    _admin_list("judges_verdict", status__exact="unparseable", judge__id__exact=judge.id),
+                )
+            )
+    return alerts

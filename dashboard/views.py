@@ -20,7 +20,14 @@ from battles.services.contenders import contender_pause, contender_resume
 from battles.services.exclusions import EXCLUSION_REASONS, flagged_votes_decide
 from battles.services.health import contender_probe, probe_message
 from battles.services.integrity import excluded_share_by_hour, excluded_share_last_hour
-from dashboard import alerts, selectors, selectors_integrity, selectors_pairing, selectors_votes
+from dashboard import (
+    alerts,
+    selectors,
+    selectors_integrity,
+    selectors_judges,
+    selectors_pairing,
+    selectors_votes,
+)
 from ratings.selectors import vote_total_counted
 
 
@@ -36,6 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     lag = selectors.snapshot_lag(now=now)
     unbattled = selectors.unbattled()
     votes = selectors_votes.votes_overview(now=now)
+    judges = selectors_judges.judges_health(now=now)
     found = (
         alerts.process_alerts(report)
         + alerts.pool_alerts(pool, ready=ready)
@@ -44,6 +52,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         + alerts.rejection_alerts(votes)
         + alerts.coverage_alerts(unbattled)
         + alerts.integrity_alerts(excluded_share_last_hour(now=now), selectors_integrity.last_sweep())
+        + alerts.judge_alerts(judges)
     )
     context = {
         **admin.site.each_context(request),
@@ -63,6 +72,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "coverage": selectors_votes.coverage(now=now),
         "few_pair_votes": settings.ARENA_DASHBOARD_FEW_PAIR_VOTES,
         "pairing": selectors_pairing.pairing_overview(),
+        "judges": judges,
     }
     return TemplateResponse(request, "dashboard/index.html", context)
 
