@@ -10,9 +10,25 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from arena.admin_site import RecordAdmin
+from battles.models import Contender
 from judges.models import Judge, JudgeDay, JudgePrompt, Verdict
 from judges.prompts import template_problems
 from judges.services.judges import judge_prompt_create, judge_save, judges_set_active
+
+
+class JudgeForm(forms.ModelForm):
+    class Meta:
+        model = Judge
+        fields = ["contender", "is_active", "judges_voted", "ready_share", "daily_call_budget"]
+
+    def clean_contender(self) -> Contender:
+        contender: Contender = self.cleaned_data["contender"]
+        if contender.kind != Contender.Kind.ENDPOINT:
+            raise ValidationError(
+                _("%(name)s has no endpoint to call: only endpoint contenders can judge.")
+                % {"name": contender.name}
+            )
+        return contender
 
 
 @admin.register(Judge)
@@ -26,6 +42,7 @@ class JudgeAdmin(admin.ModelAdmin):
         "calls_today",
     ]
     list_filter = ["is_active"]
+    form = JudgeForm
     autocomplete_fields = ["contender"]
     readonly_fields = ["scheduled_through_vote_id", "created_at"]
     actions = ["pause", "resume"]
@@ -60,6 +77,10 @@ class JudgePromptForm(forms.ModelForm):
     class Meta:
         model = JudgePrompt
         fields = ["language", "system_text", "template", "note"]
+        widgets = {
+            "system_text": forms.Textarea(attrs={"rows": 4, "cols": 100}),
+            "template": forms.Textarea(attrs={"rows": 24, "cols": 100}),
+        }
 
     def clean_template(self) -> str:
         template: str = self.cleaned_data["template"]

@@ -305,3 +305,29 @@ def test_a_saved_version_cannot_be_changed(staff):
     refused = staff.post(url, {"language": "en", "system_text": "", "template": TEMPLATE, "note": "edited"})
     assert refused.status_code == 403
     assert list(JudgePrompt.objects.order_by("pk").values()) == before
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_an_offline_contender_as_judge(admin_client):
+    from battles.models import Contender
+    from judges.models import Judge
+    from tests.factories import OfflineContenderFactory
+
+    offline = OfflineContenderFactory(name="Imported answers")
+    admin_client.cookies["arena_language"] = "en"
+    response = admin_client.post(
+        "/admin/judges/judge/add/",
+        {
+            "contender": offline.pk,
+            "is_active": "on",
+            "judges_voted": "on",
+            "ready_share": "0",
+            "daily_call_budget": "100",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert (
+        "Imported answers has no endpoint to call: only endpoint contenders can judge."
+        in response.content.decode()
+    )
+    assert not Judge.objects.exists() and Contender.objects.count() == 1
