@@ -12,6 +12,8 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -60,7 +62,7 @@ class GenerationOutcome:
 SKIPPED = GenerationOutcome("skipped")
 
 
-def _lease_seconds(contender: Contender) -> float:
+def lease_seconds(contender: Contender) -> float:
     timeout = contender.request_timeout_seconds or settings.ARENA_ENDPOINT_TIMEOUT_SECONDS
     return float(timeout) + settings.ARENA_GENERATION_LEASE_MARGIN_SECONDS
 
@@ -81,33 +83,55 @@ def answer_generate(*, answer_id: int, rng: random.Random | None = None) -> Gene
     answer = _answer_load(answer_id)
     if answer is None or answer.status != Answer.Status.PENDING:
         return SKIPPED
-    contender = answer.contender
-    now = timezone.now()
     if calls_aborted():
         # The worker is shutting down: leave the answer to the next worker, attempt not spent.
         return GenerationOutcome("deferred", retry_in_seconds=rng.uniform(1, 5))
-    if contender.paused_until is not None:
-        # Outage: wait for the probe to restore the contender instead of adding to the failures. The
-        # cached contender may be a few seconds old, and a restore queues its answers at once: ask.
-        paused_until = (
-            Contender.objects.filter(pk=contender.pk).values_list("paused_until", flat=True).first()
-        )
-        if paused_until is None:
-            contender_cache_clear()
-            contender = answer.contender = contender_cached(contender_id=contender.pk)
-    if contender.paused_until is not None:
-        wait = max(1.0, (contender.paused_until - now).total_seconds()) + rng.uniform(0, 5)
+    now = timezone.now()
+    contender = answer.contender = contender_pause_checked(answer.contender)
+    wait = pause_wait_seconds(contender, now=now, rng=rng)
+    if wait is not None:
         _answer_retry_at(answer.pk, now + timedelta(seconds=wait))
         return GenerationOutcome("deferred", retry_in_seconds=wait)
+    with contender_slot(contender) as held:
+        if not held:
+            return GenerationOutcome("deferred", retry_in_seconds=rng.uniform(0.5, 1.5))
+        return _generate_in_slot(answer, rng)
+
+
+def contender_pause_checked(contender: Contender) -> Contender:
+    """The contender, read again if the cached copy says it is paused: the cache may be a few seconds
+    old, and a restore queues the contender's work at once."""
+    if contender.paused_until is None:
+        return contender
+    paused_until = Contender.objects.filter(pk=contender.pk).values_list("paused_until", flat=True).first()
+    if paused_until is not None:
+        return contender
+    contender_cache_clear()
+    return contender_cached(contender_id=contender.pk)
+
+
+def pause_wait_seconds(contender: Contender, *, now: datetime, rng: random.Random) -> float | None:
+    """How long a call to a paused contender waits (its outage: the probe restores it, calls do not add
+    to its failures), or None when it is not paused."""
+    if contender.paused_until is None:
+        return None
+    return max(1.0, (contender.paused_until - now).total_seconds()) + rng.uniform(0, 5)
+
+
+@contextmanager
+def contender_slot(contender: Contender) -> Iterator[bool]:
+    """One of the contender's concurrent requests (across all workers) while the block runs; False
+    when all are taken."""
     slots = concurrency_slots()
     slot_key = f"contender:{contender.pk}"
     slot = slots.acquire(
-        slot_key, limit=contender.max_concurrent_requests, lease_seconds=_lease_seconds(contender)
+        slot_key, limit=contender.max_concurrent_requests, lease_seconds=lease_seconds(contender)
     )
     if slot is None:
-        return GenerationOutcome("deferred", retry_in_seconds=rng.uniform(0.5, 1.5))
+        yield False
+        return
     try:
-        return _generate_in_slot(answer, rng)
+        yield True
     finally:
         slots.release(slot_key, slot)
 
@@ -166,7 +190,7 @@ def _answer_claim(answer: Answer, token: uuid.UUID, started_at: datetime) -> boo
         status=Answer.Status.RUNNING,
         claim_token=token,
         started_at=started_at,
-        lease_expires_at=started_at + timedelta(seconds=_lease_seconds(answer.contender)),
+        lease_expires_at=started_at + timedelta(seconds=lease_seconds(answer.contender)),
         retry_at=None,
         attempts=answer.attempts + 1,
     )

@@ -20,11 +20,17 @@ from django.utils import timezone
 
 from battles import endpoints
 from battles.endpoint_client import calls_aborted
-from battles.limits import concurrency_slots
 from battles.models import Contender
 from battles.rendering import storable_text
 from battles.services.endpoint_requests import chat_request_build
-from battles.services.generation import contender_cache_clear, contender_cached, retry_delay_seconds
+from battles.services.generation import (
+    contender_cached,
+    contender_pause_checked,
+    contender_slot,
+    lease_seconds,
+    pause_wait_seconds,
+    retry_delay_seconds,
+)
 from battles.services.health import contender_failure_record
 from judges.models import Judge, JudgePrompt, Verdict
 from judges.prompts import DEFAULT_PROMPTS, prompt_fill, prompt_language, verdict_parse
@@ -93,11 +99,6 @@ def _work_load(verdict_id: int) -> _Work | None:
     )
 
 
-def _lease_seconds(contender: Contender) -> float:
-    timeout = contender.request_timeout_seconds or settings.ARENA_ENDPOINT_TIMEOUT_SECONDS
-    return float(timeout) + settings.ARENA_GENERATION_LEASE_MARGIN_SECONDS
-
-
 def verdict_judge(*, verdict_id: int, rng: random.Random | None = None) -> JudgeOutcome:
     """Ask the verdict's judge for it, once."""
     rng = rng or random.Random()
@@ -109,30 +110,16 @@ def verdict_judge(*, verdict_id: int, rng: random.Random | None = None) -> Judge
         return JudgeOutcome("judge_paused")
     if calls_aborted():
         return JudgeOutcome("deferred", retry_in_seconds=rng.uniform(1, 5))
-    contender = work.contender
     now = timezone.now()
-    if contender.paused_until is not None:
-        paused_until = (
-            Contender.objects.filter(pk=contender.pk).values_list("paused_until", flat=True).first()
-        )
-        if paused_until is None:
-            contender_cache_clear()
-            contender = work.contender = contender_cached(contender_id=contender.pk)
-    if contender.paused_until is not None:
-        wait = max(1.0, (contender.paused_until - now).total_seconds()) + rng.uniform(0, 5)
+    contender = work.contender = contender_pause_checked(work.contender)
+    wait = pause_wait_seconds(contender, now=now, rng=rng)
+    if wait is not None:
         _retry_at(verdict_id, now + timedelta(seconds=wait))
         return JudgeOutcome("deferred", retry_in_seconds=wait)
-    slots = concurrency_slots()
-    slot_key = f"contender:{contender.pk}"
-    slot = slots.acquire(
-        slot_key, limit=contender.max_concurrent_requests, lease_seconds=_lease_seconds(contender)
-    )
-    if slot is None:
-        return JudgeOutcome("deferred", retry_in_seconds=rng.uniform(0.5, 1.5))
-    try:
+    with contender_slot(contender) as held:
+        if not held:
+            return JudgeOutcome("deferred", retry_in_seconds=rng.uniform(0.5, 1.5))
         return _judge_in_slot(work, rng)
-    finally:
-        slots.release(slot_key, slot)
 
 
 def _retry_at(verdict_id: int, retry_at: datetime) -> None:
@@ -189,7 +176,7 @@ def _claim(work: _Work, token: uuid.UUID, started_at: datetime) -> bool:
         ).update(
             status=Verdict.Status.RUNNING,
             claim_token=token,
-            lease_expires_at=started_at + timedelta(seconds=_lease_seconds(work.contender)),
+            lease_expires_at=started_at + timedelta(seconds=lease_seconds(work.contender)),
             retry_at=None,
             attempts=work.attempts + 1,
         )
