@@ -158,6 +158,7 @@ def leaderboard_page(request: HttpRequest) -> HttpResponse:
         "with_retired": with_retired,
     }
     with_judges = judge_board_exists()
+    context["with_judges"] = with_judges
     if leaderboard.snapshot is not None or with_judges:
         context.update(_board_switches(leaderboard.retired_count, view, with_judges=with_judges))
     if leaderboard.snapshot is not None and rows:

@@ -566,3 +566,12 @@ def test_demo_load_sets_up_the_demo_judge(monkeypatch):
     call_command("demo_load", stdout=again)
     assert "demo judge Demo Arbiter: updated" in again.getvalue()
     assert list(Judge.objects.values_list("contender__name", "ready_share")) == [("Demo Arbiter", 0.25)]
+
+
+def test_before_any_vote_the_voters_board_points_to_the_judges():
+    empty = get("/leaderboard/", language="en")
+    assert "No votes yet. Cast the first one!" in empty and "?board=judge" not in empty
+    JudgeSnapshot.objects.create(verdict_count=2)
+    html = get("/leaderboard/", language="en")
+    assert "Until the voters have had their say, the LLM judges' board gives a first estimate." in html
+    assert '<a href="?board=judge">LLM judges</a>' in html
