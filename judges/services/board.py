@@ -214,8 +214,10 @@ def judge_board_refresh(
     neither the verdicts nor the human board changed since its last snapshot."""
     started = time.monotonic()
     mask = np.ones(len(columns["id"]), dtype=bool) if category is None else columns["category"] == category.pk
+    if not mask.any():
+        return None  # no verdict on this board: nothing to show (and no tab for it)
     human_snapshot_id, human = _human_board(category.pk if category else None)
-    last_id = int(columns["id"][mask].max()) if mask.any() else 0
+    last_id = int(columns["id"][mask].max())
     previous = JudgeSnapshot.objects.filter(category=category).order_by("-created_at", "-id").first()
     if (
         not force
@@ -362,4 +364,24 @@ def judge_boards_refresh(*, force: bool = False) -> list[JudgeSnapshot]:
             snapshot = judge_board_refresh(columns, category=category, force=force)
             if snapshot is not None:
                 written.append(snapshot)
+        if written:
+            judge_snapshots_thin()
     return written
+
+
+# Snapshots kept per board: the judge board keeps no history (a page being read still finds its
+# snapshot while a newer one is written).
+SNAPSHOTS_KEPT = 3
+
+
+def judge_snapshots_thin() -> int:
+    """Delete all but the newest few snapshots of each judge board; returns how many went."""
+    newest: dict[int | None, list[int]] = {}
+    for snapshot_id, category_id in JudgeSnapshot.objects.order_by("-created_at", "-id").values_list(
+        "id", "category_id"
+    ):
+        newest.setdefault(category_id, []).append(snapshot_id)
+    old = [snapshot_id for ids in newest.values() for snapshot_id in ids[SNAPSHOTS_KEPT:]]
+    if not old:
+        return 0
+    return JudgeSnapshot.objects.filter(id__in=old).delete()[1].get("judges.JudgeSnapshot", 0)

@@ -99,3 +99,21 @@ def test_the_judge_boards_prior_keeps_a_newcomer_judged_four_times_sane(settings
     assert prior.result.ratings[newcomer] < 1600
     assert prior.result.bootstrap_high[newcomer] - prior.result.bootstrap_low[newcomer] > 50
     assert int(prior.result.ranks[newcomer]) == 1
+
+
+def test_no_verdicts_no_board_and_only_the_newest_snapshots_are_kept():
+    from judges.models import JudgeSnapshot
+    from judges.services.board import SNAPSHOTS_KEPT, judge_boards_refresh
+
+    assert judge_boards_refresh(force=True) == []  # no judge, no verdict: no (empty) board, no tab
+    assert not JudgeSnapshot.objects.exists()
+    category = CategoryFactory(code="QA")
+    x, y = ContenderFactory(name="Xenon"), ContenderFactory(name="Yttrium")
+    judge, _ = judge_save(contender=ContenderFactory(name="Judge", sampling_weight=0))
+    verdicts_done(judge, _battle(x, y, category, 1), 2, 1)
+    for _ in range(SNAPSHOTS_KEPT + 2):
+        assert len(judge_boards_refresh(force=True)) == 2  # all categories, and QA
+    assert JudgeSnapshot.objects.filter(category__isnull=True).count() == SNAPSHOTS_KEPT
+    assert JudgeSnapshot.objects.filter(category=category).count() == SNAPSHOTS_KEPT
+    newest = JudgeSnapshot.objects.filter(category__isnull=True).order_by("-created_at", "-id").first()
+    assert newest is not None and newest.ratings.count() == 2
