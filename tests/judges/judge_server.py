@@ -28,6 +28,8 @@ class JudgeScript:
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     prompts: list[dict[str, object]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    down: bool = False  # answer every request 503, as an endpoint in an outage
+    requests_while_down: int = 0
 
     def reply(self, body: dict[str, object]) -> str:
         messages = body["messages"]
@@ -48,6 +50,17 @@ def judge_endpoint(script: JudgeScript) -> Iterator[str]:
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if script.down:
+                with script.lock:
+                    script.requests_while_down += 1
+                json_reply(self, {"error": {"message": "overloaded", "type": "server_error"}}, status=503)
+                return
+            messages = body.get("messages") or []
+            if not any("<|answer A|>" in str(message.get("content", "")) for message in messages):
+                json_reply(
+                    self, completion_body("Hello! The judge is here and ready to compare answers.")
+                )  # a probe
+                return
             json_reply(self, completion_body(script.reply(body)))
 
         def log_message(self, *args: object) -> None:
