@@ -207,6 +207,11 @@ def judge_settings_from_environment() -> JudgeSettings:
     )
 
 
+def simulated_latency_seconds(model_id: str) -> float:
+    """How long a model takes to answer: its base latency times ARENA_DEMO_LATENCY_SCALE."""
+    return BASE_LATENCY_SECONDS[model_id] * latency_scale_from_environment()
+
+
 def is_chinese(text: str) -> bool:
     return _CJK_PATTERN.search(text) is not None
 
@@ -416,7 +421,7 @@ class DemoRequestHandler(BaseHTTPRequestHandler):
         if not user_texts:
             raise RequestError(400, "invalid_messages", "'messages' has no user message", param="messages")
         try:
-            latency_seconds = BASE_LATENCY_SECONDS[model_id] * latency_scale_from_environment()
+            latency_seconds = simulated_latency_seconds(model_id)
             judge_settings = judge_settings_from_environment() if model_id == JUDGE_MODEL_ID else None
         except ValueError as error:
             raise RequestError(500, "invalid_server_configuration", str(error)) from None
