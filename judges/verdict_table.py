@@ -9,7 +9,6 @@ battles judged before, votes are left out or restored): they are read afresh eac
 voted battle.
 """
 
-import io
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +16,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.db import connection
 from django.db.models import Count, Max, Sum
+
+from arena.db.copy import int_columns
 
 # Column name → SQL, every one an integer (missing style features as -1).
 _COLUMNS = {
@@ -51,7 +52,6 @@ NO_HUMAN_VOTE = -9
 # Verdicts finished this long before the newest one read are asked for again: a transaction that
 # committed late is still found.
 _OVERLAP = timedelta(minutes=10)
-_COPY_HEADER_BYTES = 19
 
 
 @dataclass
@@ -73,44 +73,13 @@ def verdicts_forget() -> None:
         _held = None
 
 
-def _copied(sql: str, names: list[str]) -> dict[str, np.ndarray]:
-    """The rows of a query of integer columns, as int64 arrays by name."""
-    if connection.vendor == "postgresql":
-        row = np.dtype(
-            [("fields", ">i2")] + [item for name in names for item in ((f"{name}_n", ">i4"), (name, ">i4"))]
-        )
-        buffer = io.BytesIO()
-        with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", buffer)
-        rows = np.frombuffer(
-            buffer.getbuffer(),
-            dtype=row,
-            offset=_COPY_HEADER_BYTES,
-            count=(buffer.tell() - _COPY_HEADER_BYTES - 2) // row.itemsize,
-        )
-        return {name: rows[name].astype(np.int64) for name in names}
-    with connection.cursor() as cursor:
-        cursor.execute(sql.replace("::int4", ""))
-        fetched = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, len(names))
-    return {name: fetched[:, index].copy() for index, name in enumerate(names)}
-
-
 def _verdict_rows(after: datetime | None) -> dict[str, np.ndarray]:
     """The done verdicts (finished at or after `after`, if given)."""
-    names = list(_COLUMNS)
-    if connection.vendor == "postgresql":
-        columns = ", ".join(f"({sql})::int4" for sql in _COLUMNS.values())
-        # COPY takes no parameters: the time goes in as a number of seconds, which cannot inject.
-        since = "" if after is None else f" AND v.finished_at >= to_timestamp({after.timestamp():.6f})"
-        return _copied(_VERDICTS_SQL.format(columns=columns, after=since), names)
+    columns = ", ".join(f"({sql})::int4" for sql in _COLUMNS.values())
     since = "" if after is None else " AND v.finished_at >= %s"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _VERDICTS_SQL.format(columns=", ".join(_COLUMNS.values()), after=since),
-            [] if after is None else [after],
-        )
-        fetched = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, len(names))
-    return {name: fetched[:, index].copy() for index, name in enumerate(names)}
+    return int_columns(
+        _VERDICTS_SQL.format(columns=columns, after=since), list(_COLUMNS), [] if after is None else [after]
+    )
 
 
 def _state() -> tuple[int, int, datetime | None]:
@@ -146,12 +115,7 @@ def verdicts_judged() -> dict[str, np.ndarray]:
         count, id_sum = len(columns["id"]), int(columns["id"].sum())
     with _held_lock:
         _held = _Held(database, columns, count, id_sum, finished_at)
-    votes = _copied(
-        _HUMAN_SQL.replace("h.battle_id, CASE", "h.battle_id::int4, (CASE").replace(
-            "ELSE 0 END FROM", "ELSE 0 END)::int4 FROM"
-        ),
-        ["battle", "human"],
-    )
+    votes = int_columns(_HUMAN_SQL, ["battle", "human"])
     human = np.full(len(columns["id"]), NO_HUMAN_VOTE, dtype=np.int64)
     if len(votes["battle"]):
         order = np.argsort(votes["battle"])

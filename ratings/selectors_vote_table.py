@@ -9,7 +9,6 @@ ratings/selectors.py). The reads here stream up to every vote there is, and spee
 Nothing here writes.
 """
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from datetime import datetime
 import numpy as np
 from django.db import connection
 
+from arena.db.copy import binary_copy, int_columns
 from ratings import algorithms
 
 # A vote's outcome as ratings.algorithms' outcome code.
@@ -51,19 +51,6 @@ def vote_rows_after(watermark: tuple[datetime, int] | None, *, batch_rows: int) 
             yield rows
 
 
-# PostgreSQL's binary COPY: an 11-byte signature and two 32-bit words, then per row a 16-bit field
-# count and, per field, a 32-bit length and the value; a 16-bit -1 ends the data.
-_COPY_HEADER_BYTES = 19
-_COPY_ROW = np.dtype(
-    [("fields", ">i2")]
-    + [
-        item
-        for name in ("side_a", "side_b", "outcome", "category_key")
-        for item in ((f"{name}_length", ">i4"), (name, ">i4"))
-    ]
-)
-
-
 @dataclass(frozen=True)
 class CopiedVotes:
     """Every vote, oldest first: fields side_a, side_b, outcome (code) and category_key (id or 0)."""
@@ -75,14 +62,12 @@ class CopiedVotes:
 
 def votes_copied() -> CopiedVotes:
     """Every counted vote in time order with one binary COPY (PostgreSQL only)."""
-    buffer = io.BytesIO()
+    rows = binary_copy(
+        f"SELECT contender_a_id::int4, contender_b_id::int4, ({OUTCOME_CODE_SQL})::int4, "
+        f"coalesce(category_id, 0)::int4 FROM battles_vote WHERE {COUNTED} ORDER BY created_at, id",
+        [(name, ">i4") for name in ("side_a", "side_b", "outcome", "category_key")],
+    )
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(
-            f"COPY (SELECT contender_a_id::int4, contender_b_id::int4, ({OUTCOME_CODE_SQL})::int4, "
-            f"coalesce(category_id, 0)::int4 FROM battles_vote WHERE {COUNTED} ORDER BY created_at, id) "
-            "TO STDOUT WITH (FORMAT binary)",
-            buffer,
-        )
         cursor.execute(
             f"SELECT created_at, id FROM battles_vote WHERE {COUNTED} "
             "ORDER BY created_at DESC, id DESC LIMIT 1"
@@ -90,12 +75,6 @@ def votes_copied() -> CopiedVotes:
         last = cursor.fetchone()
         cursor.execute(f"SELECT coalesce(max(id), 0) FROM battles_vote WHERE {COUNTED}")
         max_id = int(cursor.fetchone()[0])
-    rows = np.frombuffer(
-        buffer.getbuffer(),
-        dtype=_COPY_ROW,
-        offset=_COPY_HEADER_BYTES,
-        count=(buffer.tell() - _COPY_HEADER_BYTES - 2) // _COPY_ROW.itemsize,
-    )
     return CopiedVotes(rows=rows, last=(last[0], int(last[1])) if last else None, max_id=max_id)
 
 
@@ -183,10 +162,6 @@ _ANSWERED_SQL = (
     "FROM battles_vote v LEFT JOIN battles_battle b ON b.id = v.battle_id "
     "WHERE v.{counted} AND v.id > {after} ORDER BY v.id"
 )
-_ANSWERED_ROW = np.dtype(
-    [("fields", ">i2"), ("vote_id_length", ">i4"), ("vote_id", ">i8")]
-    + [item for name in _ANSWERED_COLUMNS[1:] for item in ((f"{name}_length", ">i4"), (name, ">i4"))]
-)
 
 
 def answered_votes_after(after_id: int) -> dict[str, np.ndarray]:
@@ -196,21 +171,7 @@ def answered_votes_after(after_id: int) -> dict[str, np.ndarray]:
     sql = _ANSWERED_SQL.format(
         outcome=OUTCOME_CODE_SQL.replace("outcome", "v.outcome"), counted=COUNTED, after=int(after_id)
     )
-    if connection.vendor == "postgresql":
-        buffer = io.BytesIO()
-        with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT binary)", buffer)
-        rows = np.frombuffer(
-            buffer.getbuffer(),
-            dtype=_ANSWERED_ROW,
-            offset=_COPY_HEADER_BYTES,
-            count=(buffer.tell() - _COPY_HEADER_BYTES - 2) // _ANSWERED_ROW.itemsize,
-        )
-        return {name: rows[name].astype(np.int64) for name in _ANSWERED_COLUMNS}
-    with connection.cursor() as cursor:
-        cursor.execute(sql.replace("::int8", "").replace("::int4", ""))
-        fetched = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, len(_ANSWERED_COLUMNS))
-    return {name: fetched[:, index].copy() for index, name in enumerate(_ANSWERED_COLUMNS)}
+    return int_columns(sql, _ANSWERED_COLUMNS, wide={"vote_id"})
 
 
 # (answer id, question id, contender id, length, headers, list items, bold spans); features may be None.

@@ -5,6 +5,7 @@ import io
 import numpy as np
 from django.db import connection, transaction
 
+from arena.db.copy import binary_copy
 from battles.models import Vote
 from ratings import algorithms
 from ratings.models import ALL_CATEGORIES, PairCount
@@ -161,29 +162,12 @@ def pair_counts_load(*, category_key: int = ALL_CATEGORIES) -> tuple[list[int], 
     return contenders.tolist(), algorithms.PairCounts(counts=counts)
 
 
-# The rows of a binary COPY of (contender A, contender B, outcome, count), after a 19-byte header and
-# before a 2-byte trailer: a field count, then a length and a value per field.
-_LOAD_HEADER_BYTES = 19
-_LOAD_FIELDS = {"side_a": ">i8", "side_b": ">i8", "outcome": ">i4", "count": ">i8"}
-_LOAD_ROW = np.dtype(
-    [("fields", ">i2")]
-    + [item for name, kind in _LOAD_FIELDS.items() for item in ((f"{name}_length", ">i4"), (name, kind))]
-)
-
-
 def _counters_copied(category_key: int) -> tuple[np.ndarray, ...]:
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(
-            "COPY (SELECT contender_a_id::int8, contender_b_id::int8, outcome::int4, count::int8 "
-            f"FROM ratings_paircount WHERE category_key = {int(category_key)} AND count > 0) "
-            "TO STDOUT WITH (FORMAT binary)",
-            buffer,
-        )
-    rows = np.frombuffer(
-        buffer.getbuffer(),
-        dtype=_LOAD_ROW,
-        offset=_LOAD_HEADER_BYTES,
-        count=(buffer.tell() - _LOAD_HEADER_BYTES - 2) // _LOAD_ROW.itemsize,
+    fields = {"side_a": ">i8", "side_b": ">i8", "outcome": ">i4", "count": ">i8"}
+    rows = binary_copy(
+        "SELECT contender_a_id::int8, contender_b_id::int8, outcome::int4, count::int8 "
+        "FROM ratings_paircount WHERE category_key = %s AND count > 0",
+        list(fields.items()),
+        [int(category_key)],
     )
-    return tuple(rows[name].astype(np.int64) for name in _LOAD_FIELDS)
+    return tuple(rows[name].astype(np.int64) for name in fields)
