@@ -33,18 +33,13 @@ def judge_snapshot_latest(*, category: Category | None = None) -> JudgeSnapshot 
     )
 
 
-def judge_ratings_latest() -> dict[int, tuple[float, float]]:
-    """The newest all-categories judge board: per contender, its rating and the standard error its
-    95% interval implies."""
+def judge_ratings_latest() -> dict[int, tuple[float, float, float]]:
+    """The newest all-categories judge board: per contender, its rating and 95% interval."""
     snapshot = JudgeSnapshot.objects.filter(category__isnull=True).order_by("-created_at", "-id").first()
     if snapshot is None:
         return {}
-    return {
-        contender_id: (rating, (high - low) / (2 * 1.959963984540054))
-        for contender_id, rating, low, high in snapshot.ratings.values_list(
-            "contender_id", "rating", "low", "high"
-        )
-    }
+    rows = snapshot.ratings.values_list("contender_id", "rating", "low", "high")
+    return {contender_id: (rating, low, high) for contender_id, rating, low, high in rows}
 
 
 def judge_board_exists() -> bool:
@@ -87,15 +82,11 @@ def judge_board_latest(
 
 
 def _category_agreement() -> list[tuple[Category, list[dict[str, Any]]]]:
-    """The agreement of each category's newest judge board, by category code."""
+    """The agreement of each category's newest judge board, by category code (a board keeps only its
+    newest few snapshots: reading them all is cheap)."""
     latest: dict[int, JudgeSnapshot] = {}
     for snapshot in (
         JudgeSnapshot.objects.filter(category__isnull=False)
-        .select_related("category")
-        .order_by("category_id", "-created_at", "-id")
-        .distinct("category_id")
-        if _distinct_on()
-        else JudgeSnapshot.objects.filter(category__isnull=False)
         .select_related("category")
         .order_by("-created_at", "-id")
     ):
@@ -105,12 +96,6 @@ def _category_agreement() -> list[tuple[Category, list[dict[str, Any]]]]:
         ((snapshot.category, list(snapshot.agreement)) for snapshot in latest.values() if snapshot.category),
         key=lambda item: item[0].code,
     )
-
-
-def _distinct_on() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
 
 
 def judge_rating_as_dict(row: JudgeRating) -> dict[str, Any]:

@@ -236,8 +236,8 @@ def _judge_prior(
     judged = judge_ratings_latest()
     if not judged:
         return ratings, errors
-    judge_ratings = np.array([judged.get(pk, (np.nan, np.nan))[0] for pk in ids], dtype=np.float64)
-    judge_errors = np.array([judged.get(pk, (np.nan, np.nan))[1] for pk in ids], dtype=np.float64)
+    rows = np.array([judged.get(pk, (np.nan, np.nan, np.nan)) for pk in ids], dtype=np.float64)
+    judge_ratings, judge_errors = rows[:, 0], (rows[:, 2] - rows[:, 1]) / (2 * pairing.Z_95)
     return pairing.with_judge_prior(
         ratings, errors, counts, judge_ratings, judge_errors, settled_votes=settings.ARENA_PRELIMINARY_VOTES
     )

@@ -77,6 +77,7 @@ def _work_load(verdict_id: int) -> _Work | None:
         "judge_id",
         "judge__contender_id",
         "judge__is_active",
+        "judge__daily_call_budget",
         "battle__question__text",
         "battle__question__language",
         "answer_a__text",
@@ -84,13 +85,25 @@ def _work_load(verdict_id: int) -> _Work | None:
     )[:1]
     if not rows:
         return None
-    attempts, unparseable, order, judge_id, contender_id, active, text, language, answer_a, answer_b = rows[0]
+    (
+        attempts,
+        unparseable,
+        order,
+        judge_id,
+        contender_id,
+        active,
+        budget,
+        text,
+        language,
+        answer_a,
+        answer_b,
+    ) = rows[0]
     return _Work(
         verdict_id=verdict_id,
         attempts=attempts,
         unparseable_replies=unparseable,
         swapped=order == Verdict.Order.SWAPPED,
-        judge=Judge(id=judge_id, contender_id=contender_id, is_active=active),
+        judge=Judge(id=judge_id, contender_id=contender_id, is_active=active, daily_call_budget=budget),
         contender=contender_cached(contender_id=contender_id),
         question_text=text,
         question_language=language,
@@ -169,7 +182,6 @@ def _claim(work: _Work, token: uuid.UUID, started_at: datetime) -> bool:
 
     False when another worker claimed it first, or when the budget is spent (the verdict then waits
     for the next day)."""
-    budget = Judge.objects.filter(pk=work.judge.pk).values_list("daily_call_budget", flat=True).first()
     with transaction.atomic():
         claimed = Verdict.objects.filter(
             pk=work.verdict_id, status=Verdict.Status.PENDING, attempts=work.attempts
@@ -182,7 +194,7 @@ def _claim(work: _Work, token: uuid.UUID, started_at: datetime) -> bool:
         )
         if not claimed:
             return False
-        if not _budget_take(work.judge.pk, budget or 0, started_at.date()):
+        if not _budget_take(work.judge.pk, work.judge.daily_call_budget, started_at.date()):
             raise _BudgetSpent(_seconds_to_midnight(started_at))  # and the claim is rolled back
     return True
 
