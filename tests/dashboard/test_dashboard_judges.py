@@ -5,9 +5,10 @@ import re
 import pytest
 from django.utils import timezone
 
-from judges.models import JudgeDay, Verdict
+from judges.models import JudgeDay
 from judges.services.judges import judge_save
 from tests.factories import BattleFactory, ContenderFactory
+from tests.judges.helpers import verdict_make
 
 pytestmark = pytest.mark.django_db
 
@@ -16,15 +17,10 @@ URL = "/admin/dashboard/"
 
 def _verdicts(judge, status: str, count: int, *, finished: bool = True) -> None:
     for _ in range(count):
-        battle = BattleFactory()
-        Verdict.objects.create(
-            judge=judge,
-            battle=battle,
-            order="shown",
-            contender_a_id=battle.contender_a_id,
-            contender_b_id=battle.contender_b_id,
-            answer_a_id=battle.answer_a_id,
-            answer_b_id=battle.answer_b_id,
+        verdict_make(
+            judge,
+            BattleFactory(),
+            "shown",
             status=status,
             score=1 if status == "done" else None,
             finished_at=timezone.now() if finished else None,

@@ -31,6 +31,7 @@ from tests.factories import (
     VoteFactory,
     VoterFactory,
 )
+from tests.judges.helpers import verdict_make
 
 pytestmark = pytest.mark.django_db
 
@@ -70,15 +71,10 @@ def _vote(battle: Battle, outcome: str) -> None:
 def verdicts_done(judge: Judge, battle: Battle, shown: int, swapped: int) -> None:
     """Both orders of a battle judged, scores in the battle's orientation."""
     for order, score in (("shown", shown), ("swapped", swapped)):
-        Verdict.objects.create(
-            judge=judge,
-            battle=battle,
-            order=order,
-            contender_a_id=battle.contender_a_id,
-            contender_b_id=battle.contender_b_id,
-            answer_a_id=battle.answer_a_id,
-            answer_b_id=battle.answer_b_id,
-            category_id=battle.question.category_id,
+        verdict_make(
+            judge,
+            battle,
+            order,
             status=Verdict.Status.DONE,
             score=score,
             label="A=B",

@@ -17,6 +17,7 @@ from judges.prompts import DEFAULT_PROMPTS
 from judges.services.judges import judge_prompt_create, judge_save
 from judges.services.judging import REPLY_MAX_CHARS, current_prompt, verdict_judge
 from tests.factories import AnswerFactory, BattleFactory, ContenderFactory, QuestionFactory
+from tests.judges.helpers import verdict_make
 
 pytestmark = pytest.mark.django_db
 
@@ -73,19 +74,7 @@ def battle_of(
 
 def verdicts_of(judge: Judge, battle: Battle) -> tuple[Verdict, Verdict]:
     """Both orders of a battle, as the schedule makes them."""
-    made = [
-        Verdict.objects.create(
-            judge=judge,
-            battle=battle,
-            order=order,
-            contender_a_id=battle.contender_a_id,
-            contender_b_id=battle.contender_b_id,
-            answer_a_id=battle.answer_a_id,
-            answer_b_id=battle.answer_b_id,
-            category_id=battle.question.category_id,
-        )
-        for order in ("shown", "swapped")
-    ]
+    made = [verdict_make(judge, battle, order) for order in ("shown", "swapped")]
     return made[0], made[1]
 
 

@@ -28,6 +28,7 @@ from tests.factories import (
     VoteFactory,
     VoterFactory,
 )
+from tests.judges.helpers import verdict_make
 
 pytestmark = pytest.mark.django_db
 
@@ -368,17 +369,7 @@ def test_a_paused_judge_gets_nothing():
 
 
 def verdict_row(judge: Judge, battle: Battle, order: str, **fields) -> Verdict:
-    return Verdict.objects.create(
-        judge=judge,
-        battle=battle,
-        order=order,
-        contender_a_id=battle.contender_a_id,
-        contender_b_id=battle.contender_b_id,
-        answer_a_id=battle.answer_a_id,
-        answer_b_id=battle.answer_b_id,
-        category_id=battle.question.category_id,
-        **fields,
-    )
+    return verdict_make(judge, battle, order, **fields)
 
 
 def test_requeue_queues_only_due_verdicts_and_frees_those_whose_lease_ran_out(
