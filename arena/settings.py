@@ -121,6 +121,15 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
+# SQLite, embedded or named by DATABASE_URL: web, worker and beat share the file. Wait for locks
+# instead of failing, take the write lock at the start of a transaction so that two writers never
+# deadlock mid-way (a read turned write would fail at once, whatever the timeout), and let readers
+# go on while one writes (WAL).
+SQLITE_OPTIONS = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))
@@ -137,6 +146,8 @@ if DATABASE_URL:
         )
         # A server that does not answer at all (a host gone) fails a connection attempt in 2 s.
         DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 2)
+    elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
     # Long-lived connections are checked before reuse, so a restarted database costs no failed request.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
@@ -145,13 +156,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "arena.sqlite3"),
-            "OPTIONS": {
-                # Web, worker and beat share the file: wait for locks instead of failing, and take the
-                # write lock at the start of a transaction so two writers never deadlock mid-way.
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     }
 # How long a new database connection keeps trying while the server restarts (PostgreSQL only).

@@ -141,6 +141,30 @@ def test_the_embedded_mode_makes_one_key_for_processes_starting_together(tmp_pat
     assert [path.name for path in tmp_path.iterdir()] == ["secret_key"]  # no drafts left behind
 
 
+@pytest.mark.parametrize("database_url", ["", "sqlite:///{tmp}/named.sqlite3"])
+def test_sqlite_waits_for_the_write_lock_whether_embedded_or_named(tmp_path, database_url):
+    """Web, worker and beat share the file: a connection waits 30 s for another's write lock, takes
+    the lock when its transaction starts, and writes in WAL mode, whether the file is the embedded
+    one or named by DATABASE_URL."""
+    environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    environment |= {"ARENA_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "arena.settings"}
+    if database_url:
+        environment["DATABASE_URL"] = database_url.format(tmp=tmp_path)
+    check = (
+        "import django; django.setup(); from django.db import connection, transaction\n"
+        "cursor = connection.cursor()\n"
+        "print(cursor.execute('PRAGMA busy_timeout').fetchone()[0])\n"
+        "print(cursor.execute('PRAGMA journal_mode').fetchone()[0])\n"
+        "with transaction.atomic():\n"
+        "    print(connection.in_atomic_block, connection.transaction_mode)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:3] == ["30000", "wal", "True IMMEDIATE"]
+
+
 def _env_file(path: Path) -> dict[str, str]:
     """The variables of an env file as docker compose reads it (KEY=VALUE lines, # comments)."""
     variables = {}
