@@ -302,6 +302,9 @@ def test_the_judge_board_page_in_english(settings):
     assert by_category["rows"][1:] == [
         ["Knowledge", "2", "50.0%", "0.00", "1.00", "1.00", "25.0%", "50.0% / 100.0%"]  # one judge: no column
     ]
+    # On a phone a judge's row is a card: each figure carries its heading.
+    assert '<td class="number" data-label="Flips when swapped">25.0%</td>' in html
+    assert '<td class="number" data-label="Longer answer wins: judge / voters">50.0% / 100.0%</td>' in html
     taken = timezone.localtime(snapshot.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     assert f"8 verdicts by LLM judges, updated {taken} UTC." in html
     assert "Fewer than 2 human votes so far: until the voters have their say" in html

@@ -4,13 +4,15 @@ weak prior; and how the page, the API and `manage.py leaderboard` show them."""
 
 import json
 import random
+import re
 from io import StringIO
 
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.template.loader import render_to_string
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from battles.models import Answer, Battle, Vote
 from ratings import algorithms
@@ -21,6 +23,7 @@ from ratings.services import ratings_rebuild, ratings_refresh
 from ratings.services.answered_votes import answered_votes_forget
 from ratings.services.board_statistics import sampling_figures
 from ratings.style import answer_style_features, style_bradley_terry, style_covariates
+from ratings.views import _style_labels
 from tests.factories import AnswerFactory, ContenderFactory, QuestionFactory, VoteFactory, VoterFactory
 
 pytestmark = pytest.mark.django_db
@@ -381,6 +384,23 @@ def test_the_page_api_and_command_switch_to_the_style_controlled_board():
     out = StringIO()
     call_command("leaderboard", "--style", stdout=out)
     assert "Style-controlled, from 240 votes" in out.getvalue() and "length" in out.getvalue()
+
+
+def test_a_style_feature_no_answer_has_is_shown_as_absent_not_as_zero():
+    """A constant column (no answer with a header) is fitted as exactly 0 with an interval of no
+    width: the table says the feature is absent rather than that it is worth 0 points."""
+    coefficients = [
+        {"name": "length", "value": 121.234, "low": -8.61, "high": 250.9},
+        {"name": "headers", "value": 0.0, "low": 0.0, "high": 0.0},
+    ]
+    with translation.override("en"):
+        html = render_to_string(
+            "ratings/_style_coefficients.html", {"style_coefficients": _style_labels(coefficients)}
+        )
+    assert re.findall(r"<tr><th scope=\"row\">(.*?)</th>(.*?)</tr>", html) == [
+        ("Length", '<td class="number">121.2</td><td class="number">−8.6 – 250.9</td>'),
+        ("Headers", '<td class="hint" colspan="2">in none of these answers</td>'),
+    ]
 
 
 def test_sampling_figures_count_only_what_the_samples_differences_add():
