@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from battles.models import Category, Contender, Question, QuestionVotes, VoteDay, VoteHour
+from battles.models import IN_THE_DRAW, Category, Contender, Question, QuestionVotes, VoteDay, VoteHour
 from battles.services.tallies import DECISION_BUCKETS, VOTES_PER_VOTER_BUCKETS
 from ratings.selectors import boards_newest, pair_vote_matrix, ranks_of_snapshot, snapshot_at
 
@@ -100,7 +100,7 @@ class Coverage:
     questions_fewest: list[dict[str, Any]] = field(default_factory=list)  # active, fewest votes first
     question_votes_median: float | None = None
     pairs_total: int = 0
-    pairs_few: int = 0  # pairs of active contenders with fewer than ARENA_DASHBOARD_FEW_PAIR_VOTES
+    pairs_few: int = 0  # pairs of contenders in the draw with fewer than ARENA_DASHBOARD_FEW_PAIR_VOTES
     pairs_fewest: list[dict[str, Any]] = field(default_factory=list)
     matrix_names: list[str] = field(default_factory=list)
     matrix: list[list[int | None]] = field(default_factory=list)
@@ -201,17 +201,18 @@ def _pairs_coverage(
     ranked: list[int],
     size: int,
 ) -> None:
-    """Pairs of active contenders by votes on the board (`board`: pair_vote_matrix()): how many have
-    few, the fewest, and the matrix of the `size` best-ranked (then by name) contenders."""
+    """Pairs of contenders in the draw (battles.models.IN_THE_DRAW) by votes on the board (`board`:
+    pair_vote_matrix()): how many have few, the fewest, and the matrix of the `size` best-ranked
+    (then by name) contenders."""
     few = settings.ARENA_DASHBOARD_FEW_PAIR_VOTES
     place = {contender_id: index for index, contender_id in enumerate(ranked)}
     active = sorted(
-        Contender.objects.filter(is_active=True).values_list("id", flat=True),
+        Contender.objects.filter(IN_THE_DRAW).values_list("id", flat=True),
         key=lambda contender_id: (place.get(contender_id, len(ranked)), names.get(contender_id, "")),
     )
     board_ids, board_votes = board
     on_board = {contender_id: index for index, contender_id in enumerate(board_ids)}
-    # Votes between active contenders, in their order (none for one not on the board yet).
+    # Votes between contenders in the draw, in their order (none for one not on the board yet).
     votes = np.zeros((len(active), len(active)), dtype=np.int64)
     shown_rows = [index for index, contender_id in enumerate(active) if contender_id in on_board]
     if shown_rows:

@@ -15,12 +15,13 @@ from battles.models.common import (
     validate_text_list,
     validate_text_object,
 )
-from battles.models.contenders import Contender
+from battles.models.contenders import IN_THE_DRAW, Contender
 from battles.models.integrity import IntegritySweep
 from battles.models.tallies import LATENCY_BUCKETS_SECONDS, ContenderLatency, QuestionVotes, VoteDay, VoteHour
 from battles.models.votes import Battle, Vote, Voter
 
 __all__ = [
+    "IN_THE_DRAW",
     "LATENCY_BUCKETS_SECONDS",
     "MAX_REQUEST_TIMEOUT_SECONDS",
     "ORIGIN_HELP_TEXT",

@@ -17,6 +17,10 @@ from battles.models.common import (
     validate_text_object,
 )
 
+# The contenders battles are drawn from: active, not retired, with a sampling weight above 0. (A
+# weight of 0 keeps a contender out of battles on purpose: an LLM judge's own model, say.)
+IN_THE_DRAW = Q(is_active=True, is_retired=False, sampling_weight__gt=0)
+
 
 class Contender(models.Model):
     class Kind(models.TextChoices):

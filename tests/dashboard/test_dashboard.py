@@ -133,13 +133,19 @@ def test_an_empty_pool_and_never_battled_rows_are_alerts(staff, settings):
         ContenderFactory(name="b-model"),
         ContenderFactory(name="idle"),
     )
+    # Out of the draw on purpose: never drawn, so never being in a battle is no news.
+    ContenderFactory(name="judge-only", sampling_weight=0)
+    ContenderFactory(name="retired", is_retired=True)
     BattleFactory(question=battled, contender_a=a, contender_b=b, status=Battle.Status.GENERATING)
     assert idle.name == "idle"
     texts = [text for _, text in alerts_of(staff.get(URL))]
     assert any(text.startswith("The pool is empty") for text in texts)
     assert "1 active question has never been in a battle." in texts
     assert "idle has never been in a battle." in texts
-    assert not any(text.startswith(("a-model has never", "b-model has never")) for text in texts)
+    assert not any(
+        text.startswith(("a-model has never", "b-model has never", "judge-only has", "retired has"))
+        for text in texts
+    )
     assert never.pk not in [battle.question_id for battle in Battle.objects.all()]
     assert metric(staff, "arena_pool_battles", state="ready") == 0
     assert metric(staff, "arena_questions_never_battled") == 1
@@ -242,6 +248,7 @@ def test_votes_per_hour_and_day_and_coverage_come_from_the_tallies_and_counters(
 
     first, second = ContenderFactory(name="first"), ContenderFactory(name="second")
     ContenderFactory(name="third")
+    ContenderFactory(name="never drawn", sampling_weight=0)  # its pairs are not counted
     for _ in range(3):
         VoteFactory(contender_a=first, contender_b=second)
     votes_tally()
@@ -255,7 +262,7 @@ def test_votes_per_hour_and_day_and_coverage_come_from_the_tallies_and_counters(
     assert coverage.pairs_total == 3 and coverage.pairs_few == 3
     assert coverage.pairs_fewest[0]["votes"] == 0
     assert sorted(pair["votes"] for pair in coverage.pairs_fewest) == [0, 0, 3]
-    assert coverage.matrix_names[:2] == ["first", "second"] and coverage.matrix[0][1] == 3
+    assert coverage.matrix_names == ["first", "second", "third"] and coverage.matrix[0][1] == 3
     assert page.content.decode().count('<rect x="') == 48 + 90
 
 
