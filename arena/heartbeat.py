@@ -37,6 +37,8 @@ class _WorkerState:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.started_at: datetime | None = None
+        self.name = ""
+        self.thread: threading.Thread | None = None
 
 
 _state = _WorkerState()
@@ -55,15 +57,28 @@ def worker_started(sender: Any, **_: Any) -> None:
     consumer = getattr(sender, "consumer", sender)
     queues = ",".join(sorted(sender.app.amqp.queues.consume_from or sender.app.amqp.queues))
     name = f"{sender.hostname}:{os.getpid()}"
-    thread = threading.Thread(
+    _state.name = name
+    _state.thread = threading.Thread(
         target=_beat, args=(name, queues, consumer), name="arena-heartbeat", daemon=True
     )
-    thread.start()
+    _state.thread.start()
 
 
 def worker_stopping(**_: Any) -> None:
-    """Celery's worker_shutdown signal."""
+    """Celery's worker_shutdown signal: stop beating, then record the stop (after the last beat, which
+    would otherwise clear it)."""
+    from arena.services import worker_stopped_record
+
     _state.stop.set()
+    if _state.thread is None:
+        return
+    _state.thread.join(timeout=10)
+    try:
+        worker_stopped_record(name=_state.name)
+    except Exception:  # the database may be away: the worker then shows as lost once silent
+        logger.warning("the worker's stop was not recorded", exc_info=True)
+    finally:
+        connection.close()
 
 
 def _beat(name: str, queues: str, consumer: Any) -> None:

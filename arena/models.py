@@ -44,6 +44,8 @@ class WorkerHeartbeat(models.Model):
     last_seen_at = models.DateTimeField(_("last seen"))
     tasks_done = models.PositiveBigIntegerField(_("tasks done"), default=0)
     broker_connected = models.BooleanField(_("connected to the broker"), default=True)
+    # Set when the worker shut down cleanly: a worker silent without it was lost (killed, crashed).
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

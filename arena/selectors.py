@@ -90,12 +90,16 @@ def _workers(now: Any) -> dict[str, Any]:
             "name": worker.name,
             "queues": worker.queues,
             "seconds_since_seen": round((now - worker.last_seen_at).total_seconds(), 1),
-            "alive": (now - worker.last_seen_at).total_seconds() <= stale_after,
+            "alive": worker.stopped_at is None and (now - worker.last_seen_at).total_seconds() <= stale_after,
+            # Shut down cleanly (a restart, a scale-down), not lost.
+            "stopped": worker.stopped_at is not None,
             "tasks_done": worker.tasks_done,
             "started_at": worker.started_at.isoformat(),
         }
         for worker in recent
     ]
+    # Working first, then the lost (what needs looking at), then the stopped.
+    workers.sort(key=lambda worker: (not worker["alive"], worker["stopped"], worker["name"]))
     alive = [worker for worker in workers if worker["alive"]]
     return {
         "status": "ok" if alive else "missing",
@@ -103,6 +107,13 @@ def _workers(now: Any) -> dict[str, Any]:
         "stale_after_seconds": stale_after,
         "workers": workers,
     }
+
+
+def workers_heard_from(workers: list[dict[str, Any]], *, within_seconds: float) -> int:
+    """How many of readiness()'s workers beat within the last `within_seconds` and have not stopped."""
+    return sum(
+        1 for worker in workers if worker["seconds_since_seen"] <= within_seconds and not worker["stopped"]
+    )
 
 
 def _beat(now: Any, arena_up_since: Any) -> dict[str, Any]:

@@ -54,8 +54,14 @@ def worker_heartbeat_record(
             "last_seen_at": timezone.now(),
             "tasks_done": tasks_done,
             "broker_connected": broker_connected,
+            "stopped_at": None,
         },
     )
+
+
+def worker_stopped_record(*, name: str) -> None:
+    """A worker shutting down cleanly: staff see it stopped, not lost."""
+    WorkerHeartbeat.objects.filter(name=name).update(stopped_at=timezone.now())
 
 
 def periodic_run_record(*, task: str, started_at: datetime, duration_ms: int, error: str = "") -> None:

@@ -12,6 +12,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from arena.selectors import workers_heard_from
 from battles.models import IntegritySweep
 from battles.services.integrity import ExcludedShare
 from dashboard.selectors import ContenderHealth, PoolState
@@ -145,7 +146,7 @@ def process_alerts(readiness: dict[str, Any]) -> list[Alert]:
         )
     silent = settings.ARENA_ALERT_WORKER_SILENT_SECONDS
     workers = checks.get("workers", {}).get("workers", [])
-    if not any(worker["seconds_since_seen"] <= silent for worker in workers):
+    if not workers_heard_from(workers, within_seconds=silent):
         alerts.append(
             Alert(
                 CRITICAL,

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from rest_framework.authtoken.models import Token
 
-from arena.selectors import pool_counted_up_to, queue_depths_of, readiness
+from arena.selectors import pool_counted_up_to, queue_depths_of, readiness, workers_heard_from
 from battles.integrity import SIGNALS
 from battles.models import (
     LATENCY_BUCKETS_SECONDS,
@@ -136,7 +136,7 @@ def _pool_and_processes(report: dict[str, Any]) -> Iterator[Metric]:
         "arena_workers_alive", "Workers heard from within ARENA_ALERT_WORKER_SILENT_SECONDS."
     )
     heard = checks.get("workers", {}).get("workers", [])
-    workers.add_metric([], sum(1 for worker in heard if worker["seconds_since_seen"] <= silent))
+    workers.add_metric([], workers_heard_from(heard, within_seconds=silent))
     yield workers
     runs = GaugeMetricFamily(
         "arena_periodic_task_seconds_since_run", "Seconds since each periodic task last ran.", labels=["task"]

@@ -10,6 +10,7 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
+from arena.models import WorkerHeartbeat
 from battles.models import Answer, Battle, Voter
 from battles.services.generation import answer_generate
 from ratings.services import ratings_refresh
@@ -115,6 +116,38 @@ def test_an_unreachable_broker_is_a_critical_alert_and_its_queues_show_unreachab
     )
     assert page.context["pool"].queues == {"celery": None, "generation": None}
     assert metric(staff, "arena_store_up", store="broker") == 0
+
+
+def test_the_dashboard_shows_a_stopped_worker_apart_and_still_alerts_when_none_is_left(staff):
+    now = timezone.now()
+    for name, seen, stopped in [("celery@a:1", 1, None), ("celery@b:2", 600, None), ("celery@c:3", 1, 0)]:
+        WorkerHeartbeat.objects.create(
+            name=name,
+            pid=1,
+            started_at=now - dt.timedelta(hours=1),
+            last_seen_at=now - dt.timedelta(seconds=seen),
+            stopped_at=None if stopped is None else now,
+        )
+    # Working first, then the lost ones (what needs looking at), then the stopped.
+    order = [worker["name"] for worker in staff.get(URL).context["workers"]]
+    assert order == ["celery@a:1", "celery@b:2", "celery@c:3"]
+    WorkerHeartbeat.objects.all().delete()
+    WorkerHeartbeat.objects.create(
+        name="celery@host:7",
+        pid=7,
+        started_at=now - dt.timedelta(hours=1),
+        last_seen_at=now - dt.timedelta(seconds=5),
+        stopped_at=now - dt.timedelta(seconds=4),
+    )
+    page = staff.get(URL)
+    html = page.content.decode()
+    assert '<tr class="stopped"><th scope="row">celery@host:7</th>' in html
+    assert "· stopped" in html and "· gone" not in html
+    # Heard from 5 s ago, but stopped: no worker is left to do the work.
+    assert any(
+        level == "critical" and text.startswith("No worker has been heard from")
+        for level, text in alerts_of(page)
+    )
 
 
 def test_queue_depths_count_the_messages_waiting(staff, settings):
