@@ -249,13 +249,35 @@ class SnapshotDetail(APIView):
 class Matrices(APIView):
     """Pairwise matrices of a snapshot: battle counts, observed win rates (ties excluded), and Bradley–Terry's
     predicted win probabilities. Kept for the newest snapshots of each board; empty before the board's
-    first snapshot."""
+    first snapshot. For the raw board only: board=style or board=judge is refused (400)."""
 
     @extend_schema(
-        parameters=[category_parameter, snapshot_parameter],
-        responses={200: MatricesSerializer, 404: not_found},
+        parameters=[
+            category_parameter,
+            snapshot_parameter,
+            OpenApiParameter(
+                "board", OpenApiTypes.STR, enum=["raw"], description="raw only (the default); others: 400."
+            ),
+        ],
+        responses={
+            200: MatricesSerializer,
+            400: OpenApiResponse(response=OpenApiTypes.OBJECT, description="A board other than raw."),
+            404: not_found,
+        },
     )
     def get(self, request: Request) -> HttpResponse:
+        board = text_parameter(request, "board")
+        if board not in (None, "raw"):
+            # Not ignored: a client asking for another board's matrices would get these unawares.
+            raise ApiError(
+                400,
+                "invalid",
+                _(
+                    "matrices are kept for the raw board only (its predicted win rates are the plain "
+                    "Bradley–Terry fit's), not for board %(board)r: leave board out"
+                )
+                % {"board": board},
+            )
         snapshot, category = _snapshot(request)
         if snapshot is None:
             return not_modified_or(

@@ -237,6 +237,11 @@ def test_matrices(api):
     assert body["win_rates"][index["first"]][index["second"]] == 1.0
     assert body["win_rates"][index["first"]][index["third"]] is None
     assert body["predicted_win_rates"][index["first"]][index["third"]] > 0.99  # transitive: never met
+    assert api.get("/api/v1/leaderboard/matrices/", {"board": "raw"}).json() == body
+    for other in ("style", "judge"):
+        refused = api.get("/api/v1/leaderboard/matrices/", {"board": other})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"].startswith("matrices are kept for the raw board only")
 
 
 def test_contenders_show_public_fields_only(api, django_assert_num_queries):
