@@ -133,7 +133,7 @@ class VerdictAdmin(RecordAdmin):
     list_display = [
         "id",
         "judge",
-        "battle_id",
+        "battle_number",
         "order",
         "status",
         "label",
@@ -142,9 +142,14 @@ class VerdictAdmin(RecordAdmin):
         "created_at",
     ]
     list_filter = ["status", "order", "judge"]
+    ordering = ["-id"]  # the newest first
     search_fields = ["=battle__id"]
     list_select_related = ["judge__contender"]
     readonly_fields = [field.name for field in Verdict._meta.fields]
+
+    @admin.display(description=_("battle"), ordering="battle_id")
+    def battle_number(self, verdict: Verdict) -> int:
+        return verdict.battle_id
 
     @admin.display(description=_("reply"))
     def short_reply(self, verdict: Verdict) -> str:

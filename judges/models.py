@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from battles.models import Answer, Battle, Category, Contender
 
@@ -182,7 +183,7 @@ class Verdict(models.Model):
 
     class Meta:
         ordering = ["id"]
-        verbose_name = _("verdict")
+        verbose_name = pgettext_lazy("LLM judge", "verdict")
         verbose_name_plural = _("verdicts")
         constraints = [
             models.UniqueConstraint(fields=["battle", "judge", "order"], name="verdict_unique_order"),

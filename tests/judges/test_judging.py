@@ -9,7 +9,7 @@ import random
 import httpx
 import pytest
 import respx
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from battles.models import Battle, Contender
 from judges.models import Judge, JudgeDay, JudgePrompt, Verdict
@@ -473,3 +473,20 @@ def test_calls_racing_for_the_budget_take_exactly_the_budget():
         thread.join()
     assert sorted(results) == [False] * 7 + [True] * 5
     assert JudgeDay.objects.get(judge=judge, day=today).calls == 5
+
+
+@pytest.mark.django_db
+def test_staff_see_the_verdicts_newest_first_with_their_battle(admin_client):
+    judge = judge_of()
+    older, newer = battle_of(), battle_of(question="Another question?")
+    verdicts_of(judge, older)
+    verdicts_of(judge, newer)
+    admin_client.cookies["arena_language"] = "en"
+    page = admin_client.get("/admin/judges/verdict/")
+    assert page.status_code == 200
+    shown = [(verdict.battle_id, verdict.order) for verdict in page.context["cl"].result_list]
+    assert shown == [(newer.pk, "swapped"), (newer.pk, "shown"), (older.pk, "swapped"), (older.pk, "shown")]
+    html = page.content.decode()
+    assert '<th scope="col" class="sortable column-battle_number">' in html and ">Battle</a>" in html
+    with translation.override("zh-hans"):
+        assert str(Verdict._meta.verbose_name) == "评判"  # not the voters' 判断
