@@ -87,13 +87,12 @@ from ratings.intervals import (
     ranks_from_intervals,
     sandwich_intervals,
 )
-from ratings.style import (
+from ratings.style import StyleFit, style_bradley_terry
+from ratings.style_features import (
     STYLE_FEATURE_NAMES,
     StyleCovariates,
     StyleFeatures,
-    StyleFit,
     answer_style_features,
-    style_bradley_terry,
     style_covariates,
 )
 

@@ -6,8 +6,8 @@ _BATCH = 2000
 
 
 def _style_features_fill(apps, schema_editor):
-    """The style features of every answer already stored with a text (ratings/style.py)."""
-    from ratings.style import answer_style_features
+    """The style features of every answer already stored with a text (ratings/style_features.py)."""
+    from ratings.style_features import answer_style_features
 
     Answer = apps.get_model("battles", "Answer")
     pending = Answer.objects.exclude(text="").filter(style_length__isnull=True).only("pk", "text")

@@ -34,7 +34,7 @@ class Answer(models.Model):
     # The models' aliases the text names (battles/leaks.py), comma-separated; empty: none. Such an
     # answer gives its model away, and is kept out of battles (ARENA_SERVE_LEAKING_ANSWERS).
     leaks = models.CharField(_("names a model"), max_length=300, blank=True, default="", db_default="")
-    # Style features of the text (ratings/style.py), computed when the text is stored: what style
+    # Style features of the text (ratings/style_features.py), computed when the text is stored: what style
     # control holds constant. Null until the answer has a text.
     style_length = models.PositiveIntegerField(_("length (style)"), null=True, blank=True, editable=False)
     style_headers = models.PositiveIntegerField(_("headers (style)"), null=True, blank=True, editable=False)

@@ -1,7 +1,7 @@
-"""Answers' style features (ratings/style.py), stored with the answer when its text is: what the
+"""Answers' style features (ratings/style_features.py), stored with the answer when its text is: what the
 style-controlled board holds constant."""
 
-from ratings.style import answer_style_features
+from ratings.style_features import answer_style_features
 
 
 def answer_style_fields(text: str) -> dict[str, int]:

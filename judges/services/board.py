@@ -25,7 +25,8 @@ from ratings import algorithms
 from ratings.bradley_terry import bradley_terry
 from ratings.fragility import rank_spread
 from ratings.models import ContenderRating, RatingSnapshot
-from ratings.style import STYLE_FEATURE_NAMES, StyleFit, style_bradley_terry, style_covariates
+from ratings.style import StyleFit, style_bradley_terry
+from ratings.style_features import STYLE_FEATURE_NAMES, style_covariates
 
 logger = logging.getLogger(__name__)
 

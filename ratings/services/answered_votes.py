@@ -2,7 +2,7 @@
 decoding variance fit, since neither reduces to the pair counters.
 
 A worker reads every vote once (one binary COPY), then only the votes above the highest id it holds;
-each vote's style covariates before standardising (ratings/style.py's normalised differences) are
+each vote's style covariates before standardising (ratings/style_features.py's normalised differences) are
 computed once, when it is read. Before each use the votes held are checked against the pair counters
 read in the same transaction: a vote left out or restored, or one committed late with a lower id,
 makes them differ, and everything is read again. So the votes used are always exactly those the
@@ -17,7 +17,7 @@ import numpy as np
 
 from ratings import algorithms
 from ratings.selectors_vote_table import answer_style_rows, answered_votes_after
-from ratings.style import STYLE_FEATURE_NAMES, normalised_differences
+from ratings.style_features import STYLE_FEATURE_NAMES, normalised_differences
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from ratings import algorithms
 from ratings.decoding import DecodingVariance, SampledVotes, decoding_variance
 from ratings.fragility import neighbour_fragility, rank_spread
 from ratings.services.answered_votes import AnsweredVotes, answered_votes
-from ratings.style import standardised_covariates, style_bradley_terry
+from ratings.style import style_bradley_terry
+from ratings.style_features import standardised_covariates
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from ratings.models import ContenderRating, RatingSnapshot
 from ratings.services import ratings_rebuild, ratings_refresh
 from ratings.services.answered_votes import answered_votes_forget
 from ratings.services.board_statistics import sampling_figures
-from ratings.style import answer_style_features, style_bradley_terry, style_covariates
+from ratings.style import style_bradley_terry
+from ratings.style_features import answer_style_features, style_covariates
 from ratings.views import _style_labels
 from tests.factories import AnswerFactory, ContenderFactory, QuestionFactory, VoteFactory, VoterFactory
 

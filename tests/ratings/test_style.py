@@ -10,13 +10,8 @@ from scipy import optimize
 
 from ratings import algorithms
 from ratings.algorithms import OUTCOME_A, OUTCOME_B, OUTCOME_BOTH_BAD, OUTCOME_TIE, PairCounts
-from ratings.style import (
-    STYLE_FEATURE_NAMES,
-    StyleFeatures,
-    answer_style_features,
-    style_bradley_terry,
-    style_covariates,
-)
+from ratings.style import style_bradley_terry
+from ratings.style_features import STYLE_FEATURE_NAMES, StyleFeatures, answer_style_features, style_covariates
 
 SCALE = 400 / math.log(10)
 
