@@ -1,13 +1,28 @@
 import uuid
 from datetime import datetime
+from typing import TypeVar
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from arena import rows
 from arena.rows import Columns
-from battles.models import AnswerRead, Battle, Category, Contender, Vote, Voter
+from battles.models import IN_THE_DRAW, AnswerRead, Battle, Category, Contender, Origin, Question, Vote, Voter
+
+_Row = TypeVar("_Row", Contender, Question)
+
+
+def drawable_rows(queryset: QuerySet[_Row]) -> QuerySet[_Row]:
+    """Contenders or questions without those seeded for benchmarks, unless ARENA_SERVE_SEEDED is on."""
+    return queryset if settings.ARENA_SERVE_SEEDED else queryset.exclude(origin=Origin.SEEDED)
+
+
+def contenders_in_the_draw() -> QuerySet[Contender]:
+    """The contenders battles are drawn from (IN_THE_DRAW, seeded ones only with ARENA_SERVE_SEEDED),
+    paused or not: a pause is a health state, not a choice to keep a contender out."""
+    return drawable_rows(Contender.objects.filter(IN_THE_DRAW))
 
 
 def battle_revealed_for_voter(*, battle_id: int, voter: Voter) -> Battle | None:

@@ -11,8 +11,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Exists, Min, OuterRef, Window
 
-from battles.models import IN_THE_DRAW, Answer, Battle, Contender, Question, QuestionVotes
-from battles.selectors import battle_counts_up_to
+from battles.models import Answer, Battle, Contender, Question, QuestionVotes
+from battles.selectors import battle_counts_up_to, contenders_in_the_draw
 from ratings.selectors import snapshot_latest
 
 
@@ -215,7 +215,7 @@ def pool_state(*, voted: int, up_to: int, queues: dict[str, int | None]) -> Pool
 
 def unbattled(*, limit: int = 20) -> dict[str, Any]:
     """Active questions in no battle yet (the first few, and how many), and the contenders in the draw
-    (battles.models.IN_THE_DRAW) in none."""
+    (battles.selectors.contenders_in_the_draw) in none."""
     battled_question = Battle.objects.filter(question=OuterRef("pk"))
     # A question with votes in the tallies has been in a battle: the battle table is searched for the
     # others only (thousands of lookups otherwise, on every page).
@@ -230,7 +230,7 @@ def unbattled(*, limit: int = 20) -> dict[str, Any]:
     )
     in_a = Battle.objects.filter(contender_a=OuterRef("pk"))
     in_b = Battle.objects.filter(contender_b=OuterRef("pk"))
-    contenders = Contender.objects.filter(IN_THE_DRAW).exclude(Exists(in_a)).exclude(Exists(in_b))
+    contenders = contenders_in_the_draw().exclude(Exists(in_a)).exclude(Exists(in_b))
     return {
         "questions": [{"id": row["id"], "text": row["text"]} for row in questions[:limit]],
         "question_count": questions[0]["total"] if questions else 0,

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from battles.models import IN_THE_DRAW, Category, Contender, Question, QuestionVotes, VoteDay, VoteHour
+from battles.models import Category, Contender, Question, QuestionVotes, VoteDay, VoteHour
+from battles.selectors import contenders_in_the_draw
 from battles.services.tallies import DECISION_BUCKETS, VOTES_PER_VOTER_BUCKETS
 from ratings.selectors import boards_newest, pair_vote_matrix, ranks_of_snapshot, snapshot_at
 
@@ -201,13 +202,13 @@ def _pairs_coverage(
     ranked: list[int],
     size: int,
 ) -> None:
-    """Pairs of contenders in the draw (battles.models.IN_THE_DRAW) by votes on the board (`board`:
-    pair_vote_matrix()): how many have few, the fewest, and the matrix of the `size` best-ranked
-    (then by name) contenders."""
+    """Pairs of contenders in the draw (battles.selectors.contenders_in_the_draw) by votes on the
+    board (`board`: pair_vote_matrix()): how many have few, the fewest, and the matrix of the `size`
+    best-ranked (then by name) contenders."""
     few = settings.ARENA_DASHBOARD_FEW_PAIR_VOTES
     place = {contender_id: index for index, contender_id in enumerate(ranked)}
     active = sorted(
-        Contender.objects.filter(IN_THE_DRAW).values_list("id", flat=True),
+        contenders_in_the_draw().values_list("id", flat=True),
         key=lambda contender_id: (place.get(contender_id, len(ranked)), names.get(contender_id, "")),
     )
     board_ids, board_votes = board

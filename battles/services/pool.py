@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -31,6 +31,7 @@ from battles.models import (
     VoteDay,
     Voter,
 )
+from battles.selectors import drawable_rows
 from battles.services.leaks import leaking_answers_kept_out
 
 if TYPE_CHECKING:
@@ -67,13 +68,6 @@ SERVABLE = Q(question__is_active=True, contender_a__is_active=True, contender_b_
         & ~Q(contender_b__origin=Origin.SEEDED)
     )
 )
-
-
-_Row = TypeVar("_Row", Contender, Question)
-
-
-def _drawable(rows: QuerySet[_Row]) -> QuerySet[_Row]:
-    return rows if settings.ARENA_SERVE_SEEDED else rows.exclude(origin=Origin.SEEDED)
 
 
 class NoBattleCanBeDrawn(Exception):
@@ -119,7 +113,7 @@ def _weighted_pick(candidates: list[Contender], weights: dict[int, float], rng: 
 
 def drawable_contenders() -> tuple[list[Contender], dict[int, float]]:
     """Active contenders that are not paused and have a positive weight; raises with the reason if < 2."""
-    active = list(_drawable(Contender.objects.filter(is_active=True, is_retired=False)))
+    active = list(drawable_rows(Contender.objects.filter(is_active=True, is_retired=False)))
     if len(active) < 2:
         raise NoBattleCanBeDrawn(f"{len(active)} active contender(s): a battle needs two.")
     healthy = [contender for contender in active if contender.paused_until is None]
@@ -388,7 +382,9 @@ def battle_draw(
     contenders, weights = drawable_contenders()
     offline_ids = {contender.pk for contender in contenders if not contender.is_endpoint}
     if question_ids is None:
-        question_ids = list(_drawable(Question.objects.filter(is_active=True)).values_list("id", flat=True))
+        question_ids = list(
+            drawable_rows(Question.objects.filter(is_active=True)).values_list("id", flat=True)
+        )
     elif not settings.ARENA_SERVE_SEEDED:
         # The caller (a voter's unseen questions) does not leave seeded questions out by itself.
         question_ids = list(

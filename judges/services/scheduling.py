@@ -48,7 +48,7 @@ class ScheduleReport:
 def cold_start_contender_ids() -> set[int]:
     """Contenders the voters have not rated yet: not on the human board, or with fewer votes than
     ARENA_PRELIMINARY_VOTES there."""
-    from battles.models import IN_THE_DRAW, Contender
+    from battles.selectors import contenders_in_the_draw
 
     snapshot = snapshot_latest()
     settled: set[int] = set()
@@ -58,7 +58,7 @@ def cold_start_contender_ids() -> set[int]:
                 snapshot=snapshot, votes__gte=settings.ARENA_PRELIMINARY_VOTES
             ).values_list("contender_id", flat=True)
         )
-    drawable = Contender.objects.filter(IN_THE_DRAW)
+    drawable = contenders_in_the_draw()
     return set(drawable.values_list("id", flat=True)) - settled
 
 
