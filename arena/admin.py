@@ -46,13 +46,35 @@ class StoreOutageAdmin(RecordAdmin):
 
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(RecordAdmin):
-    list_display = ["name", "queues", "last_seen_at", "started_at", "tasks_done", "broker_connected"]
-    list_filter = ["broker_connected", "queues", ("last_seen_at", admin.DateFieldListFilter)]
+    list_display = [
+        "name",
+        "queues",
+        "last_seen_at",
+        "stopped_at",
+        "started_at",
+        "tasks_done",
+        "broker_connected",
+    ]
+    list_filter = [
+        "broker_connected",
+        ("stopped_at", admin.EmptyFieldListFilter),
+        "queues",
+        ("last_seen_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["name"]
     search_help_text = _("Searches the worker's name (its host and process).")
     ordering = ["name"]
     readonly_fields = [
-        *["name", "pid", "queues", "started_at", "last_seen_at", "tasks_done", "broker_connected"],
+        *[
+            "name",
+            "pid",
+            "queues",
+            "started_at",
+            "last_seen_at",
+            "stopped_at",
+            "tasks_done",
+            "broker_connected",
+        ],
     ]
 
 

@@ -65,24 +65,15 @@ def worker_started(sender: Any, **_: Any) -> None:
 
 
 def worker_stopping(**_: Any) -> None:
-    """Celery's worker_shutdown signal: stop beating, then record the stop (after the last beat, which
-    would otherwise clear it)."""
-    from arena.services import worker_stopped_record
-
+    """Celery's worker_shutdown signal: stop beating, and give the heartbeat thread a moment to record
+    the stop (it is the only writer of the worker's row, so no late beat can clear the stop)."""
     _state.stop.set()
-    if _state.thread is None:
-        return
-    _state.thread.join(timeout=10)
-    try:
-        worker_stopped_record(name=_state.name)
-    except Exception:  # the database may be away: the worker then shows as lost once silent
-        logger.warning("the worker's stop was not recorded", exc_info=True)
-    finally:
-        connection.close()
+    if _state.thread is not None:
+        _state.thread.join(timeout=settings.ARENA_WORKER_HEARTBEAT_SECONDS + 5)
 
 
 def _beat(name: str, queues: str, consumer: Any) -> None:
-    from arena.services import worker_heartbeat_record
+    from arena.services import worker_heartbeat_record, worker_stopped_record
 
     heartbeat_file = settings.ARENA_WORKER_HEARTBEAT_FILE
     while not _state.stop.is_set():
@@ -105,6 +96,12 @@ def _beat(name: str, queues: str, consumer: Any) -> None:
         finally:
             connection.close()
         _state.stop.wait(settings.ARENA_WORKER_HEARTBEAT_SECONDS)
+    try:
+        worker_stopped_record(name=name)
+    except Exception:  # the database may be away: the worker then shows as lost once silent
+        logger.warning("the worker's stop was not recorded", exc_info=True)
+    finally:
+        connection.close()
 
 
 class CatchUpOnConnect(bootsteps.StartStopStep):

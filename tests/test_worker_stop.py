@@ -1,8 +1,11 @@
 """A worker that shuts down cleanly (a restart, a scale-down) says so: staff see it stopped, not
 lost, and only a worker that vanished without a word (killed, crashed) is shown as gone."""
 
+import threading
+
 import pytest
 
+from arena import heartbeat
 from arena.models import WorkerHeartbeat
 from arena.selectors import readiness
 from tests.workers import wait_until, worker_process
@@ -33,3 +36,25 @@ def test_a_worker_stopped_cleanly_is_recorded_stopped_and_a_killed_one_is_not():
     workers = {worker["name"]: worker for worker in readiness()["checks"]["workers"]["workers"]}
     assert workers[first.name]["stopped"] is True and workers[first.name]["alive"] is False
     assert workers[second.name]["stopped"] is False
+
+
+def test_the_heartbeat_thread_records_the_stop_after_its_last_beat(settings):
+    """The heartbeat thread is the only writer of its row: it records the stop once it has stopped
+    beating, so no beat in flight can clear the stop afterwards."""
+    settings.ARENA_WORKER_HEARTBEAT_SECONDS = 0.05
+    heartbeat._state.stop.clear()
+    thread = threading.Thread(target=heartbeat._beat, args=("celery@unit:1", "celery", None))
+    thread.start()
+    try:
+        wait_until(
+            lambda: WorkerHeartbeat.objects.filter(name="celery@unit:1").count() == 1,
+            timeout_seconds=10,
+            message="a beat",
+        )
+        assert WorkerHeartbeat.objects.get(name="celery@unit:1").stopped_at is None
+    finally:
+        heartbeat._state.stop.set()
+        thread.join(timeout=10)
+    row = WorkerHeartbeat.objects.get(name="celery@unit:1")
+    assert not thread.is_alive() and row.stopped_at is not None and row.stopped_at >= row.last_seen_at
+    heartbeat._state.stop.clear()

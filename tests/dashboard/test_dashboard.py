@@ -143,6 +143,7 @@ def test_the_dashboard_shows_a_stopped_worker_apart_and_still_alerts_when_none_i
     html = page.content.decode()
     assert '<tr class="stopped"><th scope="row">celery@host:7</th>' in html
     assert "· stopped" in html and "· gone" not in html
+    assert metric(staff, "arena_workers_alive") == 0
     # Heard from 5 s ago, but stopped: no worker is left to do the work.
     assert any(
         level == "critical" and text.startswith("No worker has been heard from")
