@@ -261,13 +261,16 @@ class Matrices(APIView):
         ],
         responses={
             200: MatricesSerializer,
-            400: OpenApiResponse(response=OpenApiTypes.OBJECT, description="A board other than raw."),
+            400: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description="A board other than raw, or a snapshot malformed or of another category.",
+            ),
             404: not_found,
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        board = text_parameter(request, "board")
-        if board not in (None, "raw"):
+        board = text_parameter(request, "board") or "raw"
+        if board != "raw":
             # Not ignored: a client asking for another board's matrices would get these unawares.
             raise ApiError(
                 400,

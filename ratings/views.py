@@ -210,16 +210,7 @@ def _style_labels(coefficients: list[dict[str, object]]) -> list[dict[str, objec
         "lists": _("List items"),
         "bold": _("Bold text"),
     }
-    # A feature no answer in the fit has (no headers anywhere, say) is a constant column: the fit
-    # gives it exactly 0 with an interval of no width, which says nothing about its worth.
-    return [
-        {
-            **item,
-            "label": labels.get(str(item.get("name")), item.get("name")),
-            "absent": item.get("low") == item.get("high") == 0,
-        }
-        for item in coefficients
-    ]
+    return [{**item, "label": labels.get(str(item.get("name")), item.get("name"))} for item in coefficients]
 
 
 def _bad_request(message: str) -> HttpResponse:

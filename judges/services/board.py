@@ -80,6 +80,8 @@ class BoardFit:
     ranks_worst: np.ndarray
     verdicts: np.ndarray
     style: StyleFit | None
+    # Per style covariate, whether it was the same for every verdict (its coefficient says nothing).
+    style_constant: tuple[bool, ...] = ()
 
 
 def board_fit(columns: dict[str, np.ndarray], mask: np.ndarray) -> BoardFit | None:
@@ -101,24 +103,30 @@ def board_fit(columns: dict[str, np.ndarray], mask: np.ndarray) -> BoardFit | No
     )
     _, worst = rank_spread(result.bootstrap_low, result.bootstrap_high)
     verdicts = np.bincount(index_a, minlength=n) + np.bincount(index_b, minlength=n)
+    style, constant = _style_fit(columns, mask, games, n) if settings.ARENA_STYLE_CONTROL else (None, ())
     return BoardFit(
         contender_ids=[int(value) for value in ids],
         result=result,
         ranks_worst=np.maximum(worst, result.ranks),
         verdicts=verdicts,
-        style=_style_fit(columns, mask, games, n) if settings.ARENA_STYLE_CONTROL else None,
+        style=style,
+        style_constant=constant,
     )
 
 
-def _style_fit(columns: dict[str, np.ndarray], mask: np.ndarray, games: Games, n: int) -> StyleFit | None:
+def _style_fit(
+    columns: dict[str, np.ndarray], mask: np.ndarray, games: Games, n: int
+) -> tuple[StyleFit | None, tuple[bool, ...]]:
+    """The style-controlled fit, and which covariates were constant (or None and () without one)."""
     features_a = np.stack([columns[f"a_{name}"][mask] for name in _FEATURES], axis=1)
     features_b = np.stack([columns[f"b_{name}"][mask] for name in _FEATURES], axis=1)
     known = (features_a >= 0).all(axis=1) & (features_b >= 0).all(axis=1)
     if known.sum() < 2 or n < 2:
-        return None
+        return None, ()
     covariates = style_covariates(features_a[known], features_b[known])
+    constant = tuple(bool(value) for value in covariates.constant)
     try:
-        return style_bradley_terry(
+        fitted = style_bradley_terry(
             games.side_a[known],
             games.side_b[known],
             games.outcome[known],
@@ -131,7 +139,8 @@ def _style_fit(columns: dict[str, np.ndarray], mask: np.ndarray, games: Games, n
         )
     except (ValueError, np.linalg.LinAlgError) as error:
         logger.warning("judge board: no style-controlled fit: %s", error)
-        return None
+        return None, ()
+    return fitted, constant
 
 
 def _plain_ratings(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[int, float]:
@@ -267,12 +276,14 @@ def judge_board_refresh(
                     "value": round(float(value), 3),
                     "low": round(float(low), 3),
                     "high": round(float(high), 3),
+                    "constant": constant,
                 }
-                for name, value, low, high in zip(
+                for name, value, low, high, constant in zip(
                     style.covariate_names,
                     style.coefficient_points,
                     algorithms.RATING_PER_LOG_STRENGTH * style.coefficient_low,
                     algorithms.RATING_PER_LOG_STRENGTH * style.coefficient_high,
+                    fit.style_constant,
                     strict=True,
                 )
             ],

@@ -238,6 +238,7 @@ def test_matrices(api):
     assert body["win_rates"][index["first"]][index["third"]] is None
     assert body["predicted_win_rates"][index["first"]][index["third"]] > 0.99  # transitive: never met
     assert api.get("/api/v1/leaderboard/matrices/", {"board": "raw"}).json() == body
+    assert api.get("/api/v1/leaderboard/matrices/", {"board": ""}).json() == body  # as the leaderboard
     for other in ("style", "judge"):
         refused = api.get("/api/v1/leaderboard/matrices/", {"board": other})
         assert refused.status_code == 400

@@ -302,6 +302,16 @@ def test_the_judge_board_page_in_english(settings):
     assert by_category["rows"][1:] == [
         ["Knowledge", "2", "50.0%", "0.00", "1.00", "1.00", "25.0%", "50.0% / 100.0%"]  # one judge: no column
     ]
+    # No answer has a header, a list or bold text: only length differs between answers, and the
+    # other three are shown as having nothing to fit, not as worth 0 points.
+    coefficients = snapshot.parameters["style"]["coefficients"]
+    assert [(item["name"], item["constant"]) for item in coefficients] == [
+        ("length", False),
+        ("headers", True),
+        ("lists", True),
+        ("bold", True),
+    ]
+    assert html.count("no difference between the answers to fit") == 3
     # On a phone a judge's row is a card: each figure carries its heading.
     assert '<td class="number" data-label="Flips when swapped">25.0%</td>' in html
     assert '<td class="number" data-label="Longer answer wins: judge / voters">50.0% / 100.0%</td>' in html

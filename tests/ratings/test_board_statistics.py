@@ -39,9 +39,10 @@ def _answer_text(generator: random.Random, words: int, decorated: bool) -> str:
     return f"## 要点\n\n- **{body[:12]}**\n- {body}\n"
 
 
-def styled_arena(*, samples: int = 1, votes: int = 240, seed: int = 3) -> dict:
+def styled_arena(*, samples: int = 1, votes: int = 240, seed: int = 3, markdown: bool = True) -> dict:
     """Three contenders of equal skill, six questions. "long" mostly writes long decorated answers,
-    "short" mostly terse ones, with overlap; voters prefer the longer answer 3 times in 4."""
+    "short" mostly terse ones, with overlap; voters prefer the longer answer 3 times in 4. Without
+    `markdown` no answer is decorated (the same draws otherwise)."""
     generator = random.Random(seed)
     contenders = [ContenderFactory(name=name) for name in ("long", "plain", "short")]
     base = {"long": 90, "plain": 55, "short": 20}
@@ -54,7 +55,7 @@ def styled_arena(*, samples: int = 1, votes: int = 240, seed: int = 3) -> dict:
             text=_answer_text(
                 generator,
                 max(3, base[contender.name] + generator.randint(-45, 45)),
-                generator.random() < base[contender.name] / 100,
+                generator.random() < base[contender.name] / 100 and markdown,
             ),
         )
         for question in questions
@@ -387,12 +388,16 @@ def test_the_page_api_and_command_switch_to_the_style_controlled_board():
     assert "Style-controlled, from 240 votes" in out.getvalue() and "length" in out.getvalue()
 
 
-def test_a_style_feature_no_answer_has_is_shown_as_absent_not_as_zero():
-    """A constant column (no answer with a header) is fitted as exactly 0 with an interval of no
-    width: the table says the feature is absent rather than that it is worth 0 points."""
+def test_a_style_covariate_the_same_for_every_vote_is_shown_as_such_not_as_zero():
+    """A constant column (no answer with a header, or every answer with the same number of them) is
+    fitted as exactly 0 with an interval of no width: the table says there was nothing to fit rather
+    than that the feature is worth 0 points. The flag is the fit's own, stored with the coefficient."""
+    every_answer_one_header = [[120, 1, 0, 0], [80, 1, 2, 0], [200, 1, 5, 1]]
+    covariates = style_covariates(every_answer_one_header, [[60, 1, 0, 0], [90, 1, 1, 0], [40, 1, 0, 2]])
+    assert covariates.constant.tolist() == [False, True, False, False]
     coefficients = [
-        {"name": "length", "value": 121.234, "low": -8.61, "high": 250.9},
-        {"name": "headers", "value": 0.0, "low": 0.0, "high": 0.0},
+        {"name": "length", "value": 121.234, "low": -8.61, "high": 250.9, "constant": False},
+        {"name": "headers", "value": 0.0, "low": 0.0, "high": 0.0, "constant": True},
     ]
     with translation.override("en"):
         html = render_to_string(
@@ -400,8 +405,26 @@ def test_a_style_feature_no_answer_has_is_shown_as_absent_not_as_zero():
         )
     assert re.findall(r"<tr><th scope=\"row\">(.*?)</th>(.*?)</tr>", html) == [
         ("Length", '<td class="number">121.2</td><td class="number">−8.6 – 250.9</td>'),
-        ("Headers", '<td class="hint" colspan="2">in none of these answers</td>'),
+        ("Headers", '<td class="hint" colspan="2">no difference between the answers to fit</td>'),
     ]
+
+
+def test_the_command_says_which_style_covariates_had_nothing_to_fit():
+    styled_arena(markdown=False)
+    snapshot = ratings_refresh()
+    coefficients = snapshot.parameters["style"]["coefficients"]
+    assert [(item["name"], item["constant"]) for item in coefficients] == [
+        ("length", False),
+        ("headers", True),
+        ("lists", True),
+        ("bold", True),
+    ]
+    out = StringIO()
+    call_command("leaderboard", "--style", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert "  headers  no difference between the answers to fit" in lines
+    assert "  bold     no difference between the answers to fit" in lines
+    assert any(line.startswith("  length   +") for line in lines)
 
 
 def test_sampling_figures_count_only_what_the_samples_differences_add():

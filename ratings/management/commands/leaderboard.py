@@ -84,6 +84,9 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"Style-controlled, from {style.get('votes', 0)} votes with both answers stored:")
         for item in style["coefficients"]:
+            if item.get("constant"):
+                self.stdout.write(f"  {item['name']:<8} no difference between the answers to fit")
+                continue
             self.stdout.write(
                 f"  {item['name']:<8} {item['value']:+.3f}  (95%: {item['low']:+.3f} to {item['high']:+.3f})"
             )
