@@ -24,6 +24,7 @@ from ratings.services.answered_votes import answered_votes_forget
 from ratings.services.board_statistics import sampling_figures
 from ratings.style import style_bradley_terry
 from ratings.style_features import answer_style_features, style_covariates
+from ratings.templatetags.ratings_format import signed_or_dash
 from ratings.views import _style_labels
 from tests.factories import AnswerFactory, ContenderFactory, QuestionFactory, VoteFactory, VoterFactory
 
@@ -462,3 +463,11 @@ def test_sampling_figures_count_only_what_the_samples_differences_add():
     assert share[0] == pytest.approx(variance.excess_ratio[0] / (1 + variance.excess_ratio[0]))
     assert share[0] > 0.5 and half_width[0] > variance.vote_half_width[0]
     assert np.isnan(share[1:]).all() and np.isnan(half_width[1:]).all()
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "shown"),
+    [(0.6234, 2, "0.62"), (-0.1, 2, "−0.10"), (-0.001, 2, "0.00"), (-0.04, 1, "0.0"), (None, 1, "—")],
+)
+def test_signed_figures_use_the_minus_sign_and_never_sign_a_zero(value, digits, shown):
+    assert signed_or_dash(value, digits) == shown
