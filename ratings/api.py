@@ -1,6 +1,5 @@
 """REST API of the ratings: leaderboards, snapshot history, matrices, vote exports, a staff refresh."""
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.http import HttpResponse, StreamingHttpResponse
@@ -15,8 +14,6 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import generics, permissions, status
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +27,7 @@ from arena.api import (
     text_parameter,
     whole_number,
 )
+from arena.api_exports import ExportNegotiation, export_format, next_page_linked
 from battles.models import Category
 from battles.selectors import category_by_code, contender_names_by_id, contenders_last_updated_at
 from judges.selectors import judge_board_latest, judge_snapshot_find, judge_snapshot_latest
@@ -343,93 +341,6 @@ def _number(request: Request, name: str, *, minimum: int, maximum: int = LARGEST
 # The media type each export format is served as, in the order preferred when the client likes several
 # as well: JSON Lines, CSV, clean_battle (JSON).
 _EXPORT_MEDIA_TYPES = {name: exports.CONTENT_TYPES[name].split(";")[0] for name in exports.FORMATS}
-_MAX_ACCEPT_RANGES = 64
-
-
-def _accept_ranges(header: str) -> list[tuple[str, str, float]]:
-    """The media ranges of an Accept header as (type, subtype, quality); an absent header accepts
-    anything, and a malformed range is skipped."""
-    if not header.strip():
-        return [("*", "*", 1.0)]
-    ranges = []
-    for item in header.split(",")[:_MAX_ACCEPT_RANGES]:
-        media_range, *parameters = item.split(";")
-        kind, slash, subtype = media_range.strip().lower().partition("/")
-        if not (kind and slash and subtype) or (kind == "*" and subtype != "*"):
-            continue
-        quality = 1.0
-        for parameter in parameters:
-            name, _equals, value = parameter.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = min(1.0, max(0.0, float(value)))
-                except ValueError:
-                    quality = 0.0
-        ranges.append((kind, subtype, quality))
-    return ranges
-
-
-def _preference(media_type: str, ranges: list[tuple[str, str, float]]) -> tuple[float, int]:
-    """The quality a client's Accept gives a media type, from the most specific range that matches it
-    (RFC 9110 12.5.1), and how specific that range is: 2 for the type itself, 1 for type/*, 0 for */*;
-    (0.0, -1) when no range matches."""
-    kind, subtype = media_type.split("/")
-    best = (0.0, -1)
-    for range_kind, range_subtype, quality in ranges:
-        if (range_kind, range_subtype) == (kind, subtype):
-            specificity = 2
-        elif range_kind == kind and range_subtype == "*":
-            specificity = 1
-        elif range_kind == range_subtype == "*":
-            specificity = 0
-        else:
-            continue
-        if specificity > best[1] or (specificity == best[1] and quality > best[0]):
-            best = (quality, specificity)
-    return best
-
-
-def _export_format(request: Request) -> str:
-    """The format asked for: `format` when given (it must be one the Accept header allows), else the
-    served type the Accept header likes best, else JSON Lines."""
-    ranges = _accept_ranges(request.headers.get("Accept", ""))
-    choices = ", ".join(exports.FORMATS)
-    asked = text_parameter(request, "format")
-    if asked is not None:
-        if asked not in exports.FORMATS:
-            raise ApiError(400, "invalid", _("format must be one of %(choices)s") % {"choices": choices})
-        if _preference(_EXPORT_MEDIA_TYPES[asked], ranges)[0] == 0:
-            raise ApiError(
-                406,
-                "not_acceptable",
-                _("format=%(format)s is served as %(media_type)s, which the Accept header does not accept")
-                % {"format": asked, "media_type": _EXPORT_MEDIA_TYPES[asked]},
-            )
-        return asked
-    scored = []
-    for order, name in enumerate(exports.FORMATS):
-        quality, specificity = _preference(_EXPORT_MEDIA_TYPES[name], ranges)
-        if quality > 0:
-            scored.append((-quality, -specificity, order, name))
-    if not scored:
-        raise ApiError(
-            406,
-            "not_acceptable",
-            _("the export is served as %(media_types)s; the Accept header accepts none of them")
-            % {"media_types": ", ".join(_EXPORT_MEDIA_TYPES.values())},
-        )
-    return min(scored)[3]
-
-
-class _ExportNegotiation(DefaultContentNegotiation):
-    """The export negotiates its own formats (_export_format); all DRF renders for it is an error body,
-    which is JSON whatever the Accept header says."""
-
-    def select_renderer(
-        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
-    ) -> tuple[BaseRenderer, str]:
-        renderer = next(iter(renderers))
-        return renderer, str(renderer.media_type)
 
 
 class VotesExport(APIView):
@@ -440,7 +351,7 @@ class VotesExport(APIView):
     `limit`: when more votes follow, the response has a Link header with rel="next" and an
     X-Next-Cursor header."""
 
-    content_negotiation_class = _ExportNegotiation
+    content_negotiation_class = ExportNegotiation
 
     @extend_schema(
         parameters=[
@@ -487,7 +398,7 @@ class VotesExport(APIView):
         if request.query_params.get("format") == "":
             choices = ", ".join(exports.FORMATS)
             raise ApiError(400, "invalid", _("format must be one of %(choices)s") % {"choices": choices})
-        export_format = _export_format(request)
+        chosen = export_format(request, _EXPORT_MEDIA_TYPES)
         category = _category(request)
         selection = exports.VoteFilter(
             after_id=_number(request, "after", minimum=0) or 0,
@@ -499,17 +410,13 @@ class VotesExport(APIView):
         )
         last_id, more = exports.last_id_of_page(selection)
         response = StreamingHttpResponse(
-            exports.votes_export(selection=selection, export_format=export_format),
-            content_type=exports.CONTENT_TYPES[export_format],
+            exports.votes_export(selection=selection, export_format=chosen),
+            content_type=exports.CONTENT_TYPES[chosen],
         )
         patch_vary_headers(response, ("Accept",))
-        extension = {"jsonl": "jsonl", "csv": "csv", "clean_battle": "json"}[export_format]
+        extension = {"jsonl": "jsonl", "csv": "csv", "clean_battle": "json"}[chosen]
         response["Content-Disposition"] = f'attachment; filename="votes.{extension}"'
-        if more and last_id is not None:
-            query = request.query_params.copy()
-            query["after"] = str(last_id)
-            response["Link"] = f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="next"'
-            response["X-Next-Cursor"] = str(last_id)
+        next_page_linked(response, request, last_id=last_id, more=more)
         return response
 
 
