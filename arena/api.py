@@ -335,3 +335,18 @@ def text_parameter(request: Request, name: str) -> str | None:
     if values and "\x00" in values[0]:
         raise ApiError(400, "invalid", _("%(name)s holds a NUL character") % {"name": name})
     return values[0] if values else None
+
+
+def number_parameter(request: Request, name: str, *, minimum: int, maximum: int = LARGEST_ID) -> int | None:
+    """A whole-number query parameter within [minimum, maximum] (400 otherwise); None when absent."""
+    raw = text_parameter(request, name)
+    if raw is None:
+        return None
+    if not whole_number(raw) or not minimum <= int(raw) <= maximum:
+        raise ApiError(
+            400,
+            "invalid",
+            _("%(name)s must be a whole number from %(minimum)s to %(maximum)s")
+            % {"name": name, "minimum": minimum, "maximum": maximum},
+        )
+    return int(raw)

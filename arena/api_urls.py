@@ -3,6 +3,7 @@
 from django.urls import path
 
 from battles import api as battles_api
+from judges import api as judges_api
 from ratings import api as ratings_api
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
     path("battles/<int:pk>/", battles_api.VotedBattleDetail.as_view(), name="battle"),
     path("battles/<int:pk>/vote/", battles_api.CastVote.as_view(), name="battle-vote"),
     path("votes/export/", ratings_api.VotesExport.as_view(), name="votes-export"),
+    path("verdicts/export/", judges_api.VerdictsExport.as_view(), name="verdicts-export"),
     path("staff/contenders/", battles_api.StaffContenderList.as_view(), name="staff-contenders"),
     path("staff/contenders/<int:pk>/", battles_api.StaffContenderDetail.as_view(), name="staff-contender"),
     path(

@@ -24,6 +24,7 @@ from arena.api import (
     ApiError,
     IdCursorPagination,
     not_modified_or,
+    number_parameter,
     text_parameter,
     whole_number,
 )
@@ -88,7 +89,8 @@ def _board_view(request: Request) -> tuple[str, bool]:
     return board, retired in ("true", "1")
 
 
-def _category(request: Request) -> Category | None:
+def category_of_request(request: Request) -> Category | None:
+    """The category the `category` parameter names (404 if none has that code); None without one."""
     code = text_parameter(request, "category")
     if not code:
         return None
@@ -103,12 +105,12 @@ def _snapshot(request: Request) -> tuple[RatingSnapshot | None, Category | None]
     for a board that has none yet (an empty board, not an error)."""
     raw = text_parameter(request, "snapshot")
     if raw is None:
-        category = _category(request)
+        category = category_of_request(request)
         return snapshot_latest(category=category), category
     if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
         raise ApiError(400, "invalid", _("snapshot must be a snapshot id"))
     snapshot = snapshot_find(snapshot_id=int(raw))
-    asked = _category(request) if text_parameter(request, "category") else None
+    asked = category_of_request(request) if text_parameter(request, "category") else None
     if snapshot is None:
         raise ApiError(404, "not_found", _("no snapshot %(id)s") % {"id": raw})
     if asked is not None and snapshot.category_id != asked.pk:
@@ -177,7 +179,7 @@ class Leaderboard(APIView):
 def _judge_board(request: Request, *, with_retired: bool) -> HttpResponse:
     raw = text_parameter(request, "snapshot")
     if raw is None:
-        category = _category(request)
+        category = category_of_request(request)
         snapshot = judge_snapshot_latest(category=category)
     else:
         if not whole_number(raw) or not 1 <= int(raw) <= LARGEST_ID:
@@ -185,7 +187,7 @@ def _judge_board(request: Request, *, with_retired: bool) -> HttpResponse:
         snapshot = judge_snapshot_find(snapshot_id=int(raw))
         if snapshot is None:
             raise ApiError(404, "not_found", _("no judge board snapshot %(id)s") % {"id": raw})
-        asked = _category(request) if text_parameter(request, "category") else None
+        asked = category_of_request(request) if text_parameter(request, "category") else None
         if asked is not None and snapshot.category_id != asked.pk:
             raise ApiError(
                 400,
@@ -225,7 +227,7 @@ class SnapshotList(generics.ListAPIView[RatingSnapshot]):
     pagination_class = IdCursorPagination
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return snapshots_of_board(category=_category(self.request))
+        return snapshots_of_board(category=category_of_request(self.request))
 
 
 class SnapshotDetail(APIView):
@@ -324,20 +326,6 @@ def _time(request: Request, name: str) -> datetime | None:
         raise ApiError(400, "invalid", _("%(name)s is out of range") % {"name": name}) from None
 
 
-def _number(request: Request, name: str, *, minimum: int, maximum: int = LARGEST_ID) -> int | None:
-    raw = text_parameter(request, name)
-    if raw is None:
-        return None
-    if not whole_number(raw) or not minimum <= int(raw) <= maximum:
-        raise ApiError(
-            400,
-            "invalid",
-            _("%(name)s must be a whole number from %(minimum)s to %(maximum)s")
-            % {"name": name, "minimum": minimum, "maximum": maximum},
-        )
-    return int(raw)
-
-
 # The media type each export format is served as, in the order preferred when the client likes several
 # as well: JSON Lines, CSV, clean_battle (JSON).
 _EXPORT_MEDIA_TYPES = {name: exports.CONTENT_TYPES[name].split(";")[0] for name in exports.FORMATS}
@@ -399,14 +387,14 @@ class VotesExport(APIView):
             choices = ", ".join(exports.FORMATS)
             raise ApiError(400, "invalid", _("format must be one of %(choices)s") % {"choices": choices})
         chosen = export_format(request, _EXPORT_MEDIA_TYPES)
-        category = _category(request)
+        category = category_of_request(request)
         selection = exports.VoteFilter(
-            after_id=_number(request, "after", minimum=0) or 0,
+            after_id=number_parameter(request, "after", minimum=0) or 0,
             since=_time(request, "since"),
             until=_time(request, "until"),
-            contender_id=_number(request, "contender", minimum=1),
+            contender_id=number_parameter(request, "contender", minimum=1),
             category_id=category.pk if category else None,
-            limit=_number(request, "limit", minimum=1, maximum=1_000_000),
+            limit=number_parameter(request, "limit", minimum=1, maximum=1_000_000),
         )
         last_id, more = exports.last_id_of_page(selection)
         response = StreamingHttpResponse(

@@ -31,7 +31,7 @@ def _json_text(known: dict[str, str], text: str) -> str:
     return known[text]
 
 
-def _spreadsheet_safe(value: object) -> object:
+def spreadsheet_safe(value: object) -> object:
     """A text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
     apostrophe, which spreadsheets show as text; other values pass as they are."""
     if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
@@ -47,8 +47,8 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
     names = contender_names_by_id()
     codes = category_codes_by_id()
     if export_format == "csv":  # once per name, not once per row
-        names = {key: str(_spreadsheet_safe(name)) for key, name in names.items()}
-        codes = {key: str(_spreadsheet_safe(code)) for key, code in codes.items()}
+        names = {key: str(spreadsheet_safe(name)) for key, name in names.items()}
+        codes = {key: str(spreadsheet_safe(code)) for key, code in codes.items()}
     names_json = {key: json.dumps(name, ensure_ascii=False) for key, name in names.items()}
     codes_json = {key: json.dumps(code, ensure_ascii=False) for key, code in codes.items()}
     languages_json: dict[str, str] = {}
@@ -98,7 +98,7 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
                 language,
             )
             if export_format == "csv":
-                writer.writerow((*values[:6], _spreadsheet_safe(language)))  # names: made safe above
+                writer.writerow((*values[:6], spreadsheet_safe(language)))  # names: made safe above
             else:
                 # The line json.dumps would write, from pieces encoded once per name and language.
                 buffer.write(
