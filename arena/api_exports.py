@@ -6,11 +6,13 @@ from collections.abc import Iterable
 
 from django.http import HttpResponseBase
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
-from arena.api import ApiError, text_parameter
+from arena.api import LARGEST_ID, ApiError, text_parameter
 
 _MAX_ACCEPT_RANGES = 64
 
@@ -112,3 +114,31 @@ def next_page_linked(
         query["after"] = str(last_id)
         response["Link"] = f'<{request.build_absolute_uri(request.path)}?{query.urlencode()}>; rel="next"'
         response["X-Next-Cursor"] = str(last_id)
+
+
+def paging_parameters(formats: Iterable[str], rows: str) -> list[OpenApiParameter]:
+    """An export's `format`, `after` and `limit` parameters, for its schema (`rows`: "votes", ...)."""
+    return [
+        OpenApiParameter(
+            "format",
+            OpenApiTypes.STR,
+            enum=list(formats),
+            description="Default: the type the Accept header prefers, else jsonl.",
+        ),
+        OpenApiParameter(
+            "after",
+            {"type": "integer", "minimum": 0, "maximum": LARGEST_ID},
+            description=f"Only {rows} with a larger id (the cursor).",
+        ),
+        OpenApiParameter(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+            description=f"At most this many {rows}.",
+        ),
+    ]
+
+
+NOT_ACCEPTABLE = OpenApiResponse(
+    response=OpenApiTypes.OBJECT,
+    description="The Accept header accepts none of the export's types, or not the one `format` asks for.",
+)

@@ -9,7 +9,13 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from arena.api import LARGEST_ID, ApiError, number_parameter
-from arena.api_exports import ExportNegotiation, export_format, next_page_linked
+from arena.api_exports import (
+    NOT_ACCEPTABLE,
+    ExportNegotiation,
+    export_format,
+    next_page_linked,
+    paging_parameters,
+)
 from judges import selectors_exports as exports
 from judges.models import Judge
 from ratings.api import category_of_request, category_parameter, not_found
@@ -32,22 +38,7 @@ class VerdictsExport(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "format",
-                OpenApiTypes.STR,
-                enum=list(exports.FORMATS),
-                description="Default: the type the Accept header prefers, else jsonl.",
-            ),
-            OpenApiParameter(
-                "after",
-                {"type": "integer", "minimum": 0, "maximum": LARGEST_ID},
-                description="Only verdicts with a larger id (the cursor).",
-            ),
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-                description="At most this many verdicts.",
-            ),
+            *paging_parameters(exports.FORMATS, "verdicts"),
             OpenApiParameter(
                 "judge",
                 {"type": "integer", "minimum": 1, "maximum": LARGEST_ID},
@@ -60,12 +51,7 @@ class VerdictsExport(APIView):
             (200, "text/csv"): OpenApiTypes.STR,
             400: OpenApiResponse(response=OpenApiTypes.OBJECT, description="A malformed filter."),
             404: not_found,
-            406: OpenApiResponse(
-                response=OpenApiTypes.OBJECT,
-                description=(
-                    "The Accept header accepts none of the export's types, or not the one `format` asks for."
-                ),
-            ),
+            406: NOT_ACCEPTABLE,
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:

@@ -28,7 +28,13 @@ from arena.api import (
     text_parameter,
     whole_number,
 )
-from arena.api_exports import ExportNegotiation, export_format, next_page_linked
+from arena.api_exports import (
+    NOT_ACCEPTABLE,
+    ExportNegotiation,
+    export_format,
+    next_page_linked,
+    paging_parameters,
+)
 from battles.models import Category
 from battles.selectors import category_by_code, contender_names_by_id, contenders_last_updated_at
 from judges.selectors import judge_board_latest, judge_snapshot_find, judge_snapshot_latest
@@ -343,22 +349,7 @@ class VotesExport(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "format",
-                OpenApiTypes.STR,
-                enum=list(exports.FORMATS),
-                description="Default: the type the Accept header prefers, else jsonl.",
-            ),
-            OpenApiParameter(
-                "after",
-                {"type": "integer", "minimum": 0, "maximum": LARGEST_ID},
-                description="Only votes with a larger id (the cursor).",
-            ),
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-                description="At most this many votes.",
-            ),
+            *paging_parameters(exports.FORMATS, "votes"),
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Votes cast at or after this time."),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="Votes cast before this time."),
             OpenApiParameter(
@@ -374,12 +365,7 @@ class VotesExport(APIView):
             (200, "application/json"): CleanBattleSerializer(many=True),
             400: OpenApiResponse(response=OpenApiTypes.OBJECT, description="A malformed filter."),
             404: not_found,
-            406: OpenApiResponse(
-                response=OpenApiTypes.OBJECT,
-                description=(
-                    "The Accept header accepts none of the export's types, or not the one `format` asks for."
-                ),
-            ),
+            406: NOT_ACCEPTABLE,
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
