@@ -84,12 +84,15 @@ not_found = OpenApiResponse(response=OpenApiTypes.OBJECT, description="No such c
 
 def _board_view(request: Request) -> tuple[str, bool]:
     """The board asked for (raw or style) and whether retired contenders are shown."""
-    board = text_parameter(request, "board") or "raw"
+    board = text_parameter(request, "board")
+    if board is None:
+        board = "raw"
     if board not in ("raw", "style", "judge"):
         raise ApiError(
             400, "invalid", _("board must be raw, style or judge, not %(board)r") % {"board": board}
         )
-    retired = (text_parameter(request, "retired") or "false").lower()
+    retired = text_parameter(request, "retired")
+    retired = "false" if retired is None else retired.lower()
     if retired not in ("true", "false", "1", "0"):
         raise ApiError(400, "invalid", _("retired must be true or false, not %(value)r") % {"value": retired})
     return board, retired in ("true", "1")
@@ -275,8 +278,8 @@ class Matrices(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponse:
-        board = text_parameter(request, "board") or "raw"
-        if board != "raw":
+        board = text_parameter(request, "board")
+        if board not in (None, "raw"):
             # Not ignored: a client asking for another board's matrices would get these unawares.
             raise ApiError(
                 400,

@@ -238,7 +238,9 @@ def test_matrices(api):
     assert body["win_rates"][index["first"]][index["third"]] is None
     assert body["predicted_win_rates"][index["first"]][index["third"]] > 0.99  # transitive: never met
     assert api.get("/api/v1/leaderboard/matrices/", {"board": "raw"}).json() == body
-    assert api.get("/api/v1/leaderboard/matrices/", {"board": ""}).json() == body  # as the leaderboard
+    assert api.get("/api/v1/leaderboard/matrices/", {"board": ""}).status_code == 400  # as the leaderboard
+    assert api.get("/api/v1/leaderboard/", {"board": ""}).status_code == 400
+    assert api.get("/api/v1/leaderboard/", {"retired": ""}).status_code == 400  # a boolean, not given
     for other in ("style", "judge"):
         refused = api.get("/api/v1/leaderboard/matrices/", {"board": other})
         assert refused.status_code == 400
