@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
+from django.test import Client
 
 from battles.management.seeding import arena_seed
 from battles.models import Answer, Battle
@@ -131,6 +132,25 @@ def test_bench_judge_board_refresh():
     report("judge_verdicts_read_seconds", statistics.median(reads), "s")
     report("judge_board_refresh_seconds", statistics.median(boards), "s")
     report("judge_boards_refresh_all_categories_seconds", statistics.median(everything), "s")
+
+    # The verdict export, with the vote export of the same arena (100,000 votes) as its peer.
+    client = Client()
+    rates: dict[str, list[float]] = {}
+    for name, url, rows in (
+        ("verdicts", "/api/v1/verdicts/export/?format=jsonl", BOARD_VERDICTS),
+        ("verdicts_csv", "/api/v1/verdicts/export/?format=csv", BOARD_VERDICTS),
+        ("votes", "/api/v1/votes/export/?format=jsonl", BOARD_VERDICTS // 2),
+    ):
+        for _ in range(3):
+            started = time.perf_counter()
+            response = client.get(url)
+            lines = sum(chunk.count(b"\n") for chunk in response.streaming_content)
+            rates.setdefault(name, []).append(rows / (time.perf_counter() - started))
+            assert response.status_code == 200 and lines == rows + (name == "verdicts_csv")
+    print("export rows/s:", {name: [round(rate) for rate in values] for name, values in rates.items()})
+    report("verdicts_export_rows_per_second", statistics.median(rates["verdicts"]), "rows/s")
+    report("verdicts_export_csv_rows_per_second", statistics.median(rates["verdicts_csv"]), "rows/s")
+    report("votes_export_rows_per_second_same_run", statistics.median(rates["votes"]), "rows/s")
 
 
 def test_bench_judge_verdicts_per_second(slow_judge):
