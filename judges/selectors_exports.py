@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection
 
+from arena.db.times import as_utc
 from battles.models import Battle, Vote
 from battles.selectors import category_codes_by_id, contender_names_by_id
 from judges.models import Judge, Verdict
@@ -138,7 +139,7 @@ def verdicts_export(*, selection: VerdictFilter, export_format: str) -> Iterator
             :9
         ]
         status, label, score, prompt_version, human_outcome = row[9:]
-        time = finished_at.isoformat() if finished_at else None
+        time = as_utc(finished_at).isoformat() if finished_at else None
         judge = judges[judge_id]
         if csv_format:
             writer.writerow(

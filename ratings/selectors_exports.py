@@ -8,8 +8,10 @@ they come, so an export of millions of votes starts at once and holds only one b
 import csv
 import io
 import json
+import uuid
 from collections.abc import Iterator
 
+from arena.db.times import as_utc
 from battles.selectors import category_codes_by_id, contender_names_by_id
 from ratings.selectors_vote_table import VoteFilter, last_id_of_page, vote_export_rows
 from ratings.services.battle_logs import fastchat_record
@@ -74,7 +76,10 @@ def votes_export(*, selection: VoteFilter, export_format: str) -> Iterator[str]:
             question_language,
         ) = row
         language = language or question_language
+        created_at = as_utc(created_at)
         if export_format == "clean_battle":
+            if voter_id is not None and "-" not in voter_id:  # SQLite keeps a UUID as 32 hex digits
+                voter_id = str(uuid.UUID(voter_id))  # the pseudonym is of the id as the ORM gives it
             record = fastchat_record(
                 vote_id=vote_id,
                 model_a=names[side_a],

@@ -136,7 +136,7 @@ def vote_export_rows(selection: VoteFilter, *, with_voter: bool, batch_rows: int
     limit = "" if selection.limit is None else f"LIMIT {int(selection.limit)}"
     columns = (
         "v.id, v.created_at, v.contender_a_id, v.contender_b_id, v.outcome, v.category_id, v.language, "
-        + ("v.voter_id::text" if with_voter else "NULL")  # as text: no UUID object per row
+        + ("CAST(v.voter_id AS TEXT)" if with_voter else "NULL")  # as text: no UUID object per row
     )
     tables = (
         "battles_vote v LEFT JOIN battles_battle b ON b.id = v.battle_id "

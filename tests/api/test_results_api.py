@@ -1,6 +1,7 @@
 """The public, read-only API: leaderboards, history, matrices, contenders, questions, voted battles."""
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
@@ -8,6 +9,7 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle
 
+from arena.db.times import as_utc
 from battles.models import Battle
 from ratings.serializers import LeaderboardSerializer, leaderboard_data
 from ratings.services import ratings_refresh
@@ -402,3 +404,12 @@ def test_staff_read_the_answers_of_voted_battles_and_everyone_may_when_the_arena
     assert api.get(f"/api/v1/battles/{voted.pk}/").json()["answer_a"] is None
     settings.ARENA_API_PUBLIC_ANSWERS = True
     assert api.get(f"/api/v1/battles/{voted.pk}/").json()["answer_a"]["text"] == voted.answer_a.text
+
+
+def test_export_times_carry_their_zone_whatever_the_database_gives():
+    """PostgreSQL's raw rows carry the zone; SQLite's (the embedded mode) are the stored UTC time
+    without one: the exports write both with +00:00."""
+    naive = datetime(2026, 12, 5, 20, 50, 15, 5704)
+    assert as_utc(naive).isoformat() == "2026-12-05T20:50:15.005704+00:00"
+    aware = datetime(2026, 12, 5, 21, 50, tzinfo=timezone(timedelta(hours=1)))
+    assert as_utc(aware) is aware

@@ -1,6 +1,8 @@
 """`make run`'s command in the embedded mode (SQLite, file-system broker, no server), as a user runs it:
 start it, vote over plain HTTP, see the vote on the leaderboard, stop it with Ctrl-C."""
 
+import json
+
 import pytest
 
 from tests.e2e.embedded import EmbeddedArena
@@ -19,6 +21,14 @@ def test_embedded_arena_serves_a_battle_counts_a_vote_and_stops_on_ctrl_c(tmp_pa
         rows = arena.leaderboard()
         assert (rows[name_b]["wins"], rows[name_b]["elo"]) == (1, 1002.0)
         assert (rows[name_a]["losses"], rows[name_a]["elo"]) == (1, 998.0)
+        # The exports read by raw SQL work on SQLite too, times with their zone.
+        (vote,) = [json.loads(line) for line in arena.get("/api/v1/votes/export/").splitlines()]
+        assert (vote["contender_a"], vote["contender_b"], vote["outcome"]) == (name_a, name_b, "b")
+        assert vote["time"].endswith("+00:00")
+        (battle,) = json.loads(arena.get("/api/v1/votes/export/?format=clean_battle"))
+        assert battle["winner"] == "model_b" and battle["judge"].startswith("arena_user_")
+        verdicts = [json.loads(line) for line in arena.get("/api/v1/verdicts/export/").splitlines()]
+        assert all(verdict["time"].endswith("+00:00") for verdict in verdicts)
     finally:
         returncode = arena.interrupt()
     assert returncode == 0, arena.output
