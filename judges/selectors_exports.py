@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection
 
+from arena.db.paging import page_end
 from arena.db.times import as_utc
 from battles.models import Battle, Vote
 from battles.selectors import category_codes_by_id, contender_names_by_id
@@ -74,18 +75,8 @@ _TABLES = "judges_verdict v JOIN battles_battle b ON b.id = v.battle_id"
 
 def last_id_of_page(selection: VerdictFilter) -> tuple[int | None, bool]:
     """With a limit: the id of the page's last verdict, and whether more verdicts follow it."""
-    if selection.limit is None:
-        return None, False
     where, parameters = selection.sql()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT v.id FROM {_TABLES} WHERE {where} ORDER BY v.id OFFSET %s LIMIT 2",
-            [*parameters, selection.limit - 1],
-        )
-        found = [row[0] for row in cursor.fetchall()]
-    if not found:
-        return None, False
-    return found[0], len(found) == 2
+    return page_end(tables=_TABLES, where=where, parameters=parameters, limit=selection.limit)
 
 
 def _rows(selection: VerdictFilter) -> Iterator[tuple[Any, ...]]:

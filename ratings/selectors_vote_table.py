@@ -17,6 +17,7 @@ import numpy as np
 from django.db import connection
 
 from arena.db.copy import binary_copy, int_columns
+from arena.db.paging import page_end
 from ratings import algorithms
 
 # A vote's outcome as ratings.algorithms' outcome code.
@@ -111,18 +112,8 @@ class VoteFilter:
 
 def last_id_of_page(selection: VoteFilter) -> tuple[int | None, bool]:
     """With a limit: the id of the page's last vote, and whether more votes follow it."""
-    if selection.limit is None:
-        return None, False
     where, parameters = selection.sql()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT v.id FROM battles_vote v WHERE {where} ORDER BY v.id OFFSET %s LIMIT 2",
-            [*parameters, selection.limit - 1],
-        )
-        found = [row[0] for row in cursor.fetchall()]
-    if not found:
-        return None, False
-    return found[0], len(found) == 2
+    return page_end(tables="battles_vote v", where=where, parameters=parameters, limit=selection.limit)
 
 
 # (id, cast at, contender A, contender B, outcome, category id, language, voter id as text or None,
