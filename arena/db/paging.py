@@ -15,7 +15,7 @@ def page_end(
         return None, False
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT v.id FROM {tables} WHERE {where} ORDER BY v.id OFFSET %s LIMIT 2",
+            f"SELECT v.id FROM {tables} WHERE {where} ORDER BY v.id LIMIT 2 OFFSET %s",
             [*parameters, limit - 1],
         )
         found = [row[0] for row in cursor.fetchall()]

@@ -29,6 +29,11 @@ def test_embedded_arena_serves_a_battle_counts_a_vote_and_stops_on_ctrl_c(tmp_pa
         assert battle["winner"] == "model_b" and battle["judge"].startswith("arena_user_")
         verdicts = [json.loads(line) for line in arena.get("/api/v1/verdicts/export/").splitlines()]
         assert all(verdict["time"].endswith("+00:00") for verdict in verdicts)
+        # A page (SQLite wants LIMIT before OFFSET).
+        assert arena.get("/api/v1/votes/export/?limit=1").splitlines() == [
+            json.dumps(vote, ensure_ascii=False)
+        ]
+        assert len(arena.get("/api/v1/verdicts/export/?limit=1").splitlines()) == min(1, len(verdicts))
     finally:
         returncode = arena.interrupt()
     assert returncode == 0, arena.output
